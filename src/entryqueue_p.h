@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+#ifndef LOKIQT_ENTRYQUEUE_P_H
+#define LOKIQT_ENTRYQUEUE_P_H
+
+// The bounded queue between the threads that send and the client's worker: the only state they share.
+
+#include <lokiqt/lokiconfig.h>
+
+#include <QtCore/QByteArray>
+#include <QtCore/QDeadlineTimer>
+#include <QtCore/QMutex>
+#include <QtCore/QWaitCondition>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <vector>
+
+/** One stream's label set, interned for the client's lifetime (entries point at it). */
+struct LokiStreamInfo
+{
+    QByteArray key;        ///< Prometheus text form: {a="x", b="y"}
+    QByteArray jsonLabels; ///< JSON object form: {"a":"x","b":"y"}
+};
+
+/** An entry as the worker sees it: rendered, with its stream resolved. */
+struct LokiQueuedEntry
+{
+    qint64 timestampNs = 0; ///< 0 until the queue stamps it with "now"
+    const LokiStreamInfo *stream = nullptr;
+    QByteArray line; ///< UTF-8
+};
+
+/** Counters shared by senders, the worker and readers in any thread. */
+struct LokiCounterSet
+{
+    std::atomic<qint64> accepted{0};
+    std::atomic<qint64> sent{0};
+    std::atomic<qint64> droppedNew{0};
+    std::atomic<qint64> droppedOldest{0};
+    std::atomic<qint64> droppedClosed{0};
+    std::atomic<qint64> timedOut{0};
+    std::atomic<qint64> rejected{0};
+    std::atomic<qint64> failed{0};
+    std::atomic<qint64> retried{0};
+    std::atomic<qint64> queued{0};
+
+    static void add(std::atomic<qint64> &counter, qint64 n)
+    {
+        counter.fetch_add(n, std::memory_order_relaxed);
+    }
+};
+
+class LokiEntryQueue
+{
+public:
+    enum class PushResult { Accepted, Dropped, TimedOut, Closed };
+
+    struct Limits
+    {
+        int capacity = 1;
+        int batchEntries = 1;
+        qint64 batchBytes = 1;
+        LokiConfig::Backpressure mode = LokiConfig::Backpressure::Block;
+    };
+
+    LokiEntryQueue(const Limits &limits, LokiCounterSet *counters);
+
+    /**
+     * Any thread. Queues @p entry according to the backpressure mode; stamps a zero timestamp with "now",
+     * kept strictly increasing across all entries so each stream gets distinct, ordered timestamps.
+     * @p wake is called (outside the lock) when the worker asked to be told about new entries.
+     */
+    PushResult push(LokiQueuedEntry &&entry, QDeadlineTimer deadline);
+
+    /** Worker. Moves up to one batch of entries (by count and line bytes) from the head into @p out. */
+    void takeBatch(std::vector<LokiQueuedEntry> &out);
+    /** Worker. Takes and returns everything (at shutdown). */
+    std::vector<LokiQueuedEntry> takeAll();
+
+    /** Worker. What the worker wants to hear about: nothing, the first entry, or a full batch. */
+    enum class WakeWhen { Never, AnyEntry, FullBatch };
+    /** Worker. Sets when the wake callback is called next; returns true when that moment has already come. */
+    bool armWake(WakeWhen when);
+    void setWakeCallback(std::function<void()> wake) { m_wake = std::move(wake); }
+
+    /** Any thread. Refuses all later pushes and wakes blocked senders. */
+    void close();
+    bool isClosed() const;
+
+    int size() const;
+    bool isEmpty() const { return size() == 0; }
+    bool hasFullBatch() const;
+    /** Entries removed from the head so far (taken by the worker or dropped as oldest). */
+    qint64 removedCount() const;
+    /** Entries accepted so far. */
+    qint64 acceptedCount() const;
+
+private:
+    bool hasFullBatchLocked() const;
+
+    const Limits m_limits;
+    LokiCounterSet *const m_counters;
+    std::function<void()> m_wake;
+
+    mutable QMutex m_mutex;
+    QWaitCondition m_notFull;
+    std::deque<LokiQueuedEntry> m_entries;
+    qint64 m_bytes = 0;
+    qint64 m_lastTimestamp = 0;
+    qint64 m_removed = 0;
+    qint64 m_accepted = 0;
+    WakeWhen m_wakeWhen = WakeWhen::AnyEntry;
+    bool m_closed = false;
+};
+
+#endif // LOKIQT_ENTRYQUEUE_P_H

@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: MIT
+#include <lokiqt/lokiclient.h>
+
+#include "lokiclient_p.h"
+#include "lokiworker_p.h"
+
+#include <QtCore/QCoreApplication>
+#include <QtCore/QMetaObject>
+
+Q_LOGGING_CATEGORY(lcLoki, "lokiqt.client")
+
+namespace {
+constexpr int maxLabelsPerStream = 15;
+constexpr int maxLabelValueLength = 2048;
+
+LokiEntryQueue::Limits queueLimits(const LokiConfig &config)
+{
+    LokiEntryQueue::Limits limits;
+    limits.capacity = qMax(1, config.queueCapacity);
+    limits.batchEntries = qMax(1, config.batch.maxEntries);
+    limits.batchBytes = qMax<qint64>(1, config.batch.maxBytes);
+    limits.mode = config.backpressure;
+    return limits;
+}
+
+QString validateConfig(const LokiConfig &config)
+{
+    QString why;
+    return config.isValid(&why) ? QString() : why;
+}
+
+// Loki refuses a stream without labels; give such entries the one label Loki 3 would derive itself.
+LokiRender::LabelMap withFallbackLabel(LokiRender::LabelMap labels)
+{
+    if (labels.isEmpty()) {
+        QString name = QCoreApplication::applicationName();
+        labels.insert(QStringLiteral("service_name"),
+                      name.isEmpty() ? QStringLiteral("unknown_service") : name);
+    }
+    return labels;
+}
+} // namespace
+
+LokiClientPrivate::LokiClientPrivate(LokiClient *q, const LokiConfig &config)
+    : q_ptr(q)
+    , config(config)
+    , configError(validateConfig(config))
+    , pushUrl(config.pushUrl())
+    , queue(queueLimits(config), &counters)
+{
+    defaultStream = intern(withFallbackLabel(config.labels));
+}
+
+const LokiStreamInfo *LokiClientPrivate::intern(const LokiRender::LabelMap &labels)
+{
+    QByteArray key = LokiRender::streamKey(labels);
+    QMutexLocker lock(&streamsMutex);
+    auto it = streams.constFind(key);
+    if (it != streams.constEnd())
+        return it.value();
+    auto *info = new LokiStreamInfo{key, LokiRender::jsonLabels(labels)};
+    streams.insert(key, info);
+    return info;
+}
+
+LokiClient::SendResult LokiClientPrivate::enqueue(const LokiStreamInfo *stream, qint64 timestampNs,
+                                                  QByteArray line, QDeadlineTimer deadline)
+{
+    LokiQueuedEntry entry;
+    entry.timestampNs = timestampNs;
+    entry.stream = stream;
+    entry.line = std::move(line);
+    switch (queue.push(std::move(entry), deadline)) {
+    case LokiEntryQueue::PushResult::Accepted:
+        return LokiClient::SendResult::Accepted;
+    case LokiEntryQueue::PushResult::Dropped:
+        return LokiClient::SendResult::Dropped;
+    case LokiEntryQueue::PushResult::TimedOut:
+        return LokiClient::SendResult::TimedOut;
+    case LokiEntryQueue::PushResult::Closed:
+        break;
+    }
+    return LokiClient::SendResult::Closed;
+}
+
+LokiClient::SendResult LokiClientPrivate::reject(const QString &why)
+{
+    LokiCounterSet::add(counters.rejected, 1);
+    reportError(LokiError(LokiError::Kind::InvalidEntry, why, 1));
+    notifyCounters();
+    return LokiClient::SendResult::Rejected;
+}
+
+void LokiClientPrivate::reportError(const LokiError &error)
+{
+    {
+        QMutexLocker lock(&errorMutex);
+        lastError = error;
+    }
+    qCDebug(lcLoki) << error.toString();
+    Q_Q(LokiClient);
+    QMetaObject::invokeMethod(
+        q, [q, error] { Q_EMIT q->errorOccurred(error); }, Qt::QueuedConnection);
+}
+
+void LokiClientPrivate::notifyCounters()
+{
+    if (countersNotifyPending.load(std::memory_order_relaxed) || countersNotifyPending.exchange(true))
+        return;
+    Q_Q(LokiClient);
+    QMetaObject::invokeMethod(
+        q,
+        [this, q] {
+            countersNotifyPending.store(false);
+            Q_EMIT q->countersChanged();
+        },
+        Qt::QueuedConnection);
+}
+
+void LokiClientPrivate::setState(LokiClient::State next)
+{
+    if (closing.load())
+        return;
+    if (state.exchange(next) == next)
+        return;
+    Q_Q(LokiClient);
+    QMetaObject::invokeMethod(
+        q,
+        [this, q] {
+            // Emit what holds now: bursts of changes arrive as one signal with the latest state.
+            Q_EMIT q->stateChanged(state.load());
+        },
+        Qt::QueuedConnection);
+}
+
+LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
+    : QObject(parent)
+    , d_ptr(new LokiClientPrivate(this, config))
+{
+    Q_D(LokiClient);
+    qRegisterMetaType<LokiError>();
+    qRegisterMetaType<LokiClient::State>();
+    d->thread.setObjectName(QStringLiteral("lokiqt-client"));
+    d->worker = new LokiWorker(d);
+    d->worker->moveToThread(&d->thread);
+    connect(&d->thread, &QThread::started, d->worker, &LokiWorker::start, Qt::DirectConnection);
+    LokiWorker *worker = d->worker;
+    d->queue.setWakeCallback(
+        [worker] { QMetaObject::invokeMethod(worker, &LokiWorker::schedule, Qt::QueuedConnection); });
+    d->thread.start();
+    if (!d->configError.isEmpty()) {
+        qCWarning(lcLoki, "invalid configuration: %s", qPrintable(d->configError));
+        d->reportError(LokiError(LokiError::Kind::InvalidEntry,
+                                 QStringLiteral("invalid configuration: ") + d->configError));
+    }
+}
+
+LokiClient::~LokiClient()
+{
+    Q_D(LokiClient);
+    close(QDeadlineTimer(d->config.destructorCloseTimeout));
+    delete d->worker;
+    d->worker = nullptr;
+    qDeleteAll(d->streams);
+}
+
+const LokiConfig &LokiClient::config() const
+{
+    Q_D(const LokiClient);
+    return d->config;
+}
+
+LokiClient::SendResult LokiClient::send(const LokiEntry &entry, QDeadlineTimer deadline)
+{
+    Q_D(LokiClient);
+    if (d->closing.load(std::memory_order_relaxed))
+        return SendResult::Closed;
+    if (!d->configError.isEmpty())
+        return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
+
+    for (auto it = entry.labels.cbegin(); it != entry.labels.cend(); ++it) {
+        if (!LokiRender::isValidLabelName(it.key()))
+            return d->reject(QStringLiteral("label name '%1' breaks Loki's rules ([a-zA-Z_][a-zA-Z0-9_]*, "
+                                            "not starting with __); try '%2'")
+                                 .arg(it.key(), LokiRender::sanitizeLabelName(it.key())));
+        if (it.value().size() > maxLabelValueLength)
+            return d->reject(QStringLiteral("the value of label '%1' is longer than %2 characters")
+                                 .arg(it.key())
+                                 .arg(maxLabelValueLength));
+    }
+
+    const LokiRender::FieldList fields = LokiRender::flattenFields(entry.fields);
+    const QString line = LokiRender::renderLine(entry.line, fields);
+
+    const LokiStreamInfo *stream = d->defaultStream;
+    const bool mayPromote = !d->config.labelAllowList.isEmpty() && !fields.isEmpty();
+    if (!entry.labels.isEmpty() || mayPromote) {
+        const LokiRender::LabelMap labels = withFallbackLabel(LokiRender::composeLabels(
+            d->config.labels, entry.labels, fields, d->config.labelAllowList, d->config.labelDenyList));
+        if (labels.size() > maxLabelsPerStream)
+            return d->reject(QStringLiteral("%1 labels on one stream; Loki allows at most %2")
+                                 .arg(labels.size())
+                                 .arg(maxLabelsPerStream));
+        stream = d->intern(labels);
+    }
+    return d->enqueue(stream, entry.timestampNs, line.toUtf8(), deadline);
+}
+
+LokiClient::SendResult LokiClient::send(const QString &line, QDeadlineTimer deadline)
+{
+    Q_D(LokiClient);
+    if (d->closing.load(std::memory_order_relaxed))
+        return SendResult::Closed;
+    if (!d->configError.isEmpty())
+        return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
+    return d->enqueue(d->defaultStream, 0, line.toUtf8(), deadline);
+}
+
+bool LokiClient::flush(QDeadlineTimer deadline)
+{
+    Q_D(LokiClient);
+    if (QThread::currentThread() == &d->thread || !d->thread.isRunning())
+        return d->counters.queued.load() == 0;
+    auto waiter = std::make_shared<LokiFlushWaiter>();
+    const qint64 target = d->queue.acceptedCount();
+    LokiWorker *worker = d->worker;
+    QMetaObject::invokeMethod(
+        worker, [worker, waiter, target] { worker->requestFlush(waiter, target); }, Qt::QueuedConnection);
+    QMutexLocker lock(&waiter->mutex);
+    while (!waiter->finished) {
+        if (!waiter->done.wait(&waiter->mutex, deadline))
+            return waiter->finished && waiter->ok;
+    }
+    return waiter->ok;
+}
+
+bool LokiClient::close(QDeadlineTimer deadline)
+{
+    Q_D(LokiClient);
+    if (d->closed)
+        return d->closeResult;
+    d->closing.store(true);
+    d->queue.close();
+    if (d->state.exchange(State::Closed) != State::Closed)
+        Q_EMIT stateChanged(State::Closed);
+    bool ok = flush(deadline);
+    if (d->thread.isRunning()) {
+        QMetaObject::invokeMethod(d->worker, &LokiWorker::shutdown, Qt::BlockingQueuedConnection);
+        d->thread.quit();
+        d->thread.wait();
+    }
+    ok = ok && d->counters.queued.load() == 0;
+    d->closed = true;
+    d->closeResult = ok;
+    return ok;
+}
+
+LokiClient::State LokiClient::state() const
+{
+    Q_D(const LokiClient);
+    return d->state.load();
+}
+
+LokiClient::Counters LokiClient::counters() const
+{
+    Q_D(const LokiClient);
+    const LokiCounterSet &c = d->counters;
+    Counters out;
+    out.accepted = c.accepted.load();
+    out.sent = c.sent.load();
+    out.droppedNew = c.droppedNew.load();
+    out.droppedOldest = c.droppedOldest.load();
+    out.droppedClosed = c.droppedClosed.load();
+    out.timedOut = c.timedOut.load();
+    out.rejected = c.rejected.load();
+    out.failed = c.failed.load();
+    out.retried = c.retried.load();
+    out.queued = c.queued.load();
+    return out;
+}
+
+qint64 LokiClient::accepted() const
+{
+    return d_func()->counters.accepted.load();
+}
+
+qint64 LokiClient::sent() const
+{
+    return d_func()->counters.sent.load();
+}
+
+qint64 LokiClient::dropped() const
+{
+    return counters().dropped();
+}
+
+qint64 LokiClient::failed() const
+{
+    return d_func()->counters.failed.load();
+}
+
+qint64 LokiClient::retried() const
+{
+    return d_func()->counters.retried.load();
+}
+
+qint64 LokiClient::queued() const
+{
+    return d_func()->counters.queued.load();
+}
+
+LokiError LokiClient::lastError() const
+{
+    Q_D(const LokiClient);
+    QMutexLocker lock(&d->errorMutex);
+    return d->lastError;
+}
+
+bool LokiClient::isClientThread(const QThread *thread) const
+{
+    return thread == &d_func()->thread;
+}

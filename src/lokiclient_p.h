@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+#ifndef LOKIQT_LOKICLIENT_P_H
+#define LOKIQT_LOKICLIENT_P_H
+
+#include <lokiqt/lokiclient.h>
+
+#include "entryqueue_p.h"
+#include "render_p.h"
+
+#include <QtCore/QHash>
+#include <QtCore/QLoggingCategory>
+#include <QtCore/QMutex>
+#include <QtCore/QThread>
+
+#include <atomic>
+#include <memory>
+
+Q_DECLARE_LOGGING_CATEGORY(lcLoki)
+
+class LokiWorker;
+
+/** A flush() caller waiting for the worker; shared so an abandoned wait outlives nothing it needs. */
+struct LokiFlushWaiter
+{
+    QMutex mutex;
+    QWaitCondition done;
+    bool finished = false;
+    bool ok = false;
+
+    void finish(bool success)
+    {
+        QMutexLocker lock(&mutex);
+        finished = true;
+        ok = success;
+        done.wakeAll();
+    }
+};
+
+class LokiClientPrivate
+{
+public:
+    LokiClientPrivate(LokiClient *q, const LokiConfig &config);
+
+    /** Any thread. Queues an already rendered entry. */
+    LokiClient::SendResult enqueue(const LokiStreamInfo *stream, qint64 timestampNs, QByteArray line,
+                                   QDeadlineTimer deadline);
+    /** Any thread. The interned stream for @p labels (static labels must already be merged in). */
+    const LokiStreamInfo *intern(const LokiRender::LabelMap &labels);
+    /** Any thread. Counts an invalid entry and reports it. */
+    LokiClient::SendResult reject(const QString &why);
+
+    /** Any thread. Stores @p error as lastError() and emits errorOccurred() in the owner thread. */
+    void reportError(const LokiError &error);
+    /** Any thread. Emits countersChanged() in the owner thread soon, coalescing bursts of changes. */
+    void notifyCounters();
+    /** Worker thread. Publishes a new state (ignored once closed). */
+    void setState(LokiClient::State state);
+
+    qint64 failuresSoFar() const
+    {
+        return counters.failed.load() + counters.droppedOldest.load() + counters.droppedClosed.load();
+    }
+
+    LokiClient *const q_ptr;
+    const LokiConfig config;
+    QString configError; ///< non-empty when the configuration is invalid: every send is rejected
+    const QUrl pushUrl;
+
+    LokiCounterSet counters;
+    LokiEntryQueue queue;
+
+    QMutex streamsMutex;
+    QHash<QByteArray, LokiStreamInfo *> streams; ///< owned; freed with the client
+    const LokiStreamInfo *defaultStream = nullptr;
+
+    mutable QMutex errorMutex;
+    LokiError lastError;
+
+    std::atomic<LokiClient::State> state{LokiClient::State::Idle};
+    std::atomic<bool> countersNotifyPending{false};
+    std::atomic<bool> closing{false};
+
+    QThread thread;
+    LokiWorker *worker = nullptr;
+    bool closed = false;
+    bool closeResult = false;
+
+    Q_DECLARE_PUBLIC(LokiClient)
+};
+
+#endif // LOKIQT_LOKICLIENT_P_H

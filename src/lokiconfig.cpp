@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+#include <lokiqt/lokiconfig.h>
+
+#include "render_p.h"
+
+namespace {
+const QLatin1String pushPath("/loki/api/v1/push");
+constexpr int maxLabelNames = 15; // Loki 3's default max_label_names_per_series
+constexpr int maxLabelNameLength = 1024;
+constexpr int maxLabelValueLength = 2048;
+
+bool fail(QString *why, const QString &reason)
+{
+    if (why)
+        *why = reason;
+    return false;
+}
+
+bool isHeaderToken(const QByteArray &name)
+{
+    if (name.isEmpty())
+        return false;
+    for (const char c : name) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        QByteArrayView("!#$%&'*+-.^_`|~").contains(c);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool hasControl(const QByteArray &value)
+{
+    for (const char c : value) {
+        if ((c >= 0 && c < 0x20 && c != '\t') || c == 0x7f)
+            return true;
+    }
+    return false;
+}
+} // namespace
+
+bool LokiConfig::parseBackpressure(const QString &text, Backpressure *out)
+{
+    Backpressure mode;
+    if (text == QLatin1String("block"))
+        mode = Backpressure::Block;
+    else if (text == QLatin1String("drop-new"))
+        mode = Backpressure::DropNew;
+    else if (text == QLatin1String("drop-oldest"))
+        mode = Backpressure::DropOldest;
+    else
+        return false;
+    if (out)
+        *out = mode;
+    return true;
+}
+
+QString LokiConfig::backpressureName(Backpressure mode)
+{
+    switch (mode) {
+    case Backpressure::Block:
+        return QStringLiteral("block");
+    case Backpressure::DropNew:
+        return QStringLiteral("drop-new");
+    case Backpressure::DropOldest:
+        return QStringLiteral("drop-oldest");
+    }
+    return QString();
+}
+
+QUrl LokiConfig::pushUrl() const
+{
+    QString path = url.path();
+    if (path.endsWith(pushPath))
+        return url;
+    while (path.endsWith(QLatin1Char('/')))
+        path.chop(1);
+    QUrl push = url;
+    push.setPath(path + pushPath);
+    return push;
+}
+
+bool LokiConfig::isValid(QString *why) const
+{
+    if (!url.isValid() || url.host().isEmpty())
+        return fail(why, QStringLiteral("url: '%1' is not a valid URL with a host")
+                             .arg(url.toString(QUrl::RemoveUserInfo)));
+    if (url.scheme() != QLatin1String("http") && url.scheme() != QLatin1String("https"))
+        return fail(why, QStringLiteral("url: scheme '%1' is not http or https").arg(url.scheme()));
+    if (labels.size() > maxLabelNames)
+        return fail(why, QStringLiteral("labels: %1 labels, Loki allows at most %2 per stream")
+                             .arg(labels.size())
+                             .arg(maxLabelNames));
+    for (auto it = labels.cbegin(); it != labels.cend(); ++it) {
+        if (!LokiRender::isValidLabelName(it.key()))
+            return fail(why, QStringLiteral("labels: '%1' is not a valid Loki label name "
+                                            "([a-zA-Z_][a-zA-Z0-9_]*, not starting with __); try '%2'")
+                                 .arg(it.key(), LokiRender::sanitizeLabelName(it.key())));
+        if (it.key().size() > maxLabelNameLength)
+            return fail(why, QStringLiteral("labels: name '%1...' is longer than %2 characters")
+                                 .arg(it.key().left(32))
+                                 .arg(maxLabelNameLength));
+        if (it.value().isEmpty())
+            return fail(
+                why,
+                QStringLiteral("labels: '%1' has an empty value (Loki drops such labels)").arg(it.key()));
+        if (it.value().size() > maxLabelValueLength)
+            return fail(why, QStringLiteral("labels: the value of '%1' is longer than %2 characters")
+                                 .arg(it.key())
+                                 .arg(maxLabelValueLength));
+    }
+    if (hasControl(tenant.toUtf8()))
+        return fail(why, QStringLiteral("tenant: contains control characters"));
+    for (const auto &header : headers) {
+        if (!isHeaderToken(header.first))
+            return fail(why, QStringLiteral("headers: '%1' is not a valid HTTP header name")
+                                 .arg(QString::fromLatin1(header.first)));
+        if (hasControl(header.second))
+            return fail(why, QStringLiteral("headers: the value of '%1' contains control characters")
+                                 .arg(QString::fromLatin1(header.first)));
+    }
+    if (batch.maxEntries < 1)
+        return fail(why,
+                    QStringLiteral("batch.maxEntries: must be at least 1 (is %1)").arg(batch.maxEntries));
+    if (batch.maxBytes < 1)
+        return fail(why, QStringLiteral("batch.maxBytes: must be at least 1 (is %1)").arg(batch.maxBytes));
+    if (batch.maxWait.count() < 1)
+        return fail(
+            why,
+            QStringLiteral("batch.maxWait: must be at least 1 ms (is %1 ms)").arg(batch.maxWait.count()));
+    if (retry.initialBackoff.count() < 1)
+        return fail(why, QStringLiteral("retry.initialBackoff: must be at least 1 ms"));
+    if (retry.maxBackoff < retry.initialBackoff)
+        return fail(why, QStringLiteral("retry.maxBackoff: must not be shorter than retry.initialBackoff"));
+    if (!(retry.multiplier >= 1.0))
+        return fail(why,
+                    QStringLiteral("retry.multiplier: must be at least 1 (is %1)").arg(retry.multiplier));
+    if (!(retry.jitter >= 0.0 && retry.jitter <= 1.0))
+        return fail(why, QStringLiteral("retry.jitter: must be between 0 and 1 (is %1)").arg(retry.jitter));
+    if (retry.maxAttempts < 1)
+        return fail(why,
+                    QStringLiteral("retry.maxAttempts: must be at least 1 (is %1)").arg(retry.maxAttempts));
+    if (queueCapacity < 1)
+        return fail(why, QStringLiteral("queueCapacity: must be at least 1 (is %1)").arg(queueCapacity));
+    if (requestTimeout.count() < 1)
+        return fail(why, QStringLiteral("requestTimeout: must be at least 1 ms"));
+    if (destructorCloseTimeout.count() < 0)
+        return fail(why, QStringLiteral("destructorCloseTimeout: must not be negative"));
+    for (const QString &name : labelAllowList) {
+        if (LokiRender::sanitizeLabelName(name).isEmpty())
+            return fail(why, QStringLiteral("labelAllowList: an empty field name cannot become a label"));
+    }
+    return true;
+}

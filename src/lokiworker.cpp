@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+#include "lokiworker_p.h"
+
+#include "lokiclient_p.h"
+#include "retrypolicy_p.h"
+
+#include <QtCore/QRandomGenerator>
+#include <QtCore/QTimer>
+#include <QtNetwork/QNetworkAccessManager>
+#include <QtNetwork/QNetworkReply>
+#include <QtNetwork/QNetworkRequest>
+
+namespace {
+// The most of an error answer that is read: enough for Loki's reasons, too little to exhaust memory.
+constexpr qint64 maxErrorBodyBytes = 64 * 1024;
+constexpr int maxReasonChars = 1024;
+
+QString reasonText(const QByteArray &body, const QString &fallback)
+{
+    QString text = QString::fromUtf8(body).trimmed();
+    if (text.isEmpty())
+        return fallback;
+    if (text.size() > maxReasonChars)
+        text = text.left(maxReasonChars) + QStringLiteral("...");
+    return text;
+}
+} // namespace
+
+LokiWorker::LokiWorker(LokiClientPrivate *d)
+    : d(d)
+{}
+
+LokiWorker::~LokiWorker() = default;
+
+void LokiWorker::start()
+{
+    m_nam = new QNetworkAccessManager(this);
+    m_nam->setRedirectPolicy(QNetworkRequest::SameOriginRedirectPolicy);
+    m_waitTimer = new QTimer(this);
+    m_waitTimer->setSingleShot(true);
+    m_waitTimer->setTimerType(Qt::CoarseTimer);
+    connect(m_waitTimer, &QTimer::timeout, this, [this] {
+        m_waitDue = true;
+        schedule();
+    });
+    m_backoffTimer = new QTimer(this);
+    m_backoffTimer->setSingleShot(true);
+    connect(m_backoffTimer, &QTimer::timeout, this, &LokiWorker::post);
+}
+
+void LokiWorker::schedule()
+{
+    if (m_stopped)
+        return;
+    reportDrops();
+    d->notifyCounters();
+    if (batchUnderWay())
+        return; // its completion calls schedule() again
+    for (;;) {
+        if (d->queue.isEmpty()) {
+            m_waitTimer->stop();
+            m_waitDue = false;
+            finishFlushes();
+            // Nothing to send: no timer runs until the next entry wakes us.
+            if (d->queue.armWake(LokiEntryQueue::WakeWhen::AnyEntry))
+                continue;
+            d->setState(LokiClient::State::Idle);
+            return;
+        }
+        if (!m_flushes.empty() || m_waitDue || d->queue.hasFullBatch()) {
+            dispatch();
+            return;
+        }
+        if (!m_waitTimer->isActive())
+            m_waitTimer->start(d->config.batch.maxWait);
+        d->setState(LokiClient::State::Sending);
+        if (d->queue.armWake(LokiEntryQueue::WakeWhen::FullBatch))
+            continue;
+        return;
+    }
+}
+
+void LokiWorker::requestFlush(const std::shared_ptr<LokiFlushWaiter> &waiter, qint64 acceptedTarget)
+{
+    if (m_stopped) {
+        waiter->finish(false);
+        return;
+    }
+    m_flushes.push_back({waiter, acceptedTarget, d->failuresSoFar()});
+    finishFlushes();
+    schedule();
+}
+
+void LokiWorker::dispatch()
+{
+    m_waitTimer->stop();
+    m_waitDue = false;
+    d->queue.takeBatch(m_batch);
+    if (m_batch.empty())
+        return;
+    m_body = LokiPushEncoder::encodeJson(m_batch);
+    m_attempt = 0;
+    post();
+}
+
+void LokiWorker::post()
+{
+    ++m_attempt;
+    QNetworkRequest request(d->pushUrl);
+    request.setHeader(QNetworkRequest::ContentTypeHeader, m_body.contentType);
+    if (!m_body.contentEncoding.isEmpty())
+        request.setRawHeader(QByteArrayLiteral("Content-Encoding"), m_body.contentEncoding);
+    if (!d->config.tenant.isEmpty())
+        request.setRawHeader(QByteArrayLiteral("X-Scope-OrgID"), d->config.tenant.toUtf8());
+    for (const auto &header : d->config.headers)
+        request.setRawHeader(header.first, header.second);
+    request.setTransferTimeout(int(d->config.requestTimeout.count()));
+    m_reply = m_nam->post(request, m_body.data);
+    connect(m_reply, &QNetworkReply::finished, this, &LokiWorker::onReplyFinished);
+    d->setState(LokiClient::State::Sending);
+}
+
+void LokiWorker::onReplyFinished()
+{
+    QNetworkReply *reply = m_reply;
+    m_reply = nullptr;
+    reply->deleteLater();
+    const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    const auto disposition = LokiRetry::classify(status);
+    const int entries = int(m_batch.size());
+
+    if (disposition == LokiRetry::Disposition::Delivered) {
+        LokiCounterSet::add(d->counters.sent, entries);
+        LokiCounterSet::add(d->counters.queued, -entries);
+        resolveBatch();
+        return;
+    }
+
+    LokiError::Kind kind = LokiError::Kind::Http;
+    QString message;
+    if (status == 0) {
+        kind = LokiError::Kind::Network;
+        // Qt's text may name the URL; never let user info (credentials) out in it.
+        message =
+            reply->errorString().replace(d->pushUrl.toString(), d->pushUrl.toString(QUrl::RemoveUserInfo));
+    } else {
+        message = reasonText(reply->read(maxErrorBodyBytes),
+                             reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString());
+    }
+    const bool retry =
+        disposition == LokiRetry::Disposition::Retry && m_attempt < d->config.retry.maxAttempts;
+    d->reportError(LokiError(kind, message, entries, status, retry, m_attempt));
+    if (retry) {
+        LokiCounterSet::add(d->counters.retried, 1);
+        const auto delay =
+            LokiRetry::backoffDelay(d->config.retry, m_attempt, QRandomGenerator::global()->generateDouble());
+        m_backoffTimer->start(delay);
+        d->setState(LokiClient::State::Retrying);
+        d->notifyCounters();
+        return;
+    }
+    LokiCounterSet::add(d->counters.failed, entries);
+    LokiCounterSet::add(d->counters.queued, -entries);
+    resolveBatch();
+}
+
+void LokiWorker::resolveBatch()
+{
+    m_batch.clear();
+    m_body = LokiPushEncoder::Body();
+    m_attempt = 0;
+    finishFlushes();
+    schedule();
+}
+
+void LokiWorker::finishFlushes()
+{
+    if (m_flushes.empty() || batchUnderWay())
+        return;
+    const qint64 removed = d->queue.removedCount();
+    const qint64 failures = d->failuresSoFar();
+    for (auto it = m_flushes.begin(); it != m_flushes.end();) {
+        if (removed >= it->target) {
+            it->waiter->finish(failures == it->failuresAtStart);
+            it = m_flushes.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void LokiWorker::reportDrops()
+{
+    const qint64 drops =
+        d->counters.droppedNew.load() + d->counters.droppedOldest.load() + d->counters.timedOut.load();
+    if (drops == m_reportedDrops)
+        return;
+    const qint64 delta = drops - m_reportedDrops;
+    m_reportedDrops = drops;
+    d->reportError(LokiError(LokiError::Kind::Dropped,
+                             QStringLiteral("the queue was full (capacity %1, backpressure %2)")
+                                 .arg(d->config.queueCapacity)
+                                 .arg(LokiConfig::backpressureName(d->config.backpressure)),
+                             int(qMin<qint64>(delta, std::numeric_limits<int>::max()))));
+}
+
+void LokiWorker::shutdown()
+{
+    if (m_stopped)
+        return;
+    reportDrops();
+    m_stopped = true;
+    m_waitTimer->stop();
+    m_backoffTimer->stop();
+    if (m_reply) {
+        disconnect(m_reply, nullptr, this, nullptr);
+        m_reply->abort();
+        delete m_reply;
+        m_reply = nullptr;
+    }
+    std::vector<LokiQueuedEntry> left = d->queue.takeAll();
+    const qint64 lost = qint64(left.size() + m_batch.size());
+    m_batch.clear();
+    if (lost > 0) {
+        LokiCounterSet::add(d->counters.droppedClosed, lost);
+        LokiCounterSet::add(d->counters.queued, -lost);
+        d->reportError(LokiError(LokiError::Kind::Dropped,
+                                 QStringLiteral("undelivered when close() reached its deadline"), int(lost)));
+    }
+    for (PendingFlush &flush : m_flushes)
+        flush.waiter->finish(false);
+    m_flushes.clear();
+    delete m_nam;
+    m_nam = nullptr;
+    delete m_waitTimer;
+    m_waitTimer = nullptr;
+    delete m_backoffTimer;
+    m_backoffTimer = nullptr;
+    d->notifyCounters();
+}

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+#ifndef LOKIQT_LOKIWORKER_P_H
+#define LOKIQT_LOKIWORKER_P_H
+
+#include "entryqueue_p.h"
+#include "pushencoder_p.h"
+
+#include <QtCore/QObject>
+
+#include <memory>
+#include <vector>
+
+class LokiClientPrivate;
+struct LokiFlushWaiter;
+class QNetworkAccessManager;
+class QNetworkReply;
+class QTimer;
+
+/**
+ * The client's worker: lives on the client's QThread and owns everything that happens there: the network
+ * access manager, the batch timer, the batch under way and its retries. Nothing here is shared with other
+ * threads except through LokiEntryQueue and the atomic counters, so it needs no locks of its own.
+ *
+ * One batch is under way at a time (pushing or waiting for its backoff), which keeps each stream's entries
+ * in order at Loki; entries that arrive meanwhile wait in the queue, where backpressure applies to them.
+ */
+class LokiWorker : public QObject
+{
+    Q_OBJECT
+public:
+    explicit LokiWorker(LokiClientPrivate *d);
+    ~LokiWorker() override;
+
+    /** Worker thread, once, when the thread starts. */
+    void start();
+    /** Worker thread. Looks at the queue and the timers and does what is due. */
+    void schedule();
+    /** Worker thread. Pushes eagerly until every entry accepted before @p acceptedTarget is resolved. */
+    void requestFlush(const std::shared_ptr<LokiFlushWaiter> &waiter, qint64 acceptedTarget);
+    /** Worker thread. Stops: aborts the push under way, counts what is left as dropped, frees the network. */
+    void shutdown();
+
+private:
+    struct PendingFlush
+    {
+        std::shared_ptr<LokiFlushWaiter> waiter;
+        qint64 target = 0;
+        qint64 failuresAtStart = 0;
+    };
+
+    bool batchUnderWay() const { return !m_batch.empty(); }
+    void dispatch();
+    void post();
+    void onReplyFinished();
+    void resolveBatch();
+    void finishFlushes();
+    void reportDrops();
+
+    LokiClientPrivate *const d;
+    QNetworkAccessManager *m_nam = nullptr;
+    QTimer *m_waitTimer = nullptr;
+    QTimer *m_backoffTimer = nullptr;
+    QNetworkReply *m_reply = nullptr;
+
+    std::vector<LokiQueuedEntry> m_batch;
+    LokiPushEncoder::Body m_body;
+    int m_attempt = 0;
+    bool m_waitDue = false;
+    bool m_stopped = false;
+    qint64 m_reportedDrops = 0;
+    std::vector<PendingFlush> m_flushes;
+};
+
+#endif // LOKIQT_LOKIWORKER_P_H

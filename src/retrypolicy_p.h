@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: MIT
+#ifndef LOKIQT_RETRYPOLICY_P_H
+#define LOKIQT_RETRYPOLICY_P_H
+
+// Pure retry policy: which answers are retried, and how long to wait before each retry.
+
+#include <lokiqt/lokiconfig.h>
+
+#include <chrono>
+
+namespace LokiRetry {
+
+enum class Disposition {
+    Delivered, ///< 2xx that means stored
+    Retry,     ///< transient: network error, 429, 5xx
+    Fail,      ///< final: any other answer (400, 401, 403, 404, 260 "not stored", ...)
+};
+
+/**
+ * What to do after a push. @p httpStatus is the answer's status, or 0 when no HTTP answer arrived (a network
+ * error, a timeout, an answer that was not HTTP): those are transient.
+ */
+Disposition classify(int httpStatus);
+
+/**
+ * The wait before retry number @p retry (1 for the first retry): initialBackoff × multiplier^(retry−1),
+ * capped at maxBackoff, then spread by ±jitter using @p random01 (uniform in [0, 1)), never above maxBackoff
+ * and never negative.
+ */
+std::chrono::milliseconds backoffDelay(const LokiConfig::Retry &retry, int retryNumber, double random01);
+
+} // namespace LokiRetry
+
+#endif // LOKIQT_RETRYPOLICY_P_H

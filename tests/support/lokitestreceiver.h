@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+#ifndef LOKIQT_LOKITESTRECEIVER_H
+#define LOKIQT_LOKITESTRECEIVER_H
+
+#include <QtCore/QByteArray>
+#include <QtCore/QList>
+#include <QtCore/QMap>
+#include <QtCore/QObject>
+#include <QtCore/QString>
+#include <QtCore/QUrl>
+
+#include <chrono>
+#include <memory>
+
+/** One entry as Loki would store it. */
+struct ReceivedEntry
+{
+    qint64 timestampNs = 0;
+    QString line;
+    QMap<QString, QString> metadata; ///< structured metadata (the optional third element)
+    QMap<QString, QString> labels;   ///< the labels of the stream it arrived in
+};
+
+/** One stream of one push. */
+struct ReceivedStream
+{
+    QMap<QString, QString> labels;
+    QList<ReceivedEntry> entries;
+};
+
+/** One HTTP request to the push endpoint, whatever its outcome. */
+struct ReceivedPush
+{
+    int status = 0;                   ///< what the receiver answered (204 when stored)
+    QString error;                    ///< the body of an error answer
+    QByteArray contentType;
+    QByteArray contentEncoding;
+    QMap<QByteArray, QByteArray> headers; ///< all request headers, names in lower case
+    qint64 bodyBytes = 0;             ///< body size on the wire
+    QList<ReceivedStream> streams;    ///< decoded streams (empty when the body did not decode)
+    int duplicates = 0;               ///< entries dropped as exact duplicates of stored ones
+};
+
+/**
+ * A Loki-compatible HTTP/1.1 push receiver on 127.0.0.1, for tests, benchmarks and the example.
+ *
+ * It decodes `POST /loki/api/v1/push` bodies the way Loki does (JSON with `Content-Type: application/json`),
+ * applies Loki's validation (label name syntax, reserved `__` names, at least one label per stream,
+ * timestamps as decimal nanosecond strings) and answers like Loki: 204 when stored, 400 with Loki's wording
+ * otherwise. Exact duplicates (same stream, timestamp and line) are dropped silently, as Loki does.
+ * `GET /ready` answers 200.
+ *
+ * Faults are injected on demand: answer a status for the next K pushes, delay answers, close the
+ * connection mid-response, answer garbage, stop listening and listen again on the same port.
+ *
+ * Thread safety: the server runs on a thread of its own, so a test's thread may block (in flush() or
+ * close()) while the receiver answers. Every public function is thread-safe.
+ */
+class LokiTestReceiver
+{
+public:
+    LokiTestReceiver();
+    ~LokiTestReceiver();
+
+    /** Listens on 127.0.0.1:@p port (0 picks a free port). Returns false when it cannot. */
+    bool listen(quint16 port = 0);
+    /** Stops listening and drops every open connection; port() stays as it was. */
+    void stop();
+    /** Listens again on the same port as before. */
+    bool restart();
+    bool isListening() const;
+    quint16 port() const;
+    /** The base URL, `http://127.0.0.1:<port>`. */
+    QUrl url() const;
+    /** The push URL, `http://127.0.0.1:<port>/loki/api/v1/push`. */
+    QUrl pushUrl() const;
+
+    /** The next @p count pushes are answered @p status with @p body (and `Retry-After` when given). */
+    void failNext(int count, int status, const QByteArray &body = QByteArray(),
+                  const QByteArray &retryAfter = QByteArray());
+    /** Every answer waits this long before it is written (0 to stop delaying). */
+    void setResponseDelay(std::chrono::milliseconds delay);
+    /** The next @p count pushes get half a status line, then the connection is closed. */
+    void closeMidResponseNext(int count);
+    /** The next @p count pushes get bytes that are not HTTP, then the connection is closed. */
+    void answerGarbageNext(int count);
+
+    /** Every push request received so far, stored or not, in arrival order. */
+    QList<ReceivedPush> pushes() const;
+    /** How many push requests arrived (stored or not). */
+    int pushCount() const;
+    /** Every stored entry, in arrival order. */
+    QList<ReceivedEntry> entries() const;
+    /** Stored entries whose stream labels include every pair of @p selector. */
+    QList<ReceivedEntry> entries(const QMap<QString, QString> &selector) const;
+    /** How many entries are stored. */
+    int entryCount() const;
+    /** Forgets every push and entry (the duplicate filter too). */
+    void clear();
+
+private:
+    struct Private;
+    std::unique_ptr<Private> d;
+};
+
+#endif // LOKIQT_LOKITESTRECEIVER_H
