@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+#include "pushencoder_p.h"
+#include "render_p.h"
+
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+#include <QtTest/QtTest>
+
+using LokiRender::FieldList;
+using LokiRender::LabelMap;
+
+class tst_Render : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void labelNames_data()
+    {
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<bool>("valid");
+        QTest::addColumn<QString>("sanitized");
+        QTest::newRow("plain") << "service" << true << "service";
+        QTest::newRow("underscore start") << "_x" << true << "_x";
+        QTest::newRow("digits inside") << "http2_status" << true << "http2_status";
+        QTest::newRow("dot") << "http.method" << false << "http_method";
+        QTest::newRow("dash") << "app-x" << false << "app_x";
+        QTest::newRow("leading digit") << "2xx" << false << "_2xx";
+        QTest::newRow("reserved") << "__name__" << false << "_name__";
+        QTest::newRow("space and slash") << "a b/c" << false << "a_b_c";
+        QTest::newRow("non-ascii") << QStringLiteral("größe") << false << QStringLiteral("gr__e");
+        QTest::newRow("empty") << "" << false << "";
+    }
+    void labelNames()
+    {
+        QFETCH(QString, name);
+        QFETCH(bool, valid);
+        QFETCH(QString, sanitized);
+        QCOMPARE(LokiRender::isValidLabelName(name), valid);
+        QCOMPARE(LokiRender::sanitizeLabelName(name), sanitized);
+        if (!sanitized.isEmpty())
+            QVERIFY(LokiRender::isValidLabelName(LokiRender::sanitizeLabelName(name)));
+    }
+
+    void flatten()
+    {
+        const QVariantMap fields{
+            {QStringLiteral("request"),
+             QVariantMap{{QStringLiteral("id"), 42},
+                         {QStringLiteral("http"), QVariantMap{{QStringLiteral("method"), "GET"}}}}},
+            {QStringLiteral("ok"), true},
+            {QStringLiteral("tags"), QStringList{QStringLiteral("a"), QStringLiteral("b")}},
+            {QStringLiteral("none"), QVariant()}};
+        const FieldList flat = LokiRender::flattenFields(fields);
+        const FieldList expected{{QStringLiteral("none"), QString()},
+                                 {QStringLiteral("ok"), QStringLiteral("true")},
+                                 {QStringLiteral("request.http.method"), QStringLiteral("GET")},
+                                 {QStringLiteral("request.id"), QStringLiteral("42")},
+                                 {QStringLiteral("tags"), QStringLiteral("[a,b]")}};
+        QCOMPARE(flat, expected);
+    }
+
+    void renderLine_data()
+    {
+        QTest::addColumn<QString>("message");
+        QTest::addColumn<QString>("key");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("bare value") << "msg"
+                                    << "k"
+                                    << "v"
+                                    << "msg k=v";
+        QTest::newRow("space quoted") << "msg"
+                                      << "k"
+                                      << "a b"
+                                      << "msg k=\"a b\"";
+        QTest::newRow("quote escaped") << "msg"
+                                       << "k"
+                                       << "say \"hi\""
+                                       << "msg k=\"say \\\"hi\\\"\"";
+        QTest::newRow("newline escaped") << "msg"
+                                         << "k"
+                                         << "a\nb"
+                                         << "msg k=\"a\\nb\"";
+        QTest::newRow("backslash") << "msg"
+                                   << "k"
+                                   << "c:\\x"
+                                   << "msg k=\"c:\\\\x\"";
+        QTest::newRow("equals quoted") << "msg"
+                                       << "k"
+                                       << "a=b"
+                                       << "msg k=\"a=b\"";
+        QTest::newRow("empty value") << "msg"
+                                     << "k"
+                                     << ""
+                                     << "msg k=\"\"";
+        QTest::newRow("empty message") << ""
+                                       << "k"
+                                       << "v"
+                                       << "k=v";
+        QTest::newRow("unicode bare") << "msg"
+                                      << "k" << QStringLiteral("ünïcode") << QStringLiteral("msg k=ünïcode");
+    }
+    void renderLine()
+    {
+        QFETCH(QString, message);
+        QFETCH(QString, key);
+        QFETCH(QString, value);
+        QFETCH(QString, expected);
+        QCOMPARE(LokiRender::renderLine(message, {{key, value}}), expected);
+    }
+
+    void renderLineKeepsMessageWithoutFields()
+    {
+        QCOMPARE(LokiRender::renderLine(QStringLiteral("just text"), {}), QStringLiteral("just text"));
+        QCOMPARE(LokiRender::renderLine(QStringLiteral("a"), {{QStringLiteral("x"), QStringLiteral("1")},
+                                                              {QStringLiteral("y"), QStringLiteral("2")}}),
+                 QStringLiteral("a x=1 y=2"));
+    }
+
+    void composeLabels_data()
+    {
+        QTest::addColumn<QStringList>("allow");
+        QTest::addColumn<QStringList>("deny");
+        QTest::addColumn<LabelMap>("expected");
+        const LabelMap base{{QStringLiteral("service"), QStringLiteral("kiosk")}};
+        QTest::newRow("nothing allow-listed: no promotion") << QStringList() << QStringList() << base;
+        LabelMap withMethod = base;
+        withMethod.insert(QStringLiteral("http_method"), QStringLiteral("GET"));
+        QTest::newRow("allow-listed and sanitized")
+            << QStringList{QStringLiteral("http.method")} << QStringList() << withMethod;
+        QTest::newRow("deny wins over allow") << QStringList{QStringLiteral("http.method")}
+                                              << QStringList{QStringLiteral("http.method")} << base;
+        QTest::newRow("deny by sanitized name") << QStringList{QStringLiteral("http.method")}
+                                                << QStringList{QStringLiteral("http_method")} << base;
+        QTest::newRow("empty value dropped") << QStringList{QStringLiteral("empty")} << QStringList() << base;
+    }
+    void composeLabels()
+    {
+        QFETCH(QStringList, allow);
+        QFETCH(QStringList, deny);
+        QFETCH(LabelMap, expected);
+        const FieldList fields{{QStringLiteral("http.method"), QStringLiteral("GET")},
+                               {QStringLiteral("request_id"), QStringLiteral("r-1")},
+                               {QStringLiteral("empty"), QString()}};
+        QCOMPARE(LokiRender::composeLabels({{QStringLiteral("service"), QStringLiteral("kiosk")}}, {}, fields,
+                                           allow, deny),
+                 expected);
+    }
+
+    void entryLabelsOverrideStatic()
+    {
+        const LabelMap labels =
+            LokiRender::composeLabels({{QStringLiteral("env"), QStringLiteral("prod")},
+                                       {QStringLiteral("service"), QStringLiteral("a")}},
+                                      {{QStringLiteral("service"), QStringLiteral("b")}}, {}, {}, {});
+        QCOMPARE(labels.value(QStringLiteral("service")), QStringLiteral("b"));
+        QCOMPARE(labels.value(QStringLiteral("env")), QStringLiteral("prod"));
+    }
+
+    void streamKeyIsPrometheusText()
+    {
+        const LabelMap labels{{QStringLiteral("service"), QStringLiteral("kiosk")},
+                              {QStringLiteral("level"), QStringLiteral("in\"fo\\\n")}};
+        QCOMPARE(LokiRender::streamKey(labels), QByteArray("{level=\"in\\\"fo\\\\\\n\", service=\"kiosk\"}"));
+        QCOMPARE(LokiRender::streamKey({}), QByteArray("{}"));
+    }
+
+    void jsonEscapingRoundTrips_data()
+    {
+        QTest::addColumn<QString>("text");
+        QTest::newRow("plain") << "hello";
+        QTest::newRow("quotes and backslashes") << "a \"b\" \\c\\";
+        QTest::newRow("controls") << QString::fromLatin1("tab\tnl\ncr\rbell\x07nul") + QChar(0) +
+                                         QStringLiteral("end");
+        QTest::newRow("unicode") << QStringLiteral("日本語 ünï 😀");
+        QTest::newRow("empty") << "";
+    }
+    void jsonEscapingRoundTrips()
+    {
+        QFETCH(QString, text);
+        QByteArray json("[\"");
+        LokiRender::appendJsonEscaped(json, text.toUtf8());
+        json.append("\"]");
+        QJsonParseError error;
+        const QJsonDocument doc = QJsonDocument::fromJson(json, &error);
+        QCOMPARE(error.error, QJsonParseError::NoError);
+        QCOMPARE(doc.array().at(0).toString(), text);
+    }
+
+    void encodeJsonGroupsStreamsInTimestampOrder()
+    {
+        LokiStreamInfo a{LokiRender::streamKey({{QStringLiteral("s"), QStringLiteral("a")}}),
+                         LokiRender::jsonLabels({{QStringLiteral("s"), QStringLiteral("a")}})};
+        LokiStreamInfo b{LokiRender::streamKey({{QStringLiteral("s"), QStringLiteral("b")}}),
+                         LokiRender::jsonLabels({{QStringLiteral("s"), QStringLiteral("b")}})};
+        std::vector<LokiQueuedEntry> entries;
+        entries.push_back({30, &a, "a30"});
+        entries.push_back({10, &b, "b10"});
+        entries.push_back({20, &a, "a20"});
+        entries.push_back({5, &b, "b5 \"q\""});
+        const LokiPushEncoder::Body body = LokiPushEncoder::encodeJson(entries);
+        QCOMPARE(body.contentType, QByteArray("application/json"));
+        QJsonParseError error;
+        const QJsonObject root = QJsonDocument::fromJson(body.data, &error).object();
+        QCOMPARE(error.error, QJsonParseError::NoError);
+        const QJsonArray streams = root.value(QStringLiteral("streams")).toArray();
+        QCOMPARE(streams.size(), 2);
+        QCOMPARE(streams[0]
+                     .toObject()
+                     .value(QStringLiteral("stream"))
+                     .toObject()
+                     .value(QStringLiteral("s"))
+                     .toString(),
+                 QStringLiteral("a"));
+        const QJsonArray aValues = streams[0].toObject().value(QStringLiteral("values")).toArray();
+        QCOMPARE(aValues.size(), 2);
+        QCOMPARE(aValues[0].toArray()[0].toString(), QStringLiteral("20"));
+        QCOMPARE(aValues[1].toArray()[0].toString(), QStringLiteral("30"));
+        const QJsonArray bValues = streams[1].toObject().value(QStringLiteral("values")).toArray();
+        QCOMPARE(bValues[0].toArray()[1].toString(), QStringLiteral("b5 \"q\""));
+        QCOMPARE(bValues[1].toArray()[0].toString(), QStringLiteral("10"));
+    }
+};
+
+QTEST_GUILESS_MAIN(tst_Render)
+#include "tst_render.moc"

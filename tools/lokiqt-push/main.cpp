@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+// lokiqt-push: one Loki entry per input line, from stdin or files.
+
+#include <lokiqt/lokiclient.h>
+
+#include <QtCore/QCommandLineParser>
+#include <QtCore/QCoreApplication>
+#include <QtCore/QFile>
+#include <QtCore/QTextStream>
+
+#include <cstdio>
+
+namespace {
+constexpr int exitDelivered = 0;
+constexpr int exitLost = 1;
+constexpr int exitUsage = 2;
+
+int usageError(const QString &message)
+{
+    QTextStream(stderr) << "lokiqt-push: " << message << "\nTry 'lokiqt-push --help'.\n";
+    return exitUsage;
+}
+
+bool parsePositive(const QString &text, qint64 *out)
+{
+    bool ok = false;
+    const qint64 value = text.toLongLong(&ok);
+    if (!ok || value < 1)
+        return false;
+    *out = value;
+    return true;
+}
+
+// Reads @p file in large blocks and sends one entry per line; returns the number of lines sent.
+struct Pusher
+{
+    LokiClient *client;
+    qint64 lines = 0;
+    qint64 refused = 0;
+
+    void sendLine(const char *data, qsizetype size)
+    {
+        if (size > 0 && data[size - 1] == '\r')
+            --size;
+        if (size == 0)
+            return; // empty lines carry nothing: Loki has nothing to store
+        ++lines;
+        if (client->send(QString::fromUtf8(data, size)) != LokiClient::SendResult::Accepted)
+            ++refused;
+    }
+
+    bool pushFile(std::FILE *file)
+    {
+        QByteArray pending;
+        QByteArray block(1 << 16, Qt::Uninitialized);
+        for (;;) {
+            const size_t got = std::fread(block.data(), 1, size_t(block.size()), file);
+            if (got == 0)
+                break;
+            const char *begin = block.constData();
+            const char *end = begin + got;
+            const char *lineStart = begin;
+            for (const char *p = begin; p < end; ++p) {
+                if (*p != '\n')
+                    continue;
+                if (pending.isEmpty()) {
+                    sendLine(lineStart, p - lineStart);
+                } else {
+                    pending.append(lineStart, p - lineStart);
+                    sendLine(pending.constData(), pending.size());
+                    pending.clear();
+                }
+                lineStart = p + 1;
+            }
+            pending.append(lineStart, end - lineStart);
+        }
+        if (!pending.isEmpty())
+            sendLine(pending.constData(), pending.size());
+        return !std::ferror(file);
+    }
+};
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("lokiqt-push"));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QStringLiteral("Pushes one Loki entry per line of standard input (or of FILEs) to Loki.\n"
+                       "Exit status: 0 when every line was delivered, 1 when any was dropped or failed, "
+                       "2 for a usage error."));
+    parser.addHelpOption();
+    parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("Files to read instead of stdin."),
+                                 QStringLiteral("[FILE...]"));
+    const QCommandLineOption urlOption(
+        QStringLiteral("url"),
+        QStringLiteral("Loki base or push URL (default: $LOKI_URL, else http://localhost:3100)."),
+        QStringLiteral("url"));
+    const QCommandLineOption labelOption(QStringLiteral("label"),
+                                         QStringLiteral("A label for every entry (repeatable)."),
+                                         QStringLiteral("name=value"));
+    const QCommandLineOption batchEntriesOption(QStringLiteral("batch-entries"),
+                                                QStringLiteral("Entries per push (default 500)."),
+                                                QStringLiteral("n"));
+    const QCommandLineOption batchBytesOption(QStringLiteral("batch-bytes"),
+                                              QStringLiteral("Line bytes per push (default 1048576)."),
+                                              QStringLiteral("n"));
+    const QCommandLineOption batchWaitOption(
+        QStringLiteral("batch-wait-ms"),
+        QStringLiteral("Longest wait before a partial batch is pushed (default 1000)."),
+        QStringLiteral("ms"));
+    const QCommandLineOption backpressureOption(
+        QStringLiteral("backpressure"), QStringLiteral("block, drop-new or drop-oldest (default block)."),
+        QStringLiteral("mode"));
+    const QCommandLineOption capacityOption(QStringLiteral("queue-capacity"),
+                                            QStringLiteral("Entries the queue holds (default 10000)."),
+                                            QStringLiteral("n"));
+    const QCommandLineOption timeoutOption(QStringLiteral("timeout-ms"),
+                                           QStringLiteral("Deadline for the final flush (default 10000)."),
+                                           QStringLiteral("ms"));
+    const QCommandLineOption tenantOption(QStringLiteral("tenant"), QStringLiteral("Sent as X-Scope-OrgID."),
+                                          QStringLiteral("id"));
+    const QCommandLineOption headerOption(QStringLiteral("header"),
+                                          QStringLiteral("An extra HTTP header (repeatable)."),
+                                          QStringLiteral("Name: value"));
+    parser.addOptions({urlOption, labelOption, batchEntriesOption, batchBytesOption, batchWaitOption,
+                       backpressureOption, capacityOption, timeoutOption, tenantOption, headerOption});
+    if (!parser.parse(QCoreApplication::arguments()))
+        return usageError(parser.errorText());
+    if (parser.isSet(QStringLiteral("help"))) {
+        QTextStream(stdout) << parser.helpText();
+        return exitDelivered;
+    }
+
+    LokiConfig config;
+    QString url = parser.value(urlOption);
+    if (url.isEmpty())
+        url = qEnvironmentVariable("LOKI_URL");
+    if (!url.isEmpty())
+        config.url = QUrl(url);
+    for (const QString &label : parser.values(labelOption)) {
+        const qsizetype eq = label.indexOf(QLatin1Char('='));
+        if (eq <= 0)
+            return usageError(QStringLiteral("--label wants name=value, got '%1'").arg(label));
+        config.labels.insert(label.left(eq), label.mid(eq + 1));
+    }
+    qint64 number = 0;
+    if (parser.isSet(batchEntriesOption)) {
+        if (!parsePositive(parser.value(batchEntriesOption), &number) ||
+            number > std::numeric_limits<int>::max())
+            return usageError(QStringLiteral("--batch-entries wants a positive number"));
+        config.batch.maxEntries = int(number);
+    }
+    if (parser.isSet(batchBytesOption)) {
+        if (!parsePositive(parser.value(batchBytesOption), &number))
+            return usageError(QStringLiteral("--batch-bytes wants a positive number"));
+        config.batch.maxBytes = number;
+    }
+    if (parser.isSet(batchWaitOption)) {
+        if (!parsePositive(parser.value(batchWaitOption), &number))
+            return usageError(QStringLiteral("--batch-wait-ms wants a positive number"));
+        config.batch.maxWait = std::chrono::milliseconds(number);
+    }
+    if (parser.isSet(backpressureOption) &&
+        !LokiConfig::parseBackpressure(parser.value(backpressureOption), &config.backpressure))
+        return usageError(QStringLiteral("--backpressure wants block, drop-new or drop-oldest"));
+    if (parser.isSet(capacityOption)) {
+        if (!parsePositive(parser.value(capacityOption), &number) || number > std::numeric_limits<int>::max())
+            return usageError(QStringLiteral("--queue-capacity wants a positive number"));
+        config.queueCapacity = int(number);
+    }
+    std::chrono::milliseconds finalTimeout{10000};
+    if (parser.isSet(timeoutOption)) {
+        if (!parsePositive(parser.value(timeoutOption), &number))
+            return usageError(QStringLiteral("--timeout-ms wants a positive number"));
+        finalTimeout = std::chrono::milliseconds(number);
+    }
+    config.tenant = parser.value(tenantOption);
+    for (const QString &header : parser.values(headerOption)) {
+        const qsizetype colon = header.indexOf(QLatin1Char(':'));
+        if (colon <= 0)
+            return usageError(QStringLiteral("--header wants 'Name: value', got '%1'").arg(header));
+        config.headers.append(
+            {header.left(colon).trimmed().toLatin1(), header.mid(colon + 1).trimmed().toUtf8()});
+    }
+    QString why;
+    if (!config.isValid(&why))
+        return usageError(why);
+
+    LokiClient client(config);
+    Pusher pusher{&client};
+    const QStringList files = parser.positionalArguments();
+    bool readOk = true;
+    if (files.isEmpty()) {
+        readOk = pusher.pushFile(stdin);
+    } else {
+        for (const QString &name : files) {
+            std::FILE *file = std::fopen(QFile::encodeName(name).constData(), "rb");
+            if (!file) {
+                QTextStream(stderr) << "lokiqt-push: cannot open " << name << '\n';
+                readOk = false;
+                continue;
+            }
+            readOk = pusher.pushFile(file) && readOk;
+            std::fclose(file);
+        }
+    }
+
+    const bool closed = client.close(QDeadlineTimer(finalTimeout));
+    const LokiClient::Counters c = client.counters();
+    const qint64 dropped = c.dropped() + c.rejected;
+    QTextStream err(stderr);
+    if (c.failed > 0 || dropped > 0 || !closed)
+        err << "lokiqt-push: last error: " << client.lastError().toString() << '\n';
+    err << "sent=" << c.sent << " dropped=" << dropped << " failed=" << c.failed << " retries=" << c.retried
+        << '\n';
+    const bool allDelivered = readOk && closed && c.sent == pusher.lines && dropped == 0 && c.failed == 0;
+    return allDelivered ? exitDelivered : exitLost;
+}
