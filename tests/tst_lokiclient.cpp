@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: MIT
+#include <lokiqt/lokiclient.h>
+
+#include "lokitestreceiver.h"
+
+#include <QtCore/QElapsedTimer>
+#include <QtCore/QSet>
+#include <QtCore/QThread>
+#include <QtTest/QtTest>
+
+#include <memory>
+
+using namespace std::chrono_literals;
+
+namespace {
+constexpr int longWait = 20000; // generous: a loaded CI machine must never fail a test by being slow
+
+LokiConfig configFor(const LokiTestReceiver &receiver)
+{
+    LokiConfig config;
+    config.url = receiver.url();
+    config.labels = {{QStringLiteral("app"), QStringLiteral("test")}};
+    config.batch.maxWait = 50ms;
+    config.retry.initialBackoff = 20ms;
+    config.retry.maxBackoff = 100ms;
+    return config;
+}
+
+QStringList lines(const QList<ReceivedEntry> &entries)
+{
+    QStringList out;
+    for (const ReceivedEntry &e : entries)
+        out << e.line;
+    return out;
+}
+
+QStringList numbered(int from, int to)
+{
+    QStringList out;
+    for (int i = from; i < to; ++i)
+        out << QString::number(i);
+    return out;
+}
+} // namespace
+
+class tst_LokiClient : public QObject
+{
+    Q_OBJECT
+private:
+    std::unique_ptr<LokiTestReceiver> receiver;
+
+private Q_SLOTS:
+    void init()
+    {
+        receiver = std::make_unique<LokiTestReceiver>();
+        QVERIFY(receiver->listen());
+    }
+    void cleanup() { receiver.reset(); }
+
+    void deliversEntriesWithLabelsAndFields()
+    {
+        LokiClient client(configFor(*receiver));
+        LokiEntry entry(QStringLiteral("order placed"));
+        entry.fields = {
+            {QStringLiteral("order_id"), 4711},
+            {QStringLiteral("http"), QVariantMap{{QStringLiteral("method"), QStringLiteral("POST")}}},
+            {QStringLiteral("note"), QStringLiteral("two words")}};
+        entry.labels = {{QStringLiteral("env"), QStringLiteral("prod")}};
+        QCOMPARE(client.send(entry), LokiClient::SendResult::Accepted);
+        QCOMPARE(client.send(QStringLiteral("plain")), LokiClient::SendResult::Accepted);
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 2, longWait);
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got[0].line,
+                 QStringLiteral("order placed http.method=POST note=\"two words\" order_id=4711"));
+        const QMap<QString, QString> expectedLabels{{QStringLiteral("app"), QStringLiteral("test")},
+                                                    {QStringLiteral("env"), QStringLiteral("prod")}};
+        QCOMPARE(got[0].labels, expectedLabels);
+        QCOMPARE(got[1].line, QStringLiteral("plain"));
+        QCOMPARE(got[1].labels, (QMap<QString, QString>{{QStringLiteral("app"), QStringLiteral("test")}}));
+        QCOMPARE(receiver->pushes().first().contentType, QByteArray("application/json"));
+        QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 2, longWait);
+        QCOMPARE(client.accepted(), 2);
+        QCOMPARE(client.queued(), 0);
+        QTRY_COMPARE_WITH_TIMEOUT(client.state(), LokiClient::State::Idle, longWait);
+    }
+
+    void fieldsBecomeLabelsOnlyWhenAllowListed()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.labelAllowList = {QStringLiteral("http.method"), QStringLiteral("user_id")};
+        config.labelDenyList = {QStringLiteral("user_id")};
+        LokiClient client(config);
+        LokiEntry entry(QStringLiteral("request"));
+        entry.fields = {
+            {QStringLiteral("http"), QVariantMap{{QStringLiteral("method"), QStringLiteral("GET")}}},
+            {QStringLiteral("user_id"), 7},
+            {QStringLiteral("request_id"), QStringLiteral("r-1")}};
+        client.send(entry);
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        const ReceivedEntry got = receiver->entries().first();
+        const QMap<QString, QString> expected{{QStringLiteral("app"), QStringLiteral("test")},
+                                              {QStringLiteral("http_method"), QStringLiteral("GET")}};
+        QCOMPARE(got.labels, expected);
+        QCOMPARE(got.line, QStringLiteral("request http.method=GET request_id=r-1 user_id=7"));
+    }
+
+    void streamWithoutLabelsGetsServiceName()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.labels.clear();
+        LokiClient client(config);
+        client.send(QStringLiteral("no labels configured"));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        QVERIFY(receiver->entries().first().labels.contains(QStringLiteral("service_name")));
+    }
+
+    void flushesOnMaxEntries()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 10;
+        config.batch.maxWait = 1h;
+        LokiClient client(config);
+        for (int i = 0; i < 9; ++i)
+            client.send(QString::number(i));
+        // Nine entries trigger nothing; the tenth completes a batch and all ten go out as one push.
+        client.send(QStringLiteral("9"));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 10, longWait);
+        const QList<ReceivedPush> pushes = receiver->pushes();
+        QCOMPARE(pushes.size(), 1);
+        QCOMPARE(pushes[0].streams.size(), 1);
+        QCOMPARE(lines(pushes[0].streams[0].entries), numbered(0, 10));
+    }
+
+    void flushesOnMaxBytes()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 1000;
+        config.batch.maxBytes = 100;
+        config.batch.maxWait = 1h;
+        LokiClient client(config);
+        const QString line(30, QLatin1Char('x'));
+        for (int i = 0; i < 9; ++i)
+            client.send(line);
+        // 30-byte lines: a 100-byte batch holds three of them, and nine fill three batches exactly.
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 9, longWait);
+        const QList<ReceivedPush> pushes = receiver->pushes();
+        QCOMPARE(pushes.size(), 3);
+        for (const ReceivedPush &push : pushes)
+            QCOMPARE(push.streams[0].entries.size(), 3);
+    }
+
+    void flushesOnMaxWait()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 1000;
+        config.batch.maxWait = 300ms;
+        LokiClient client(config);
+        QElapsedTimer timer;
+        timer.start();
+        client.send(QStringLiteral("a"));
+        client.send(QStringLiteral("b"));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 2, longWait);
+        // Not before the wait is over: no other trigger was hit.
+        QVERIFY2(timer.elapsed() >= 250, qPrintable(QString::number(timer.elapsed())));
+        QCOMPARE(receiver->pushCount(), 1);
+    }
+
+    void timestampsStrictlyIncrease()
+    {
+        LokiClient client(configFor(*receiver));
+        for (int i = 0; i < 2000; ++i)
+            client.send(QString::number(i));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 2000, longWait);
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(lines(got), numbered(0, 2000));
+        for (int i = 1; i < got.size(); ++i)
+            QVERIFY(got[i].timestampNs > got[i - 1].timestampNs);
+    }
+
+    void explicitTimestampIsKept()
+    {
+        LokiClient client(configFor(*receiver));
+        const qint64 ts = QDateTime::currentMSecsSinceEpoch() * 1000000 - 5000;
+        LokiEntry entry(QStringLiteral("stamped"));
+        entry.timestampNs = ts;
+        client.send(entry);
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        QCOMPARE(receiver->entries().first().timestampNs, ts);
+    }
+
+    void retriesTransientFailures_data()
+    {
+        QTest::addColumn<int>("status");
+        QTest::newRow("429") << 429;
+        QTest::newRow("500") << 500;
+        QTest::newRow("502") << 502;
+        QTest::newRow("503") << 503;
+        QTest::newRow("504") << 504;
+    }
+    void retriesTransientFailures()
+    {
+        QFETCH(int, status);
+        LokiClient client(configFor(*receiver));
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        receiver->failNext(2, status, "busy, try later");
+        for (int i = 0; i < 5; ++i)
+            client.send(QString::number(i));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 5, longWait);
+        QCOMPARE(receiver->pushCount(), 3);
+        QTRY_COMPARE_WITH_TIMEOUT(errors.size(), 2, longWait);
+        for (const QList<QVariant> &args : std::as_const(errors)) {
+            const auto error = args.at(0).value<LokiError>();
+            QCOMPARE(error.kind(), LokiError::Kind::Http);
+            QCOMPARE(error.httpStatus(), status);
+            QVERIFY(error.willRetry());
+            QCOMPARE(error.entries(), 5);
+            QCOMPARE(error.message(), QStringLiteral("busy, try later"));
+        }
+        QCOMPARE(errors.at(1).at(0).value<LokiError>().attempt(), 2);
+        QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 5, longWait);
+        QCOMPARE(client.retried(), 2);
+        QCOMPARE(client.failed(), 0);
+    }
+
+    void failsAtOnceOnOtherErrors_data()
+    {
+        QTest::addColumn<int>("status");
+        QTest::newRow("400") << 400;
+        QTest::newRow("401") << 401;
+        QTest::newRow("403") << 403;
+        QTest::newRow("404") << 404;
+        QTest::newRow("260 ingestion blocked") << 260;
+    }
+    void failsAtOnceOnOtherErrors()
+    {
+        QFETCH(int, status);
+        LokiClient client(configFor(*receiver));
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        receiver->failNext(1, status, "entry for stream '{app=\"test\"}' has timestamp too old");
+        for (int i = 0; i < 3; ++i)
+            client.send(QString::number(i));
+        QTRY_COMPARE_WITH_TIMEOUT(errors.size(), 1, longWait);
+        const auto error = errors.at(0).at(0).value<LokiError>();
+        QCOMPARE(error.kind(), LokiError::Kind::Http);
+        QCOMPARE(error.httpStatus(), status);
+        QVERIFY(!error.willRetry());
+        QCOMPARE(error.entries(), 3);
+        QVERIFY(error.message().contains(QStringLiteral("timestamp too old")));
+        QVERIFY(error.toString().contains(QString::number(status)));
+        QCOMPARE(client.lastError().httpStatus(), status);
+        QTRY_COMPARE_WITH_TIMEOUT(client.failed(), 3, longWait);
+        // Later entries are not affected, and the failed batch was not resent.
+        client.send(QStringLiteral("after"));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        QCOMPARE(lines(receiver->entries()), QStringList{QStringLiteral("after")});
+        QCOMPARE(receiver->pushCount(), 2);
+        QCOMPARE(client.retried(), 0);
+    }
+
+    void givesUpAfterLastAttempt()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.retry.maxAttempts = 3;
+        LokiClient client(config);
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        receiver->failNext(100, 503);
+        client.send(QStringLiteral("doomed"));
+        QTRY_COMPARE_WITH_TIMEOUT(client.failed(), 1, longWait);
+        QTRY_COMPARE_WITH_TIMEOUT(errors.size(), 3, longWait);
+        QCOMPARE(receiver->pushCount(), 3);
+        QVERIFY(errors.at(0).at(0).value<LokiError>().willRetry());
+        QVERIFY(errors.at(1).at(0).value<LokiError>().willRetry());
+        const auto last = errors.at(2).at(0).value<LokiError>();
+        QVERIFY(!last.willRetry());
+        QCOMPARE(last.attempt(), 3);
+        QCOMPARE(client.retried(), 2);
+        QCOMPARE(client.sent(), 0);
+        QCOMPARE(client.queued(), 0);
+    }
+
+    void retriesNetworkErrorsUntilServerReturns()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.retry.maxAttempts = 1000;
+        LokiClient client(config);
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        receiver->stop();
+        client.send(QStringLiteral("patient"));
+        QTRY_VERIFY_WITH_TIMEOUT(errors.size() >= 2, longWait);
+        const auto error = errors.at(0).at(0).value<LokiError>();
+        QCOMPARE(error.kind(), LokiError::Kind::Network);
+        QVERIFY(error.willRetry());
+        QTRY_COMPARE_WITH_TIMEOUT(client.state(), LokiClient::State::Retrying, longWait);
+        QVERIFY(receiver->restart());
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 1, longWait);
+        QCOMPARE(client.failed(), 0);
+    }
+
+    void garbageAnswersAreRetried()
+    {
+        LokiClient client(configFor(*receiver));
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        receiver->answerGarbageNext(1);
+        receiver->closeMidResponseNext(1);
+        client.send(QStringLiteral("survives"));
+        QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 1, longWait);
+        QCOMPARE(receiver->entryCount(), 1);
+        QVERIFY(errors.size() >= 2);
+        QCOMPARE(errors.at(0).at(0).value<LokiError>().kind(), LokiError::Kind::Network);
+    }
+
+    void blockTimesOutAtDeadline()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.queueCapacity = 5;
+        config.batch.maxEntries = 5;
+        config.retry.maxAttempts = 1000;
+        config.retry.initialBackoff = 200ms;
+        config.retry.maxBackoff = 200ms;
+        config.backpressure = LokiConfig::Backpressure::Block;
+        LokiClient client(config);
+        receiver->stop();
+        int accepted = 0;
+        int timedOut = 0;
+        for (int i = 0; i < 30; ++i) {
+            QElapsedTimer timer;
+            timer.start();
+            const auto result = client.send(QString::number(i), QDeadlineTimer(50ms));
+            if (result == LokiClient::SendResult::Accepted) {
+                ++accepted;
+            } else {
+                QCOMPARE(result, LokiClient::SendResult::TimedOut);
+                QVERIFY2(timer.elapsed() >= 45, qPrintable(QString::number(timer.elapsed())));
+                ++timedOut;
+            }
+        }
+        // The queue holds 5, the batch under way at most 5 more.
+        QVERIFY2(accepted >= 5 && accepted <= 10, qPrintable(QString::number(accepted)));
+        QCOMPARE(accepted + timedOut, 30);
+        QCOMPARE(client.counters().timedOut, timedOut);
+        QVERIFY(receiver->restart());
+        QTRY_COMPARE_WITH_TIMEOUT(client.sent(), accepted, longWait);
+        QCOMPARE(lines(receiver->entries()), numbered(0, accepted)); // nothing accepted was lost
+    }
+
+    void dropNewKeepsOldest()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.queueCapacity = 5;
+        config.batch.maxEntries = 5;
+        config.retry.maxAttempts = 1000;
+        config.retry.initialBackoff = 200ms;
+        config.retry.maxBackoff = 200ms;
+        config.backpressure = LokiConfig::Backpressure::DropNew;
+        LokiClient client(config);
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        receiver->stop();
+        int accepted = 0;
+        for (int i = 0; i < 100; ++i) {
+            QElapsedTimer timer;
+            timer.start();
+            const auto result = client.send(QString::number(i));
+            QVERIFY(timer.elapsed() < 1000); // never blocks (a generous bound: it returns at once)
+            if (result == LokiClient::SendResult::Accepted) {
+                QCOMPARE(accepted, i); // once dropping starts, nothing newer is accepted
+                ++accepted;
+            } else {
+                QCOMPARE(result, LokiClient::SendResult::Dropped);
+            }
+        }
+        QVERIFY2(accepted >= 5 && accepted <= 10, qPrintable(QString::number(accepted)));
+        QCOMPARE(client.counters().droppedNew, 100 - accepted);
+        QCOMPARE(client.dropped(), 100 - accepted);
+        QVERIFY(receiver->restart());
+        QTRY_COMPARE_WITH_TIMEOUT(client.sent(), accepted, longWait);
+        QCOMPARE(lines(receiver->entries()), numbered(0, accepted));
+        bool reported = false;
+        for (const QList<QVariant> &args : std::as_const(errors))
+            reported = reported || args.at(0).value<LokiError>().kind() == LokiError::Kind::Dropped;
+        QVERIFY(reported);
+    }
+
+    void dropOldestKeepsNewest()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.queueCapacity = 5;
+        config.batch.maxEntries = 5;
+        config.retry.maxAttempts = 1000;
+        config.retry.initialBackoff = 200ms;
+        config.retry.maxBackoff = 200ms;
+        config.backpressure = LokiConfig::Backpressure::DropOldest;
+        LokiClient client(config);
+        receiver->stop();
+        for (int i = 0; i < 100; ++i)
+            QCOMPARE(client.send(QString::number(i)), LokiClient::SendResult::Accepted);
+        QCOMPARE(client.accepted(), 100);
+        QVERIFY(receiver->restart());
+        const qint64 droppedOldest = client.counters().droppedOldest;
+        QVERIFY2(droppedOldest >= 85 && droppedOldest <= 95, qPrintable(QString::number(droppedOldest)));
+        QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 100 - droppedOldest, longWait);
+        const QStringList got = lines(receiver->entries());
+        QCOMPARE(got.size(), 100 - droppedOldest);
+        QCOMPARE(got.mid(got.size() - 5), numbered(95, 100)); // the newest survived
+        QCOMPARE(client.counters().droppedOldest, droppedOldest);
+        QCOMPARE(client.queued(), 0);
+    }
+
+    void manyThreadsDeliverEverythingOnceInOrder()
+    {
+        constexpr int threads = 8;
+        constexpr int perThread = 10000;
+        LokiConfig config = configFor(*receiver);
+        LokiClient client(config);
+        std::vector<std::unique_ptr<QThread>> workers;
+        for (int t = 0; t < threads; ++t) {
+            workers.emplace_back(QThread::create([&client, t] {
+                for (int i = 0; i < perThread; ++i)
+                    client.send(QStringLiteral("t%1 %2").arg(t).arg(i));
+            }));
+            workers.back()->start();
+        }
+        for (auto &w : workers)
+            QVERIFY(w->wait(longWait * 3));
+        QVERIFY(client.flush(QDeadlineTimer(longWait * 3)));
+        QCOMPARE(client.sent(), threads * perThread);
+        QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got.size(), threads * perThread);
+        std::stable_sort(got.begin(), got.end(), [](const ReceivedEntry &a, const ReceivedEntry &b) {
+            return a.timestampNs < b.timestampNs;
+        });
+        std::vector<int> next(threads, 0);
+        QSet<qint64> timestamps;
+        for (const ReceivedEntry &e : std::as_const(got)) {
+            const QStringList parts = e.line.split(QLatin1Char(' '));
+            const int t = parts[0].mid(1).toInt();
+            QCOMPARE(parts[1].toInt(), next[size_t(t)]); // in order per thread, none missing or repeated
+            ++next[size_t(t)];
+            timestamps.insert(e.timestampNs);
+        }
+        for (int n : next)
+            QCOMPARE(n, perThread);
+        QCOMPARE(timestamps.size(), threads * perThread); // distinct timestamps
+    }
+
+    void flushPushesWithoutWaitingForTriggers()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxWait = 1h;
+        config.batch.maxEntries = 4;
+        LokiClient client(config);
+        for (int i = 0; i < 10; ++i)
+            client.send(QString::number(i));
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        QCOMPARE(receiver->entryCount(), 10); // acknowledged before flush() returned
+        QCOMPARE(client.sent(), 10);
+        QVERIFY(client.flush(QDeadlineTimer(longWait))); // nothing left: true at once
+    }
+
+    void flushReturnsFalseAtDeadlineWhileServerDown()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.retry.maxAttempts = 1000;
+        LokiClient client(config);
+        receiver->stop();
+        client.send(QStringLiteral("waiting"));
+        QElapsedTimer timer;
+        timer.start();
+        QVERIFY(!client.flush(QDeadlineTimer(500ms)));
+        QVERIFY(timer.elapsed() >= 450);
+        QVERIFY(timer.elapsed() < longWait);
+        QVERIFY(receiver->restart());
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait); // still delivered afterwards
+    }
+
+    void flushReportsFailure()
+    {
+        LokiClient client(configFor(*receiver));
+        receiver->failNext(1, 400, "bad");
+        client.send(QStringLiteral("refused"));
+        QVERIFY(!client.flush(QDeadlineTimer(longWait)));
+        QCOMPARE(client.failed(), 1);
+    }
+
+    void closeDeliversWhatIsQueued()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxWait = 1h;
+        LokiClient client(config);
+        QSignalSpy states(&client, &LokiClient::stateChanged);
+        for (int i = 0; i < 20; ++i)
+            client.send(QString::number(i));
+        QVERIFY(client.close(QDeadlineTimer(longWait)));
+        QCOMPARE(lines(receiver->entries()), numbered(0, 20));
+        QCOMPARE(client.state(), LokiClient::State::Closed);
+        QVERIFY(!states.isEmpty());
+        QCOMPARE(states.last().at(0).value<LokiClient::State>(), LokiClient::State::Closed);
+        QVERIFY(client.close(QDeadlineTimer(longWait))); // the same answer again
+    }
+
+    void sendAfterCloseIsRefused()
+    {
+        LokiClient client(configFor(*receiver));
+        QVERIFY(client.close());
+        QCOMPARE(client.send(QStringLiteral("late")), LokiClient::SendResult::Closed);
+        LokiEntry entry(QStringLiteral("late too"));
+        entry.labels = {{QStringLiteral("x"), QStringLiteral("y")}};
+        QCOMPARE(client.send(entry), LokiClient::SendResult::Closed);
+        QVERIFY(client.flush(QDeadlineTimer(100ms)));
+        QCOMPARE(client.accepted(), 0);
+    }
+
+    void closeWhileServerDownReturnsByDeadline()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.retry.maxAttempts = 1000;
+        auto client = std::make_unique<LokiClient>(config);
+        QSignalSpy errors(client.get(), &LokiClient::errorOccurred);
+        receiver->stop();
+        for (int i = 0; i < 10; ++i)
+            client->send(QString::number(i));
+        QElapsedTimer timer;
+        timer.start();
+        QVERIFY(!client->close(QDeadlineTimer(700ms)));
+        QVERIFY(timer.elapsed() >= 650);
+        QVERIFY(timer.elapsed() < longWait);
+        QCOMPARE(client->counters().droppedClosed, 10);
+        QCOMPARE(client->queued(), 0);
+        QCOMPARE(client->lastError().kind(), LokiError::Kind::Dropped);
+        QTRY_VERIFY_WITH_TIMEOUT(!errors.isEmpty(), longWait);
+    }
+
+    void destructorNeverHangs()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.retry.maxAttempts = 1000;
+        config.destructorCloseTimeout = 300ms;
+        receiver->setResponseDelay(60s); // a server that never answers in time
+        auto client = std::make_unique<LokiClient>(config);
+        client->send(QStringLiteral("stuck"));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->pushCount(), 1, longWait);
+        QElapsedTimer timer;
+        timer.start();
+        client.reset();
+        QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed())));
+        receiver->setResponseDelay(0ms);
+    }
+
+    void invalidLabelIsRejectedAndNothingElseLost()
+    {
+        LokiClient client(configFor(*receiver));
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        client.send(QStringLiteral("before"));
+        LokiEntry bad(QStringLiteral("bad"));
+        bad.labels = {{QStringLiteral("app-x"), QStringLiteral("v")}};
+        QCOMPARE(client.send(bad), LokiClient::SendResult::Rejected);
+        client.send(QStringLiteral("after"));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 2, longWait);
+        QCOMPARE(lines(receiver->entries()),
+                 (QStringList{QStringLiteral("before"), QStringLiteral("after")}));
+        QCOMPARE(client.counters().rejected, 1);
+        QTRY_VERIFY_WITH_TIMEOUT(!errors.isEmpty(), longWait);
+        const auto error = errors.at(0).at(0).value<LokiError>();
+        QCOMPARE(error.kind(), LokiError::Kind::InvalidEntry);
+        QVERIFY(error.message().contains(QStringLiteral("app-x")));
+        QVERIFY(error.message().contains(QStringLiteral("app_x")));
+    }
+
+    void invalidConfigRefusesSends()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 0;
+        LokiClient client(config);
+        QCOMPARE(client.send(QStringLiteral("x")), LokiClient::SendResult::Rejected);
+        QVERIFY(client.lastError().message().contains(QStringLiteral("batch.maxEntries")));
+    }
+
+    void tenantAndHeadersAreSent()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.tenant = QStringLiteral("team-a");
+        config.headers = {{QByteArray("X-Extra"), QByteArray("yes")}};
+        LokiClient client(config);
+        client.send(QStringLiteral("hello"));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        const ReceivedPush push = receiver->pushes().first();
+        QCOMPARE(push.headers.value("x-scope-orgid"), QByteArray("team-a"));
+        QCOMPARE(push.headers.value("x-extra"), QByteArray("yes"));
+    }
+
+    void fullPushUrlWorks()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.url = receiver->pushUrl();
+        LokiClient client(config);
+        client.send(QStringLiteral("direct"));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+    }
+
+    void countersAreObservableProperties()
+    {
+        LokiClient client(configFor(*receiver));
+        QSignalSpy changed(&client, &LokiClient::countersChanged);
+        for (int i = 0; i < 3; ++i)
+            client.send(QString::number(i));
+        QTRY_COMPARE_WITH_TIMEOUT(client.property("sent").toLongLong(), 3, longWait);
+        QTRY_VERIFY_WITH_TIMEOUT(!changed.isEmpty(), longWait);
+        QCOMPARE(client.property("accepted").toLongLong(), 3);
+        QCOMPARE(client.property("queued").toLongLong(), 0);
+        QCOMPARE(client.property("dropped").toLongLong(), 0);
+        QCOMPARE(client.property("state").value<LokiClient::State>(), client.state());
+    }
+
+    void errorReachesAnotherThreadThroughQueuedConnection()
+    {
+        LokiClient client(configFor(*receiver));
+        QThread uiThread;
+        QObject receiverObject;
+        receiverObject.moveToThread(&uiThread);
+        std::atomic<int> seenStatus{0};
+        std::atomic<bool> rightThread{false};
+        connect(
+            &client, &LokiClient::errorOccurred, &receiverObject,
+            [&](const LokiError &error) {
+                rightThread = QThread::currentThread() == &uiThread;
+                seenStatus = error.httpStatus();
+            },
+            Qt::QueuedConnection);
+        uiThread.start();
+        receiver->failNext(1, 403, "forbidden");
+        client.send(QStringLiteral("x"));
+        QTRY_COMPARE_WITH_TIMEOUT(seenStatus.load(), 403, longWait);
+        QVERIFY(rightThread.load());
+        uiThread.quit();
+        uiThread.wait();
+    }
+};
+
+QTEST_GUILESS_MAIN(tst_LokiClient)
+#include "tst_lokiclient.moc"

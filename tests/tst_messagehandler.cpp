@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: MIT
+#include <lokiqt/lokiclient.h>
+#include <lokiqt/lokimessagehandler.h>
+
+#include "lokitestreceiver.h"
+
+#include <QtCore/QLoggingCategory>
+#include <QtCore/QProcess>
+#include <QtTest/QtTest>
+
+#include <memory>
+
+using namespace std::chrono_literals;
+
+Q_LOGGING_CATEGORY(lcTestUi, "test.ui")
+
+namespace {
+constexpr int longWait = 20000;
+const char fatalChildEnv[] = "LOKIQT_TEST_FATAL_CHILD_URL";
+
+// What the previously installed handler saw; it may be called from any thread.
+QMutex g_previousMutex;
+QStringList g_previousSawList;
+void recordingHandler(QtMsgType, const QMessageLogContext &, const QString &message)
+{
+    QMutexLocker lock(&g_previousMutex);
+    g_previousSawList << message;
+}
+QStringList previousSaw()
+{
+    QMutexLocker lock(&g_previousMutex);
+    return g_previousSawList;
+}
+
+LokiConfig configFor(const LokiTestReceiver &receiver)
+{
+    LokiConfig config;
+    config.url = receiver.url();
+    config.labels = {{QStringLiteral("app"), QStringLiteral("handler")}};
+    config.batch.maxWait = 20ms;
+    return config;
+}
+
+void emitMessage(QtMsgType type, const QString &text)
+{
+    switch (type) {
+    case QtDebugMsg:
+        qDebug("%s", qPrintable(text));
+        break;
+    case QtInfoMsg:
+        qInfo("%s", qPrintable(text));
+        break;
+    case QtWarningMsg:
+        qWarning("%s", qPrintable(text));
+        break;
+    case QtCriticalMsg:
+        qCritical("%s", qPrintable(text));
+        break;
+    case QtFatalMsg:
+        qFatal("%s", qPrintable(text));
+    }
+}
+
+// The child process of fatalFlushesBeforeAbort: queues entries nobody flushes, then dies in qFatal().
+int runFatalChild(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    LokiConfig config;
+    config.url = QUrl(qEnvironmentVariable(fatalChildEnv));
+    config.labels = {{QStringLiteral("app"), QStringLiteral("fatal")}};
+    config.batch.maxWait = 1h;             // only the fatal path can deliver these
+    auto *client = new LokiClient(config); // deliberately leaked: qFatal() never returns
+    LokiMessageHandler::install(client);
+    for (int i = 0; i < 5; ++i)
+        qWarning("before %d", i);
+    qFatal("the end");
+    return 0;
+}
+} // namespace
+
+class tst_MessageHandler : public QObject
+{
+    Q_OBJECT
+private:
+    std::unique_ptr<LokiTestReceiver> receiver;
+    std::unique_ptr<LokiClient> client;
+
+    void makeClient(const LokiConfig &config) { client = std::make_unique<LokiClient>(config); }
+
+private Q_SLOTS:
+    void init()
+    {
+        QMutexLocker lock(&g_previousMutex);
+        g_previousSawList.clear();
+        lock.unlock();
+        receiver = std::make_unique<LokiTestReceiver>();
+        QVERIFY(receiver->listen());
+    }
+    void cleanup()
+    {
+        LokiMessageHandler::uninstall();
+        qInstallMessageHandler(nullptr);
+        QLoggingCategory::setFilterRules(QString());
+        client.reset();
+        receiver.reset();
+    }
+
+    void levels_data()
+    {
+        QTest::addColumn<QtMsgType>("type");
+        QTest::addColumn<QString>("level");
+        QTest::newRow("qDebug") << QtDebugMsg << "debug";
+        QTest::newRow("qInfo") << QtInfoMsg << "info";
+        QTest::newRow("qWarning") << QtWarningMsg << "warning";
+        QTest::newRow("qCritical") << QtCriticalMsg << "error";
+    }
+    void levels()
+    {
+        QFETCH(QtMsgType, type);
+        QFETCH(QString, level);
+        makeClient(configFor(*receiver));
+        LokiMessageHandler::install(client.get());
+        emitMessage(type, QStringLiteral("message at ") + level);
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        const ReceivedEntry got = receiver->entries().first();
+        QCOMPARE(got.labels.value(QStringLiteral("level")), level);
+        QCOMPARE(got.labels.value(QStringLiteral("app")), QStringLiteral("handler"));
+        QVERIFY2(got.line.startsWith(QStringLiteral("message at ") + level), qPrintable(got.line));
+        QCOMPARE(LokiMessageHandler::levelName(type), level);
+        QCOMPARE(LokiMessageHandler::levelName(QtFatalMsg), QStringLiteral("fatal"));
+    }
+
+    void minimumLevelFilters()
+    {
+        makeClient(configFor(*receiver));
+        qInstallMessageHandler(recordingHandler);
+        LokiMessageHandler::Options options;
+        options.minimumLevel = QtWarningMsg;
+        LokiMessageHandler::install(client.get(), options);
+        qDebug("debug");
+        qInfo("info");
+        qWarning("warning");
+        qCritical("critical");
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(receiver->entryCount(), 2);
+        const QList<ReceivedEntry> got = receiver->entries();
+        QVERIFY(got[0].line.startsWith(QStringLiteral("warning")));
+        QVERIFY(got[1].line.startsWith(QStringLiteral("critical")));
+        // Filtered messages still reach the previous handler.
+        QCOMPARE(previousSaw(), (QStringList{QStringLiteral("debug"), QStringLiteral("info"),
+                                             QStringLiteral("warning"), QStringLiteral("critical")}));
+    }
+
+    void contextBecomesFields()
+    {
+        makeClient(configFor(*receiver));
+        LokiMessageHandler::install(client.get());
+        qCWarning(lcTestUi) << "button pressed";
+        const int expectedLine = __LINE__ - 1;
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        const ReceivedEntry got = receiver->entries().first();
+        QVERIFY2(got.line.startsWith(QStringLiteral("button pressed category=test.ui")),
+                 qPrintable(got.line));
+        QVERIFY2(got.line.contains(QStringLiteral("file=")), qPrintable(got.line));
+        QVERIFY2(got.line.contains(QStringLiteral("tst_messagehandler.cpp")), qPrintable(got.line));
+        QVERIFY2(got.line.contains(QStringLiteral("line=%1").arg(expectedLine)), qPrintable(got.line));
+        QVERIFY2(got.line.contains(QStringLiteral("function=")), qPrintable(got.line));
+        QVERIFY(!got.labels.contains(QStringLiteral("category"))); // not a label unless allow-listed
+    }
+
+    void contextCanBeLeftOut()
+    {
+        makeClient(configFor(*receiver));
+        LokiMessageHandler::Options options;
+        options.includeContext = false;
+        LokiMessageHandler::install(client.get(), options);
+        qCWarning(lcTestUi) << "bare";
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        QCOMPARE(receiver->entries().first().line, QStringLiteral("bare"));
+    }
+
+    void categoryAsLabelWhenAllowListed()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.labelAllowList = {QStringLiteral("category")};
+        makeClient(config);
+        LokiMessageHandler::install(client.get());
+        qCInfo(lcTestUi) << "labelled";
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        const ReceivedEntry got = receiver->entries().first();
+        QCOMPARE(got.labels.value(QStringLiteral("category")), QStringLiteral("test.ui"));
+        QCOMPARE(got.labels.value(QStringLiteral("level")), QStringLiteral("info"));
+        QVERIFY2(!got.line.contains(QStringLiteral("category=")), qPrintable(got.line));
+    }
+
+    void levelLabelCanBeRenamedOrOff()
+    {
+        makeClient(configFor(*receiver));
+        LokiMessageHandler::Options options;
+        options.levelLabel = QStringLiteral("severity");
+        LokiMessageHandler::install(client.get(), options);
+        qWarning("renamed");
+        options.levelLabel.clear();
+        LokiMessageHandler::install(client.get(), options); // replaces the options, keeps the chain
+        qWarning("in line");
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got.size(), 2);
+        QCOMPARE(got[0].labels.value(QStringLiteral("severity")), QStringLiteral("warning"));
+        QVERIFY(!got[0].labels.contains(QStringLiteral("level")));
+        QVERIFY(!got[1].labels.contains(QStringLiteral("level")));
+        QVERIFY2(got[1].line.startsWith(QStringLiteral("in line level=warning")), qPrintable(got[1].line));
+    }
+
+    void chainsAndRestoresPreviousHandler()
+    {
+        makeClient(configFor(*receiver));
+        qInstallMessageHandler(recordingHandler);
+        LokiMessageHandler::install(client.get());
+        QVERIFY(LokiMessageHandler::isInstalled());
+        qWarning("both");
+        QCOMPARE(previousSaw(), QStringList{QStringLiteral("both")});
+        LokiMessageHandler::uninstall();
+        QVERIFY(!LokiMessageHandler::isInstalled());
+        qWarning("only previous");
+        QCOMPARE(previousSaw(), (QStringList{QStringLiteral("both"), QStringLiteral("only previous")}));
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(receiver->entryCount(), 1);
+        // The handler installed now is the recorder again.
+        QCOMPARE(qInstallMessageHandler(nullptr), &recordingHandler);
+    }
+
+    void previousHandlerCanBeSilenced()
+    {
+        makeClient(configFor(*receiver));
+        qInstallMessageHandler(recordingHandler);
+        LokiMessageHandler::Options options;
+        options.callPreviousHandler = false;
+        LokiMessageHandler::install(client.get(), options);
+        qWarning("only loki");
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(receiver->entryCount(), 1);
+        QVERIFY(previousSaw().isEmpty());
+    }
+
+    void clientDiagnosticsNeverLoopBack()
+    {
+        QLoggingCategory::setFilterRules(QStringLiteral("lokiqt.*=true"));
+        makeClient(configFor(*receiver));
+        qInstallMessageHandler(recordingHandler);
+        LokiMessageHandler::install(client.get());
+        receiver->failNext(1, 400, "refused on purpose");
+        qWarning("trigger");
+        QTRY_VERIFY_WITH_TIMEOUT(client->failed() == 1, longWait);
+        // The client's own category logged the failure (from its thread), and it still reached the console
+        // handler, but never Loki.
+        QTRY_VERIFY_WITH_TIMEOUT(!previousSaw().filter(QStringLiteral("refused on purpose")).isEmpty(),
+                                 longWait);
+        qCWarning(QLoggingCategory("lokiqt.test")) << "own category from the app thread";
+        qWarning("after");
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got.size(), 1);
+        QVERIFY(got[0].line.startsWith(QStringLiteral("after")));
+    }
+
+    void messagesFromManyThreads()
+    {
+        makeClient(configFor(*receiver));
+        LokiMessageHandler::Options options;
+        options.callPreviousHandler = false;
+        LokiMessageHandler::install(client.get(), options);
+        std::vector<std::unique_ptr<QThread>> threads;
+        for (int t = 0; t < 4; ++t) {
+            threads.emplace_back(QThread::create([t] {
+                for (int i = 0; i < 2000; ++i)
+                    qInfo("t%d %d", t, i);
+            }));
+            threads.back()->start();
+        }
+        for (auto &thread : threads)
+            QVERIFY(thread->wait(longWait));
+        LokiMessageHandler::uninstall();
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(receiver->entryCount(), 8000);
+    }
+
+    void fatalFlushesBeforeAbort()
+    {
+        QProcess child;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QString::fromLatin1(fatalChildEnv), receiver->url().toString());
+        child.setProcessEnvironment(env);
+        child.start(QCoreApplication::applicationFilePath(), QStringList());
+        QVERIFY(child.waitForFinished(longWait));
+        QCOMPARE(child.exitStatus(), QProcess::CrashExit); // qFatal() aborted it
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 6, longWait);
+        const QList<ReceivedEntry> got = receiver->entries();
+        for (int i = 0; i < 5; ++i)
+            QVERIFY(got[i].line.startsWith(QStringLiteral("before %1").arg(i)));
+        QVERIFY(got[5].line.startsWith(QStringLiteral("the end")));
+        QCOMPARE(got[5].labels.value(QStringLiteral("level")), QStringLiteral("fatal"));
+    }
+};
+
+int main(int argc, char **argv)
+{
+    if (qEnvironmentVariableIsSet(fatalChildEnv))
+        return runFatalChild(argc, argv);
+    QCoreApplication app(argc, argv);
+    tst_MessageHandler test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_messagehandler.moc"
