@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// Against a real Loki, when LOKIQT_TEST_LOKI_URL names one: push, then read back through query_range.
+#include <lokiqt/lokiclient.h>
+
+#include <QtCore/QJsonArray>
+#include <QtCore/QJsonDocument>
+#include <QtCore/QJsonObject>
+#include <QtCore/QUrlQuery>
+#include <QtCore/QUuid>
+#include <QtNetwork/QNetworkAccessManager>
+#include <QtNetwork/QNetworkReply>
+#include <QtTest/QtTest>
+
+namespace {
+// Reads back the lines of streams matching @p selector from Loki, newest last.
+QStringList queryLines(const QUrl &base, const QString &selector, qint64 startNs)
+{
+    QNetworkAccessManager nam;
+    QUrl url = base;
+    url.setPath(url.path() + QStringLiteral("/loki/api/v1/query_range"));
+    QUrlQuery query;
+    query.addQueryItem(QStringLiteral("query"), selector);
+    query.addQueryItem(QStringLiteral("start"), QString::number(startNs));
+    query.addQueryItem(QStringLiteral("direction"), QStringLiteral("forward"));
+    query.addQueryItem(QStringLiteral("limit"), QStringLiteral("1000"));
+    url.setQuery(query);
+    QNetworkReply *reply = nam.get(QNetworkRequest(url));
+    QSignalSpy finished(reply, &QNetworkReply::finished);
+    if (!finished.wait(10000))
+        return {};
+    QStringList lines;
+    const QJsonArray result = QJsonDocument::fromJson(reply->readAll())
+                                  .object()
+                                  .value(QStringLiteral("data"))
+                                  .toObject()
+                                  .value(QStringLiteral("result"))
+                                  .toArray();
+    for (const QJsonValue &stream : result) {
+        for (const QJsonValue &value : stream.toObject().value(QStringLiteral("values")).toArray())
+            lines << value.toArray().at(1).toString();
+    }
+    reply->deleteLater();
+    return lines;
+}
+} // namespace
+
+class tst_RealLoki : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void pushThenQueryBack()
+    {
+        const QString base = qEnvironmentVariable("LOKIQT_TEST_LOKI_URL");
+        if (base.isEmpty())
+            QSKIP("LOKIQT_TEST_LOKI_URL is not set: no real Loki to test against");
+        const QString run = QUuid::createUuid().toString(QUuid::WithoutBraces).left(8);
+        const qint64 startNs = (QDateTime::currentMSecsSinceEpoch() - 60000) * 1000000;
+        LokiConfig config;
+        config.url = QUrl(base);
+        config.labels = {{QStringLiteral("app"), QStringLiteral("lokiqt-test")}, {QStringLiteral("run"), run}};
+        LokiClient client(config);
+        QStringList expected;
+        for (int i = 0; i < 10; ++i) {
+            LokiEntry entry(QStringLiteral("entry %1").arg(i));
+            entry.fields = {{QStringLiteral("note"), QStringLiteral("with \"quotes\" and spaces")}};
+            expected << QStringLiteral("entry %1 note=\"with \\\"quotes\\\" and spaces\"").arg(i);
+            QCOMPARE(client.send(entry), LokiClient::SendResult::Accepted);
+        }
+        QVERIFY2(client.flush(QDeadlineTimer(30000)), qPrintable(client.lastError().toString()));
+        const QString selector = QStringLiteral("{app=\"lokiqt-test\", run=\"%1\"}").arg(run);
+        QTRY_COMPARE_WITH_TIMEOUT(queryLines(QUrl(base), selector, startNs), expected, 60000);
+    }
+};
+
+QTEST_GUILESS_MAIN(tst_RealLoki)
+#include "tst_realloki.moc"
