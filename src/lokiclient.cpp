@@ -7,7 +7,8 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QMetaObject>
 
-Q_LOGGING_CATEGORY(lcLoki, "lokiqt.client")
+// Debug output of the client is off unless enabled (QT_LOGGING_RULES="lokiqt.*.debug=true").
+Q_LOGGING_CATEGORY(lcLoki, "lokiqt.client", QtInfoMsg)
 
 namespace {
 constexpr int maxLabelsPerStream = 15;

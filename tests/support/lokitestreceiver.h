@@ -10,6 +10,7 @@
 #include <QtCore/QUrl>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 /** One entry as Loki would store it. */
@@ -39,6 +40,15 @@ struct ReceivedPush
     qint64 bodyBytes = 0;             ///< body size on the wire
     QList<ReceivedStream> streams;    ///< decoded streams (empty when the body did not decode)
     int duplicates = 0;               ///< entries dropped as exact duplicates of stored ones
+
+    /** Which injected fault, if any, shaped the answer to this push. */
+    enum class Fault {
+        None,             ///< answered normally
+        FailNext,         ///< answered the failNext() status; nothing stored
+        CloseMidResponse, ///< processed (stored when valid) but the answer was cut; status is what it would have been
+        Garbage,          ///< answered bytes that are not HTTP; nothing stored, status 0
+    };
+    Fault fault = Fault::None;
 };
 
 /**
@@ -55,6 +65,21 @@ struct ReceivedPush
  *
  * Thread safety: the server runs on a thread of its own, so a test's thread may block (in flush() or
  * close()) while the receiver answers. Every public function is thread-safe.
+ *
+ * Usage:
+ * ```cpp
+ * LokiTestReceiver receiver;
+ * QVERIFY(receiver.listen());
+ * config.url = receiver.url();
+ * // ... push ...
+ * QTRY_COMPARE_WITH_TIMEOUT(receiver.entryCount(), 3, 10000);
+ * QCOMPARE(receiver.entries({{"app", "demo"}}).first().line, "hello");
+ * ```
+ *
+ * Decoding is written so that a format is one function: Content-Encoding other than identity (gzip) is
+ * answered 415, and so is `application/x-protobuf`, until those decoders are added. Any other media type is
+ * answered 400. Error bodies end with a newline, as Go's `http.Error` writes them; ReceivedPush::error does
+ * not. Entry age, line size and label-count limits are not checked.
  */
 class LokiTestReceiver
 {
@@ -97,6 +122,33 @@ public:
     int entryCount() const;
     /** Forgets every push and entry (the duplicate filter too). */
     void clear();
+
+    /** How many entries were dropped as exact duplicates, over every push since the last clear(). */
+    int duplicateCount() const;
+
+    /**
+     * With false, entries are only counted (entryCount()), not stored: entries() stays empty, the duplicate
+     * filter is off (every valid entry counts) and pushes() are recorded without their streams. For
+     * benchmarks and long runs. Default true. Applies to pushes that arrive after the call.
+     */
+    void setRecordEntries(bool record);
+
+    /**
+     * Called for every push request, after it is recorded and before it is answered, with the push as
+     * recorded (its decoded streams included even when entries are not recorded) and @p stored: the
+     * streams of that push with only the entries that were stored (refused streams and duplicates left
+     * out; every valid entry when entries are not recorded).
+     */
+    using PushCallback = std::function<void(const ReceivedPush &push, const QList<ReceivedStream> &stored)>;
+    /**
+     * Sets the push callback (an empty function removes it). Thread-safe, any thread; the callback runs on
+     * the receiver's own thread, never concurrently with itself, and delays that answer while it runs. It
+     * may call the receiver's functions except the destructor and setPushCallback().
+     */
+    void setPushCallback(PushCallback callback);
+
+    /** Renders a label set the way Loki prints it: `{app="demo", level="info"}`, values quoted like Go. */
+    static QString formatLabels(const QMap<QString, QString> &labels);
 
 private:
     struct Private;
