@@ -32,20 +32,20 @@ struct ReceivedStream
 /** One HTTP request to the push endpoint, whatever its outcome. */
 struct ReceivedPush
 {
-    int status = 0;                   ///< what the receiver answered (204 when stored)
-    QString error;                    ///< the body of an error answer
+    int status = 0; ///< what the receiver answered (204 when stored)
+    QString error;  ///< the body of an error answer
     QByteArray contentType;
     QByteArray contentEncoding;
     QMap<QByteArray, QByteArray> headers; ///< all request headers, names in lower case
-    qint64 bodyBytes = 0;             ///< body size on the wire
-    QList<ReceivedStream> streams;    ///< decoded streams (empty when the body did not decode)
-    int duplicates = 0;               ///< entries dropped as exact duplicates of stored ones
+    qint64 bodyBytes = 0;                 ///< body size on the wire
+    QList<ReceivedStream> streams;        ///< decoded streams (empty when the body did not decode)
+    int duplicates = 0;                   ///< entries dropped as exact duplicates of stored ones
 
     /** Which injected fault, if any, shaped the answer to this push. */
     enum class Fault {
         None,             ///< answered normally
         FailNext,         ///< answered the failNext() status; nothing stored
-        CloseMidResponse, ///< processed (stored when valid) but the answer was cut; status is what it would have been
+        CloseMidResponse, ///< processed (stored when valid), answer cut; status is what it would have been
         Garbage,          ///< answered bytes that are not HTTP; nothing stored, status 0
     };
     Fault fault = Fault::None;
@@ -100,14 +100,27 @@ public:
     /** The push URL, `http://127.0.0.1:<port>/loki/api/v1/push`. */
     QUrl pushUrl() const;
 
-    /** The next @p count pushes are answered @p status with @p body (and `Retry-After` when given). */
+    /**
+     * The next @p count pushes are answered @p status with @p body (and `Retry-After` when given), and
+     * nothing of them is stored. Each of these three fault settings replaces its own earlier count; when
+     * several are pending, closeMidResponseNext() goes first, then answerGarbageNext(), then failNext().
+     */
     void failNext(int count, int status, const QByteArray &body = QByteArray(),
                   const QByteArray &retryAfter = QByteArray());
     /** Every answer waits this long before it is written (0 to stop delaying). */
     void setResponseDelay(std::chrono::milliseconds delay);
-    /** The next @p count pushes get half a status line, then the connection is closed. */
+    /**
+     * The next @p count pushes are processed as usual (stored when valid: a Loki whose answer was lost),
+     * then get half a status line (`HTTP/1.1 2`) and the connection is closed.
+     * Note: QNetworkAccessManager silently resends a request cut this way, POST included (up to 3 times in
+     * Qt 6.4), before it reports RemoteHostClosedError: to fail one of its requests, set a large count and
+     * set it back to 0 afterwards.
+     */
     void closeMidResponseNext(int count);
-    /** The next @p count pushes get bytes that are not HTTP, then the connection is closed. */
+    /**
+     * The next @p count pushes are not stored and get bytes that are not HTTP, then the connection is
+     * closed. QNetworkAccessManager resends these too, as above.
+     */
     void answerGarbageNext(int count);
 
     /** Every push request received so far, stored or not, in arrival order. */
@@ -143,7 +156,8 @@ public:
     /**
      * Sets the push callback (an empty function removes it). Thread-safe, any thread; the callback runs on
      * the receiver's own thread, never concurrently with itself, and delays that answer while it runs. It
-     * may call the receiver's functions except the destructor and setPushCallback().
+     * may call the receiver's functions except the destructor. A call already running when the callback is
+     * replaced finishes; stop() returns only after it has.
      */
     void setPushCallback(PushCallback callback);
 
