@@ -23,8 +23,13 @@ if(CONFIG)
     set(config_args --config ${CONFIG})
 endif()
 
-# (a) Install the build into the scratch prefix.
-run_step(install ${CMAKE_COMMAND} --install ${LOKIQT_BUILD_DIR} --prefix ${prefix} ${config_args})
+# (a) Install lokiqt's package (the install rules of the lokiqt target's folder) into the scratch prefix.
+run_step(install ${CMAKE_COMMAND} --install ${LOKIQT_INSTALL_DIR} --prefix ${prefix} ${config_args})
+foreach(file include/lokiqt/lokiclient.h include/lokiqt/lokiqt_export.h)
+    if(NOT EXISTS ${prefix}/${file})
+        message(FATAL_ERROR "package_consumer: the install did not provide ${file}")
+    endif()
+endforeach()
 
 # (b) Configure and build the consumer against it, with the same generator, compiler and Qt.
 set(configure_args
