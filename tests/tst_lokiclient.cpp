@@ -138,15 +138,18 @@ private Q_SLOTS:
         config.batch.maxBytes = 100;
         config.batch.maxWait = 1h;
         LokiClient client(config);
-        const QString line(30, QLatin1Char('x'));
-        for (int i = 0; i < 9; ++i)
+        const QString line(25, QLatin1Char('x'));
+        for (int i = 0; i < 10; ++i)
             client.send(line);
-        // 30-byte lines: a 100-byte batch holds three of them, and nine fill three batches exactly.
-        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 9, longWait);
+        // 25-byte lines: every 100 bytes make a batch of four; the last two wait for another trigger.
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 8, longWait);
         const QList<ReceivedPush> pushes = receiver->pushes();
-        QCOMPARE(pushes.size(), 3);
+        QCOMPARE(pushes.size(), 2);
         for (const ReceivedPush &push : pushes)
-            QCOMPARE(push.streams[0].entries.size(), 3);
+            QCOMPARE(push.streams[0].entries.size(), 4);
+        QCOMPARE(client.queued(), 2);
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        QCOMPARE(receiver->entryCount(), 10);
     }
 
     void flushesOnMaxWait()
@@ -299,15 +302,26 @@ private Q_SLOTS:
 
     void garbageAnswersAreRetried()
     {
-        LokiClient client(configFor(*receiver));
+        LokiConfig config = configFor(*receiver);
+        config.retry.maxAttempts = 50; // how many faults one attempt absorbs is up to Qt (see below)
+        LokiClient client(config);
         QSignalSpy errors(&client, &LokiClient::errorOccurred);
-        receiver->answerGarbageNext(1);
-        receiver->closeMidResponseNext(1);
-        client.send(QStringLiteral("survives"));
-        QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 1, longWait);
-        QCOMPARE(receiver->entryCount(), 1);
-        QVERIFY(errors.size() >= 2);
+        // QNetworkAccessManager itself resends a POST whose answer broke off (up to 3 times in Qt 6.4), so
+        // enough faults are queued to reach the client; then the receiver answers properly again.
+        receiver->answerGarbageNext(6);
+        client.send(QStringLiteral("survives garbage"));
+        QTRY_VERIFY_WITH_TIMEOUT(!errors.isEmpty(), longWait);
         QCOMPARE(errors.at(0).at(0).value<LokiError>().kind(), LokiError::Kind::Network);
+        QVERIFY(errors.at(0).at(0).value<LokiError>().willRetry());
+        QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 1, longWait);
+        QCOMPARE(lines(receiver->entries()), QStringList{QStringLiteral("survives garbage")});
+
+        receiver->closeMidResponseNext(6);
+        client.send(QStringLiteral("survives cut answers"));
+        QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 2, longWait);
+        // A cut answer may follow a stored push: the resend is an exact duplicate, which Loki drops.
+        QCOMPARE(receiver->entryCount(), 2);
+        QCOMPARE(client.failed(), 0);
     }
 
     void blockTimesOutAtDeadline()
