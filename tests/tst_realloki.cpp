@@ -57,7 +57,8 @@ private Q_SLOTS:
         const qint64 startNs = (QDateTime::currentMSecsSinceEpoch() - 60000) * 1000000;
         LokiConfig config;
         config.url = QUrl(base);
-        config.labels = {{QStringLiteral("app"), QStringLiteral("lokiqt-test")}, {QStringLiteral("run"), run}};
+        config.labels = {{QStringLiteral("app"), QStringLiteral("lokiqt-test")},
+                         {QStringLiteral("run"), run}};
         LokiClient client(config);
         QStringList expected;
         for (int i = 0; i < 10; ++i) {
