@@ -41,6 +41,8 @@ class LokiClientPrivate
 public:
     LokiClientPrivate(LokiClient *q, const LokiConfig &config);
 
+    static LokiClientPrivate *get(LokiClient *client) { return client->d_func(); }
+
     /** Any thread. Queues an already rendered entry. */
     LokiClient::SendResult enqueue(const LokiStreamInfo *stream, qint64 timestampNs, QByteArray line,
                                    QDeadlineTimer deadline);

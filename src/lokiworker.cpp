@@ -204,6 +204,12 @@ void LokiWorker::reportDrops()
                              int(qMin<qint64>(delta, std::numeric_limits<int>::max()))));
 }
 
+int LokiWorker::activeTimers() const
+{
+    return (m_waitTimer && m_waitTimer->isActive() ? 1 : 0) +
+           (m_backoffTimer && m_backoffTimer->isActive() ? 1 : 0);
+}
+
 void LokiWorker::shutdown()
 {
     if (m_stopped)

@@ -39,6 +39,9 @@ public:
     void requestFlush(const std::shared_ptr<LokiFlushWaiter> &waiter, qint64 acceptedTarget);
     /** Worker thread. Stops: aborts the push under way, counts what is left as dropped, frees the network. */
     void shutdown();
+    /** Worker thread. How many of the worker's own timers run (batch wait, backoff): 0 whenever it is idle.
+     */
+    int activeTimers() const;
 
 private:
     struct PendingFlush

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include <lokiqt/lokiclient.h>
 
+#include "lokiclient_p.h"
 #include "lokitestreceiver.h"
+#include "lokiworker_p.h"
 
 #include <QtCore/QElapsedTimer>
 #include <QtCore/QSet>
@@ -32,6 +34,16 @@ QStringList lines(const QList<ReceivedEntry> &entries)
     for (const ReceivedEntry &e : entries)
         out << e.line;
     return out;
+}
+
+// The number of the worker's own timers that run, read in the worker's thread.
+int activeWorkerTimers(LokiClient &client)
+{
+    LokiWorker *worker = LokiClientPrivate::get(&client)->worker;
+    int active = -1;
+    QMetaObject::invokeMethod(
+        worker, [worker, &active] { active = worker->activeTimers(); }, Qt::BlockingQueuedConnection);
+    return active;
 }
 
 QStringList numbered(int from, int to)
@@ -166,6 +178,19 @@ private Q_SLOTS:
         // Not before the wait is over: no other trigger was hit.
         QVERIFY2(timer.elapsed() >= 250, qPrintable(QString::number(timer.elapsed())));
         QCOMPARE(receiver->pushCount(), 1);
+    }
+
+    void noTimerRunsWhileIdle()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxWait = 1h;
+        LokiClient client(config);
+        QCOMPARE(activeWorkerTimers(client), 0);
+        client.send(QStringLiteral("pending"));
+        QTRY_COMPARE_WITH_TIMEOUT(activeWorkerTimers(client), 1, longWait); // the batch wait runs
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        QTRY_COMPARE_WITH_TIMEOUT(client.state(), LokiClient::State::Idle, longWait);
+        QCOMPARE(activeWorkerTimers(client), 0); // nothing to send: nothing wakes the thread
     }
 
     void timestampsStrictlyIncrease()
