@@ -28,6 +28,19 @@ LokiConfig configFor(const LokiTestReceiver &receiver)
     return config;
 }
 
+// A queue of 5 and batches of 5 that keep retrying: with the receiver stopped, the queue fills at once.
+LokiConfig saturatingConfig(const LokiTestReceiver &receiver, LokiConfig::Backpressure mode)
+{
+    LokiConfig config = configFor(receiver);
+    config.queueCapacity = 5;
+    config.batch.maxEntries = 5;
+    config.retry.maxAttempts = 1000;
+    config.retry.initialBackoff = 200ms;
+    config.retry.maxBackoff = 200ms;
+    config.backpressure = mode;
+    return config;
+}
+
 QStringList lines(const QList<ReceivedEntry> &entries)
 {
     QStringList out;
@@ -351,13 +364,7 @@ private Q_SLOTS:
 
     void blockTimesOutAtDeadline()
     {
-        LokiConfig config = configFor(*receiver);
-        config.queueCapacity = 5;
-        config.batch.maxEntries = 5;
-        config.retry.maxAttempts = 1000;
-        config.retry.initialBackoff = 200ms;
-        config.retry.maxBackoff = 200ms;
-        config.backpressure = LokiConfig::Backpressure::Block;
+        const LokiConfig config = saturatingConfig(*receiver, LokiConfig::Backpressure::Block);
         LokiClient client(config);
         receiver->stop();
         int accepted = 0;
@@ -385,13 +392,7 @@ private Q_SLOTS:
 
     void dropNewKeepsOldest()
     {
-        LokiConfig config = configFor(*receiver);
-        config.queueCapacity = 5;
-        config.batch.maxEntries = 5;
-        config.retry.maxAttempts = 1000;
-        config.retry.initialBackoff = 200ms;
-        config.retry.maxBackoff = 200ms;
-        config.backpressure = LokiConfig::Backpressure::DropNew;
+        const LokiConfig config = saturatingConfig(*receiver, LokiConfig::Backpressure::DropNew);
         LokiClient client(config);
         QSignalSpy errors(&client, &LokiClient::errorOccurred);
         receiver->stop();
@@ -422,13 +423,7 @@ private Q_SLOTS:
 
     void dropOldestKeepsNewest()
     {
-        LokiConfig config = configFor(*receiver);
-        config.queueCapacity = 5;
-        config.batch.maxEntries = 5;
-        config.retry.maxAttempts = 1000;
-        config.retry.initialBackoff = 200ms;
-        config.retry.maxBackoff = 200ms;
-        config.backpressure = LokiConfig::Backpressure::DropOldest;
+        const LokiConfig config = saturatingConfig(*receiver, LokiConfig::Backpressure::DropOldest);
         LokiClient client(config);
         receiver->stop();
         for (int i = 0; i < 100; ++i)
