@@ -103,6 +103,12 @@ public:
                     QDeadlineTimer deadline = QDeadlineTimer(QDeadlineTimer::Forever));
     /** Thread-safe, any thread. Shorthand for send(LokiEntry(line)). */
     SendResult send(const QString &line, QDeadlineTimer deadline = QDeadlineTimer(QDeadlineTimer::Forever));
+    /**
+     * Thread-safe, any thread. The fastest way in: a line that is already UTF-8, with the static labels and
+     * a timestamp of now. Invalid UTF-8 sequences are replaced by U+FFFD (Loki would refuse them).
+     */
+    SendResult sendUtf8(const QByteArray &line,
+                        QDeadlineTimer deadline = QDeadlineTimer(QDeadlineTimer::Forever));
 
     /**
      * Thread-safe, any thread but the client's own. Pushes everything accepted before the call without

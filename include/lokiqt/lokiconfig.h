@@ -12,6 +12,10 @@
 #include <QtCore/QString>
 #include <QtCore/QStringList>
 #include <QtCore/QUrl>
+#include <QtNetwork/qtnetworkglobal.h>
+#if QT_CONFIG(ssl)
+#include <QtNetwork/QSslConfiguration>
+#endif
 
 #include <chrono>
 
@@ -45,6 +49,19 @@ public:
     };
     Q_ENUM(Backpressure)
 
+    /** How push bodies are encoded. */
+    enum class Encoding {
+        ProtobufSnappy, ///< Loki's native format, as its own agents send it: smallest and cheapest (default)
+        Json,           ///< plain JSON
+        JsonGzip,       ///< JSON with Content-Encoding: gzip
+    };
+    Q_ENUM(Encoding)
+
+    /** Parses "protobuf", "json" or "json-gzip". Returns false (and leaves @p out alone) otherwise. */
+    static bool parseEncoding(const QString &text, Encoding *out);
+    /** The inverse of parseEncoding(). */
+    static QString encodingName(Encoding encoding);
+
     /** Parses "block", "drop-new" or "drop-oldest". Returns false (and leaves @p out alone) otherwise. */
     static bool parseBackpressure(const QString &text, Backpressure *out);
     /** The inverse of parseBackpressure(). */
@@ -59,8 +76,38 @@ public:
     /** The tenant sent as `X-Scope-OrgID`; empty sends no header. */
     QString tenant;
 
-    /** Extra HTTP headers sent with every push, for example an `Authorization` header. */
+    /** Extra HTTP headers sent with every push. Their values never appear in errors or logs. */
     QList<QPair<QByteArray, QByteArray>> headers;
+
+    /** HTTP basic auth (hosted Loki: user = tenant id, password = token). Empty user: none. */
+    QString basicAuthUser;
+    QString basicAuthPassword;
+    /** Sent as `Authorization: Bearer <token>` when not empty (and basic auth is not set). */
+    QString bearerToken;
+#if QT_CONFIG(ssl)
+    /**
+     * TLS settings for https URLs: a custom CA (`setCaCertificates`), a client certificate and key for
+     * mutual TLS (`setLocalCertificate`, `setPrivateKey`). Null: Qt's defaults, with peer verification on.
+     * Verification stays on unless this configuration turns it off explicitly.
+     */
+    QSslConfiguration sslConfiguration;
+#endif
+
+    /** The body format. ProtobufSnappy unless the server (or a proxy) cannot take it. */
+    Encoding encoding = Encoding::ProtobufSnappy;
+    /** zlib level for Encoding::JsonGzip (1 fastest … 9 smallest). */
+    int gzipLevel = 6;
+
+    /**
+     * Field names that go out as Loki 3 structured metadata (for example trace_id, user_id) instead of into
+     * the line or the labels. Needs Loki 3 (schema v13); an older server refuses such pushes with 400.
+     */
+    QStringList structuredMetadataFields;
+    /**
+     * Whether structured metadata is sent at all. Turn it off for Loki 2.x: metadata fields then go into the
+     * line, and streams over maxStreams are demoted into the line instead of into metadata.
+     */
+    bool structuredMetadata = true;
 
     struct Batching
     {
@@ -78,8 +125,25 @@ public:
         int maxAttempts = 5; ///< attempts per batch, the first one included; then the batch fails
     } retry;
 
-    /** Entries that may wait in the queue; the worker holds up to two batches more. */
+    /** Entries that may wait in the queue; the batch under way is held besides. */
     int queueCapacity = 10000;
+
+    struct Limits
+    {
+        /** Lines longer than this (UTF-8 bytes) are cut, with a visible marker, and counted (Loki: 256 KiB).
+         */
+        qint64 maxLineBytes = 256 * 1024;
+        /** Labels per stream; more are refused before they cost a push (Loki 3: 15). */
+        int maxLabelNames = 15;
+        int maxLabelNameLength = 1024;  ///< characters (Loki's default)
+        int maxLabelValueLength = 2048; ///< characters (Loki's default)
+        /**
+         * Distinct streams the client creates. Past it, the labels an entry adds to the static ones are
+         * demoted into structured metadata (or the line), counted and reported once, instead of creating
+         * streams until Loki answers "maximum active stream limit exceeded".
+         */
+        int maxStreams = 500;
+    } limits;
 
     /** What send() does when the queue is full. */
     Backpressure backpressure = Backpressure::Block;

@@ -35,6 +35,8 @@ public:
         Http,         ///< Loki (or a proxy) answered with an error status; see httpStatus()
         InvalidEntry, ///< an entry was refused before it was queued (bad label name, ...)
         Dropped,      ///< entries were dropped because the queue was full or the client closed
+        Limit,        ///< a limit changed entries on their way (lines cut, labels demoted), or the server's
+                      ///< format limits forced a fallback; the entries are still delivered
     };
     Q_ENUM(Kind)
 
