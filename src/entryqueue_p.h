@@ -8,7 +8,9 @@
 
 #include <QtCore/QByteArray>
 #include <QtCore/QDeadlineTimer>
+#include <QtCore/QList>
 #include <QtCore/QMutex>
+#include <QtCore/QPair>
 #include <QtCore/QWaitCondition>
 
 #include <atomic>
@@ -23,12 +25,16 @@ struct LokiStreamInfo
     QByteArray jsonLabels; ///< JSON object form: {"a":"x","b":"y"}
 };
 
+/** Structured metadata of one entry: name/value pairs, UTF-8. */
+using LokiMetadata = QList<QPair<QByteArray, QByteArray>>;
+
 /** An entry as the worker sees it: rendered, with its stream resolved. */
 struct LokiQueuedEntry
 {
     qint64 timestampNs = 0; ///< 0 until the queue stamps it with "now"
     const LokiStreamInfo *stream = nullptr;
-    QByteArray line; ///< UTF-8
+    QByteArray line;       ///< UTF-8
+    LokiMetadata metadata; ///< empty for most entries (costs no allocation then)
 };
 
 /** Counters shared by senders, the worker and readers in any thread. */

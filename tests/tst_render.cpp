@@ -194,11 +194,11 @@ private Q_SLOTS:
         LokiStreamInfo b{LokiRender::streamKey({{QStringLiteral("s"), QStringLiteral("b")}}),
                          LokiRender::jsonLabels({{QStringLiteral("s"), QStringLiteral("b")}})};
         std::vector<LokiQueuedEntry> entries;
-        entries.push_back({30, &a, "a30"});
-        entries.push_back({10, &b, "b10"});
-        entries.push_back({20, &a, "a20"});
-        entries.push_back({5, &b, "b5 \"q\""});
-        const LokiPushEncoder::Body body = LokiPushEncoder::encodeJson(entries);
+        entries.push_back({30, &a, "a30", {}});
+        entries.push_back({10, &b, "b10", {}});
+        entries.push_back({20, &a, "a20", {}});
+        entries.push_back({5, &b, "b5 \"q\"", {}});
+        const LokiPushEncoder::Body body = LokiPushEncoder::encode(entries, LokiConfig::Encoding::Json, 6);
         QCOMPARE(body.contentType, QByteArray("application/json"));
         QJsonParseError error;
         const QJsonObject root = QJsonDocument::fromJson(body.data, &error).object();
