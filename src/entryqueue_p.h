@@ -50,6 +50,9 @@ struct LokiCounterSet
     std::atomic<qint64> failed{0};
     std::atomic<qint64> retried{0};
     std::atomic<qint64> queued{0};
+    std::atomic<qint64> truncated{0};
+    std::atomic<qint64> demoted{0};
+    std::atomic<qint64> splits{0};
 
     static void add(std::atomic<qint64> &counter, qint64 n)
     {

@@ -11,8 +11,6 @@
 Q_LOGGING_CATEGORY(lcLoki, "lokiqt.client", QtInfoMsg)
 
 namespace {
-constexpr int maxLabelsPerStream = 15;
-constexpr int maxLabelValueLength = 2048;
 
 LokiEntryQueue::Limits queueLimits(const LokiConfig &config)
 {
@@ -46,10 +44,65 @@ LokiClientPrivate::LokiClientPrivate(LokiClient *q, const LokiConfig &config)
     : q_ptr(q)
     , config(config)
     , configError(validateConfig(config))
-    , pushUrl(config.pushUrl())
+    , pushUrl(config.pushUrl().adjusted(QUrl::RemoveUserInfo))
     , queue(queueLimits(config), &counters)
 {
     defaultStream = intern(withFallbackLabel(config.labels));
+}
+
+const LokiStreamInfo *LokiClientPrivate::streamFor(const LokiRender::LabelMap &labels, LokiMetadata *metadata,
+                                                   QString *line)
+{
+    const QByteArray key = LokiRender::streamKey(labels);
+    {
+        QMutexLocker lock(&streamsMutex);
+        auto it = streams.constFind(key);
+        if (it != streams.constEnd())
+            return it.value();
+        if (streams.size() < config.limits.maxStreams) {
+            auto *info = new LokiStreamInfo{key, LokiRender::jsonLabels(labels)};
+            streams.insert(key, info);
+            return info;
+        }
+    }
+    // Over the cap: the labels beyond the static ones travel as metadata (or in the line), in the static
+    // stream.
+    for (auto it = labels.cbegin(); it != labels.cend(); ++it) {
+        if (config.labels.value(it.key()) == it.value())
+            continue;
+        if (config.structuredMetadata)
+            metadata->append({it.key().toUtf8(), it.value().toUtf8()});
+        else
+            *line = LokiRender::renderLine(*line, {{it.key(), it.value()}});
+    }
+    if (counters.demoted.fetch_add(1) == 0)
+        reportError(
+            LokiError(LokiError::Kind::Limit,
+                      QStringLiteral("more than %1 streams (LokiConfig::limits.maxStreams): extra labels "
+                                     "now go into %2 instead of creating streams (reported once; "
+                                     "counted in Counters::demoted)")
+                          .arg(config.limits.maxStreams)
+                          .arg(config.structuredMetadata ? QStringLiteral("structured metadata")
+                                                         : QStringLiteral("the line")),
+                      1));
+    return defaultStream;
+}
+
+QString LokiClientPrivate::redact(QString text) const
+{
+    const QString hidden = QStringLiteral("<redacted>");
+    if (!config.url.userInfo().isEmpty()) {
+        text.replace(config.url.toString(), config.url.toString(QUrl::RemoveUserInfo));
+        text.replace(config.pushUrl().toString(), pushUrl.toString());
+    }
+    QStringList secrets{config.basicAuthPassword, config.bearerToken, config.url.password()};
+    for (const auto &header : config.headers)
+        secrets << QString::fromUtf8(header.second);
+    for (const QString &secret : std::as_const(secrets)) {
+        if (secret.size() >= 3) // shorter strings would blank out ordinary words
+            text.replace(secret, hidden);
+    }
+    return text;
 }
 
 const LokiStreamInfo *LokiClientPrivate::intern(const LokiRender::LabelMap &labels)
@@ -65,12 +118,23 @@ const LokiStreamInfo *LokiClientPrivate::intern(const LokiRender::LabelMap &labe
 }
 
 LokiClient::SendResult LokiClientPrivate::enqueue(const LokiStreamInfo *stream, qint64 timestampNs,
-                                                  QByteArray line, QDeadlineTimer deadline)
+                                                  QByteArray line, QDeadlineTimer deadline,
+                                                  LokiMetadata metadata)
 {
+    if (line.size() > config.limits.maxLineBytes) {
+        line = LokiRender::truncateLine(line, config.limits.maxLineBytes);
+        if (counters.truncated.fetch_add(1) == 0)
+            reportError(LokiError(LokiError::Kind::Limit,
+                                  QStringLiteral("a line longer than %1 bytes was cut (reported once; "
+                                                 "counted in Counters::truncated)")
+                                      .arg(config.limits.maxLineBytes),
+                                  1));
+    }
     LokiQueuedEntry entry;
     entry.timestampNs = timestampNs;
     entry.stream = stream;
     entry.line = std::move(line);
+    entry.metadata = std::move(metadata);
     switch (queue.push(std::move(entry), deadline)) {
     case LokiEntryQueue::PushResult::Accepted:
         return LokiClient::SendResult::Accepted;
@@ -178,33 +242,50 @@ LokiClient::SendResult LokiClient::send(const LokiEntry &entry, QDeadlineTimer d
         return SendResult::Closed;
     if (!d->configError.isEmpty())
         return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
-
+    const LokiConfig::Limits &limits = d->config.limits;
     for (auto it = entry.labels.cbegin(); it != entry.labels.cend(); ++it) {
         if (!LokiRender::isValidLabelName(it.key()))
             return d->reject(QStringLiteral("label name '%1' breaks Loki's rules ([a-zA-Z_][a-zA-Z0-9_]*, "
                                             "not starting with __); try '%2'")
                                  .arg(it.key(), LokiRender::sanitizeLabelName(it.key())));
-        if (it.value().size() > maxLabelValueLength)
+        if (it.key().size() > limits.maxLabelNameLength)
+            return d->reject(QStringLiteral("label name '%1...' is longer than %2 characters")
+                                 .arg(it.key().left(32))
+                                 .arg(limits.maxLabelNameLength));
+        if (it.value().size() > limits.maxLabelValueLength)
             return d->reject(QStringLiteral("the value of label '%1' is longer than %2 characters")
                                  .arg(it.key())
-                                 .arg(maxLabelValueLength));
+                                 .arg(limits.maxLabelValueLength));
     }
 
-    const LokiRender::FieldList fields = LokiRender::flattenFields(entry.fields);
-    const QString line = LokiRender::renderLine(entry.line, fields);
+    // Fields named in structuredMetadataFields become metadata; the others go into the line.
+    LokiRender::FieldList fields = LokiRender::flattenFields(entry.fields);
+    LokiMetadata metadata;
+    if (d->config.structuredMetadata && !d->config.structuredMetadataFields.isEmpty()) {
+        for (auto it = fields.begin(); it != fields.end();) {
+            if (d->config.structuredMetadataFields.contains(it->first)) {
+                metadata.append({it->first.toUtf8(), it->second.toUtf8()});
+                it = fields.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    }
+    QString line = LokiRender::renderLine(entry.line, fields);
 
     const LokiStreamInfo *stream = d->defaultStream;
     const bool mayPromote = !d->config.labelAllowList.isEmpty() && !fields.isEmpty();
     if (!entry.labels.isEmpty() || mayPromote) {
         const LokiRender::LabelMap labels = withFallbackLabel(LokiRender::composeLabels(
             d->config.labels, entry.labels, fields, d->config.labelAllowList, d->config.labelDenyList));
-        if (labels.size() > maxLabelsPerStream)
-            return d->reject(QStringLiteral("%1 labels on one stream; Loki allows at most %2")
+        if (labels.size() > limits.maxLabelNames)
+            return d->reject(QStringLiteral("%1 labels on one stream; at most %2 are allowed (Loki's "
+                                            "max_label_names_per_series)")
                                  .arg(labels.size())
-                                 .arg(maxLabelsPerStream));
-        stream = d->intern(labels);
+                                 .arg(limits.maxLabelNames));
+        stream = d->streamFor(labels, &metadata, &line);
     }
-    return d->enqueue(stream, entry.timestampNs, line.toUtf8(), deadline);
+    return d->enqueue(stream, entry.timestampNs, line.toUtf8(), deadline, std::move(metadata));
 }
 
 LokiClient::SendResult LokiClient::send(const QString &line, QDeadlineTimer deadline)
@@ -215,6 +296,18 @@ LokiClient::SendResult LokiClient::send(const QString &line, QDeadlineTimer dead
     if (!d->configError.isEmpty())
         return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
     return d->enqueue(d->defaultStream, 0, line.toUtf8(), deadline);
+}
+
+LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTimer deadline)
+{
+    Q_D(LokiClient);
+    if (d->closing.load(std::memory_order_relaxed))
+        return SendResult::Closed;
+    if (!d->configError.isEmpty())
+        return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
+    if (!LokiRender::isValidUtf8(line))
+        return d->enqueue(d->defaultStream, 0, QString::fromUtf8(line).toUtf8(), deadline); // U+FFFD for junk
+    return d->enqueue(d->defaultStream, 0, line, deadline);
 }
 
 bool LokiClient::flush(QDeadlineTimer deadline)
@@ -277,6 +370,9 @@ LokiClient::Counters LokiClient::counters() const
     out.failed = c.failed.load();
     out.retried = c.retried.load();
     out.queued = c.queued.load();
+    out.truncated = c.truncated.load();
+    out.demoted = c.demoted.load();
+    out.splits = c.splits.load();
     return out;
 }
 

@@ -45,9 +45,16 @@ public:
 
     /** Any thread. Queues an already rendered entry. */
     LokiClient::SendResult enqueue(const LokiStreamInfo *stream, qint64 timestampNs, QByteArray line,
-                                   QDeadlineTimer deadline);
-    /** Any thread. The interned stream for @p labels (static labels must already be merged in). */
+                                   QDeadlineTimer deadline, LokiMetadata metadata = LokiMetadata());
+    /** Any thread. The interned stream for @p labels (static labels must already be merged in), always. */
     const LokiStreamInfo *intern(const LokiRender::LabelMap &labels);
+    /**
+     * Any thread. The stream for an entry with @p labels, under the cardinality guard: past
+     * Limits::maxStreams, a new label set is not created; its labels beyond the static ones are appended to
+     * @p metadata (or rendered into @p line when structured metadata is off) and the static stream is used.
+     */
+    const LokiStreamInfo *streamFor(const LokiRender::LabelMap &labels, LokiMetadata *metadata,
+                                    QString *line);
     /** Any thread. Counts an invalid entry and reports it. */
     LokiClient::SendResult reject(const QString &why);
 
@@ -58,6 +65,10 @@ public:
     /** Worker thread. Publishes a new state (ignored once closed). */
     void setState(LokiClient::State state);
 
+    /** Any thread. @p text with every secret of the configuration (URL user info, password, token, header
+     *  values) replaced, so that no error or log line carries one. */
+    QString redact(QString text) const;
+
     qint64 failuresSoFar() const
     {
         return counters.failed.load() + counters.droppedOldest.load() + counters.droppedClosed.load();
@@ -66,7 +77,7 @@ public:
     LokiClient *const q_ptr;
     const LokiConfig config;
     QString configError; ///< non-empty when the configuration is invalid: every send is rejected
-    const QUrl pushUrl;
+    const QUrl pushUrl;  ///< without user info: credentials go in the Authorization header, never in the URL
 
     LokiCounterSet counters;
     LokiEntryQueue queue;

@@ -5,9 +5,8 @@
 
 namespace {
 const QLatin1String pushPath("/loki/api/v1/push");
-constexpr int maxLabelNames = 15; // Loki 3's default max_label_names_per_series
-constexpr int maxLabelNameLength = 1024;
-constexpr int maxLabelValueLength = 2048;
+// Below this a cut line would hold little more than its marker.
+constexpr qint64 minLineBytes = 64;
 
 bool fail(QString *why, const QString &reason)
 {
@@ -55,6 +54,35 @@ bool LokiConfig::parseBackpressure(const QString &text, Backpressure *out)
     return true;
 }
 
+bool LokiConfig::parseEncoding(const QString &text, Encoding *out)
+{
+    Encoding encoding;
+    if (text == QLatin1String("protobuf"))
+        encoding = Encoding::ProtobufSnappy;
+    else if (text == QLatin1String("json"))
+        encoding = Encoding::Json;
+    else if (text == QLatin1String("json-gzip"))
+        encoding = Encoding::JsonGzip;
+    else
+        return false;
+    if (out)
+        *out = encoding;
+    return true;
+}
+
+QString LokiConfig::encodingName(Encoding encoding)
+{
+    switch (encoding) {
+    case Encoding::ProtobufSnappy:
+        return QStringLiteral("protobuf");
+    case Encoding::Json:
+        return QStringLiteral("json");
+    case Encoding::JsonGzip:
+        return QStringLiteral("json-gzip");
+    }
+    return QString();
+}
+
 QString LokiConfig::backpressureName(Backpressure mode)
 {
     switch (mode) {
@@ -87,27 +115,28 @@ bool LokiConfig::isValid(QString *why) const
                              .arg(url.toString(QUrl::RemoveUserInfo)));
     if (url.scheme() != QLatin1String("http") && url.scheme() != QLatin1String("https"))
         return fail(why, QStringLiteral("url: scheme '%1' is not http or https").arg(url.scheme()));
-    if (labels.size() > maxLabelNames)
-        return fail(why, QStringLiteral("labels: %1 labels, Loki allows at most %2 per stream")
+    if (labels.size() > limits.maxLabelNames)
+        return fail(why, QStringLiteral("labels: %1 labels, at most %2 are allowed per stream "
+                                        "(limits.maxLabelNames, Loki's max_label_names_per_series)")
                              .arg(labels.size())
-                             .arg(maxLabelNames));
+                             .arg(limits.maxLabelNames));
     for (auto it = labels.cbegin(); it != labels.cend(); ++it) {
         if (!LokiRender::isValidLabelName(it.key()))
             return fail(why, QStringLiteral("labels: '%1' is not a valid Loki label name "
                                             "([a-zA-Z_][a-zA-Z0-9_]*, not starting with __); try '%2'")
                                  .arg(it.key(), LokiRender::sanitizeLabelName(it.key())));
-        if (it.key().size() > maxLabelNameLength)
+        if (it.key().size() > limits.maxLabelNameLength)
             return fail(why, QStringLiteral("labels: name '%1...' is longer than %2 characters")
                                  .arg(it.key().left(32))
-                                 .arg(maxLabelNameLength));
+                                 .arg(limits.maxLabelNameLength));
         if (it.value().isEmpty())
             return fail(
                 why,
                 QStringLiteral("labels: '%1' has an empty value (Loki drops such labels)").arg(it.key()));
-        if (it.value().size() > maxLabelValueLength)
+        if (it.value().size() > limits.maxLabelValueLength)
             return fail(why, QStringLiteral("labels: the value of '%1' is longer than %2 characters")
                                  .arg(it.key())
-                                 .arg(maxLabelValueLength));
+                                 .arg(limits.maxLabelValueLength));
     }
     if (hasControl(tenant.toUtf8()))
         return fail(why, QStringLiteral("tenant: contains control characters"));
@@ -146,6 +175,23 @@ bool LokiConfig::isValid(QString *why) const
         return fail(why, QStringLiteral("requestTimeout: must be at least 1 ms"));
     if (destructorCloseTimeout.count() < 0)
         return fail(why, QStringLiteral("destructorCloseTimeout: must not be negative"));
+    if (gzipLevel < 1 || gzipLevel > 9)
+        return fail(why, QStringLiteral("gzipLevel: must be between 1 and 9 (is %1)").arg(gzipLevel));
+    if (limits.maxLineBytes < minLineBytes)
+        return fail(why, QStringLiteral("limits.maxLineBytes: must be at least %1").arg(minLineBytes));
+    if (limits.maxLabelNames < 1 || limits.maxLabelNameLength < 1 || limits.maxLabelValueLength < 1)
+        return fail(why, QStringLiteral("limits: label limits must be at least 1"));
+    if (limits.maxStreams < 1)
+        return fail(why,
+                    QStringLiteral("limits.maxStreams: must be at least 1 (is %1)").arg(limits.maxStreams));
+    if (basicAuthUser.isEmpty() && !basicAuthPassword.isEmpty())
+        return fail(why, QStringLiteral("basicAuthPassword: set without basicAuthUser"));
+    if (!basicAuthUser.isEmpty() && !bearerToken.isEmpty())
+        return fail(why, QStringLiteral("bearerToken: set together with basicAuthUser; choose one"));
+    for (const QString &name : structuredMetadataFields) {
+        if (name.isEmpty())
+            return fail(why, QStringLiteral("structuredMetadataFields: an empty field name"));
+    }
     for (const QString &name : labelAllowList) {
         if (LokiRender::sanitizeLabelName(name).isEmpty())
             return fail(why, QStringLiteral("labelAllowList: an empty field name cannot become a label"));

@@ -144,13 +144,15 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
             if (context.function)
                 fields.append({QStringLiteral("function"), QString::fromUtf8(context.function)});
         }
-        const LokiStreamInfo *stream = s->categoryIsLabel
-                                           ? s->d->intern(labelsFor(*s, type, context.category))
-                                           : s->levelStreams[size_t(severity(type))];
+        QString line = LokiRender::renderLine(message, fields);
+        LokiMetadata metadata;
+        const LokiStreamInfo *stream =
+            s->categoryIsLabel ? s->d->streamFor(labelsFor(*s, type, context.category), &metadata, &line)
+                               : s->levelStreams[size_t(severity(type))];
         const auto deadline = s->d->config.backpressure == LokiConfig::Backpressure::Block
                                   ? QDeadlineTimer(s->options.blockTimeout)
                                   : QDeadlineTimer(0);
-        s->d->enqueue(stream, 0, LokiRender::renderLine(message, fields).toUtf8(), deadline);
+        s->d->enqueue(stream, 0, line.toUtf8(), deadline, std::move(metadata));
         if (type == QtFatalMsg) // Qt aborts when we return: push what is queued first, for a bounded time
             s->client->flush(QDeadlineTimer(s->options.fatalFlushTimeout));
         t_inHandler = false;

@@ -28,7 +28,21 @@ QString reasonText(const QByteArray &body, const QString &fallback)
 
 LokiWorker::LokiWorker(LokiClientPrivate *d)
     : d(d)
-{}
+    , m_encoding(d->config.encoding)
+{
+    // Credentials: explicit settings first, else the user info of the URL (which never goes out in the URL).
+    const LokiConfig &c = d->config;
+    QString user = c.basicAuthUser;
+    QString password = c.basicAuthPassword;
+    if (user.isEmpty() && !c.url.userName().isEmpty()) {
+        user = c.url.userName();
+        password = c.url.password();
+    }
+    if (!user.isEmpty())
+        m_authorization = "Basic " + (user + QLatin1Char(':') + password).toUtf8().toBase64();
+    else if (!c.bearerToken.isEmpty())
+        m_authorization = "Bearer " + c.bearerToken.toUtf8();
+}
 
 LokiWorker::~LokiWorker() = default;
 
@@ -95,27 +109,45 @@ void LokiWorker::dispatch()
 {
     m_waitTimer->stop();
     m_waitDue = false;
-    d->queue.takeBatch(m_batch);
-    if (m_batch.empty())
+    std::vector<LokiQueuedEntry> batch;
+    d->queue.takeBatch(batch);
+    if (batch.empty())
         return;
-    m_body = LokiPushEncoder::encodeJson(m_batch);
-    m_attempt = 0;
+    m_parts.push_back(std::move(batch));
+    encodeFront();
     post();
 }
 
-void LokiWorker::post()
+void LokiWorker::encodeFront()
 {
-    ++m_attempt;
+    m_body = LokiPushEncoder::encode(m_parts.front(), m_encoding, d->config.gzipLevel);
+    m_attempt = 0;
+}
+
+QNetworkRequest LokiWorker::makeRequest() const
+{
     QNetworkRequest request(d->pushUrl);
     request.setHeader(QNetworkRequest::ContentTypeHeader, m_body.contentType);
     if (!m_body.contentEncoding.isEmpty())
         request.setRawHeader(QByteArrayLiteral("Content-Encoding"), m_body.contentEncoding);
     if (!d->config.tenant.isEmpty())
         request.setRawHeader(QByteArrayLiteral("X-Scope-OrgID"), d->config.tenant.toUtf8());
+    if (!m_authorization.isEmpty())
+        request.setRawHeader(QByteArrayLiteral("Authorization"), m_authorization);
     for (const auto &header : d->config.headers)
         request.setRawHeader(header.first, header.second);
+#if QT_CONFIG(ssl)
+    if (!d->config.sslConfiguration.isNull())
+        request.setSslConfiguration(d->config.sslConfiguration);
+#endif
     request.setTransferTimeout(int(d->config.requestTimeout.count()));
-    m_reply = m_nam->post(request, m_body.data);
+    return request;
+}
+
+void LokiWorker::post()
+{
+    ++m_attempt;
+    m_reply = m_nam->post(makeRequest(), m_body.data);
     connect(m_reply, &QNetworkReply::finished, this, &LokiWorker::onReplyFinished);
     d->setState(LokiClient::State::Sending);
 }
@@ -127,12 +159,40 @@ void LokiWorker::onReplyFinished()
     reply->deleteLater();
     const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     const auto disposition = LokiRetry::classify(status);
-    const int entries = int(m_batch.size());
+    std::vector<LokiQueuedEntry> &part = m_parts.front();
+    const int entries = int(part.size());
 
     if (disposition == LokiRetry::Disposition::Delivered) {
         LokiCounterSet::add(d->counters.sent, entries);
         LokiCounterSet::add(d->counters.queued, -entries);
-        resolveBatch();
+        nextPart();
+        return;
+    }
+
+    const QByteArray body = status ? reply->read(maxErrorBodyBytes) : QByteArray();
+    if (LokiRetry::isTooLarge(status, body) && entries > 1) {
+        // The server (or a gateway) refuses the size, not the content: send the halves, down to single
+        // entries.
+        std::vector<LokiQueuedEntry> second(std::make_move_iterator(part.begin() + entries / 2),
+                                            std::make_move_iterator(part.end()));
+        part.resize(size_t(entries / 2));
+        m_parts.insert(m_parts.begin() + 1, std::move(second));
+        LokiCounterSet::add(d->counters.splits, 1);
+        encodeFront();
+        post();
+        return;
+    }
+    if (status == 415 && m_encoding == LokiConfig::Encoding::ProtobufSnappy) {
+        // A proxy or an old server that takes only JSON: fall back for good, and say so once.
+        m_encoding = LokiConfig::Encoding::Json;
+        d->reportError(
+            LokiError(LokiError::Kind::Limit,
+                      QStringLiteral("the server refused protobuf (HTTP 415): falling back to JSON "
+                                     "for the rest of this client's life; set LokiConfig::encoding "
+                                     "to Json to skip the first attempt"),
+                      entries, status));
+        encodeFront();
+        post();
         return;
     }
 
@@ -140,13 +200,14 @@ void LokiWorker::onReplyFinished()
     QString message;
     if (status == 0) {
         kind = LokiError::Kind::Network;
-        // Qt's text may name the URL; never let user info (credentials) out in it.
-        message =
-            reply->errorString().replace(d->pushUrl.toString(), d->pushUrl.toString(QUrl::RemoveUserInfo));
+        message = reply->errorString();
     } else {
-        message = reasonText(reply->read(maxErrorBodyBytes),
-                             reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString());
+        message = reasonText(body, reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString());
+        if (message.contains(QLatin1String("structured metadata")))
+            message += QStringLiteral(" (this server does not take structured metadata: set "
+                                      "LokiConfig::structuredMetadata to false)");
     }
+    message = d->redact(message);
     const bool retry =
         disposition == LokiRetry::Disposition::Retry && m_attempt < d->config.retry.maxAttempts;
     d->reportError(LokiError(kind, message, entries, status, retry, m_attempt));
@@ -161,14 +222,19 @@ void LokiWorker::onReplyFinished()
     }
     LokiCounterSet::add(d->counters.failed, entries);
     LokiCounterSet::add(d->counters.queued, -entries);
-    resolveBatch();
+    nextPart();
 }
 
-void LokiWorker::resolveBatch()
+void LokiWorker::nextPart()
 {
-    m_batch.clear();
+    m_parts.pop_front();
     m_body = LokiPushEncoder::Body();
     m_attempt = 0;
+    if (!m_parts.empty()) {
+        encodeFront();
+        post();
+        return;
+    }
     finishFlushes();
     schedule();
 }
@@ -225,8 +291,10 @@ void LokiWorker::shutdown()
         m_reply = nullptr;
     }
     std::vector<LokiQueuedEntry> left = d->queue.takeAll();
-    const qint64 lost = qint64(left.size() + m_batch.size());
-    m_batch.clear();
+    qint64 lost = qint64(left.size());
+    for (const auto &part : m_parts)
+        lost += qint64(part.size());
+    m_parts.clear();
     if (lost > 0) {
         LokiCounterSet::add(d->counters.droppedClosed, lost);
         LokiCounterSet::add(d->counters.queued, -lost);

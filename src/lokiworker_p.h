@@ -7,6 +7,7 @@
 
 #include <QtCore/QObject>
 
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -14,6 +15,7 @@ class LokiClientPrivate;
 struct LokiFlushWaiter;
 class QNetworkAccessManager;
 class QNetworkReply;
+class QNetworkRequest;
 class QTimer;
 
 /**
@@ -51,11 +53,14 @@ private:
         qint64 failuresAtStart = 0;
     };
 
-    bool batchUnderWay() const { return !m_batch.empty(); }
+    bool batchUnderWay() const { return !m_parts.empty(); }
     void dispatch();
+    void encodeFront();
     void post();
     void onReplyFinished();
-    void resolveBatch();
+    /** The part under way is done (delivered or failed for good): go on with the next part, or finish. */
+    void nextPart();
+    QNetworkRequest makeRequest() const;
     void finishFlushes();
     void reportDrops();
 
@@ -65,8 +70,11 @@ private:
     QTimer *m_backoffTimer = nullptr;
     QNetworkReply *m_reply = nullptr;
 
-    std::vector<LokiQueuedEntry> m_batch;
-    LokiPushEncoder::Body m_body;
+    // The batch under way, as parts pushed one after the other: one part unless a 413 split it.
+    std::deque<std::vector<LokiQueuedEntry>> m_parts;
+    LokiPushEncoder::Body m_body; ///< the encoded front part
+    LokiConfig::Encoding m_encoding;
+    QByteArray m_authorization;
     int m_attempt = 0;
     bool m_waitDue = false;
     bool m_stopped = false;

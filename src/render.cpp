@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "render_p.h"
 
+#include <QtCore/QStringDecoder>
 #include <QtCore/QVariant>
+
+#include <algorithm>
+#include <cstring>
 
 namespace LokiRender {
 
@@ -259,6 +263,45 @@ QByteArray jsonLabels(const LabelMap &labels)
     }
     out.append('}');
     return out;
+}
+
+bool isValidUtf8(const QByteArray &utf8)
+{
+    const auto *p = reinterpret_cast<const unsigned char *>(utf8.constData());
+    const auto *end = p + utf8.size();
+    // ASCII runs, the common case, a word at a time.
+    while (p < end) {
+        while (end - p >= 8) {
+            quint64 word;
+            memcpy(&word, p, 8);
+            if (word & 0x8080808080808080ULL)
+                break;
+            p += 8;
+        }
+        if (p == end)
+            break;
+        if (*p < 0x80) {
+            ++p;
+            continue;
+        }
+        // A multi-byte character: let Qt's decoder judge the rest (it knows every rule of RFC 3629).
+        QStringDecoder decoder(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
+        const QString decoded = decoder(QByteArrayView(reinterpret_cast<const char *>(p), end - p));
+        Q_UNUSED(decoded);
+        return !decoder.hasError();
+    }
+    return true;
+}
+
+QByteArray truncateLine(const QByteArray &line, qint64 maxBytes)
+{
+    if (line.size() <= maxBytes)
+        return line;
+    const QByteArray marker = " [lokiqt: " + QByteArray::number(line.size()) + " bytes, cut]";
+    qsizetype keep = qsizetype(std::max<qint64>(0, maxBytes - marker.size()));
+    while (keep > 0 && (static_cast<unsigned char>(line.at(keep)) & 0xc0) == 0x80)
+        --keep; // never split a character: back up to the first byte of the one at the cut
+    return line.left(keep) + marker.left(qsizetype(maxBytes));
 }
 
 } // namespace LokiRender

@@ -56,6 +56,15 @@ inline void appendJsonEscaped(QByteArray &out, const QByteArray &utf8)
 /** Appends @p value escaped as a Go string literal's content (what Prometheus label text uses). */
 void appendGoEscaped(QByteArray &out, const QByteArray &utf8);
 
+/** Whether @p utf8 is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF). */
+bool isValidUtf8(const QByteArray &utf8);
+
+/**
+ * Cuts @p line to at most @p maxBytes bytes, on a UTF-8 character boundary, ending in a visible marker that
+ * says how many bytes were cut: `... [lokiqt: 12345 bytes cut]`.
+ */
+QByteArray truncateLine(const QByteArray &line, qint64 maxBytes);
+
 } // namespace LokiRender
 
 #endif // LOKIQT_RENDER_P_H

@@ -19,6 +19,13 @@ Disposition classify(int httpStatus)
     return Disposition::Fail;
 }
 
+bool isTooLarge(int httpStatus, const QByteArray &body)
+{
+    if (httpStatus == 413)
+        return true;
+    return httpStatus == 500 && body.contains("ResourceExhausted") && body.contains("larger than max");
+}
+
 std::chrono::milliseconds backoffDelay(const LokiConfig::Retry &retry, int retryNumber, double random01)
 {
     const double initial = double(retry.initialBackoff.count());

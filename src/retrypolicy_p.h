@@ -6,6 +6,8 @@
 
 #include <lokiqt/lokiconfig.h>
 
+#include <QtCore/QByteArray>
+
 #include <chrono>
 
 namespace LokiRetry {
@@ -21,6 +23,13 @@ enum class Disposition {
  * error, a timeout, an answer that was not HTTP): those are transient.
  */
 Disposition classify(int httpStatus);
+
+/**
+ * Whether an answer refuses the push for its size: 413 (a gateway's body limit), or the 500 Loki answers
+ * when the decoded push exceeds its gRPC message limit ("ResourceExhausted ... larger than max"), which
+ * fails forever when resent as is. Such a batch is split instead of retried.
+ */
+bool isTooLarge(int httpStatus, const QByteArray &body);
 
 /**
  * The wait before retry number @p retry (1 for the first retry): initialBackoff × multiplier^(retry−1),

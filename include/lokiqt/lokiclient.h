@@ -78,11 +78,14 @@ public:
         qint64 droppedNew = 0;    ///< entries refused because the queue was full (DropNew)
         qint64 droppedOldest = 0; ///< queued entries discarded to make room (DropOldest)
         qint64 droppedClosed = 0; ///< entries still queued when close() reached its deadline
-        qint64 timedOut = 0; ///< entries refused because the queue stayed full until the deadline (Block)
-        qint64 rejected = 0; ///< invalid entries refused by send()
-        qint64 failed = 0;   ///< entries whose batch failed for good
-        qint64 retried = 0;  ///< retried pushes (not entries)
-        qint64 queued = 0;   ///< entries accepted but neither sent, failed nor dropped yet
+        qint64 timedOut = 0;  ///< entries refused because the queue stayed full until the deadline (Block)
+        qint64 rejected = 0;  ///< invalid entries refused by send()
+        qint64 failed = 0;    ///< entries whose batch failed for good
+        qint64 retried = 0;   ///< retried pushes (not entries)
+        qint64 queued = 0;    ///< entries accepted but neither sent, failed nor dropped yet
+        qint64 truncated = 0; ///< lines cut to Limits::maxLineBytes (still delivered)
+        qint64 demoted = 0;   ///< entries whose extra labels were demoted because of Limits::maxStreams
+        qint64 splits = 0;    ///< batches split in halves after a 413 (or Loki's "larger than max")
 
         qint64 dropped() const { return droppedNew + droppedOldest + droppedClosed + timedOut; }
     };
