@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT
+// lokiqt-handler-bench: the cost of one qDebug() through Qt's default handler (stderr to /dev/null), through
+// a handler that does nothing, and through LokiMessageHandler feeding a LokiClient, for 1, 2 and 4 threads
+// logging at once, all in one process and one run so the figures share the machine's state.
+
+#include "benchutil.h"
+
+#include <lokiqt/lokiclient.h>
+#include <lokiqt/lokimessagehandler.h>
+
+#include <QtCore/QCommandLineParser>
+#include <QtCore/QCoreApplication>
+#include <QtCore/QDebug>
+#include <QtCore/QTextStream>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <thread>
+#include <vector>
+
+namespace {
+constexpr int exitOk = 0;
+constexpr int exitLost = 1;
+constexpr int exitUsage = 2;
+
+int usageError(const QString &message)
+{
+    QTextStream(stderr) << "lokiqt-handler-bench: " << message << "\nTry 'lokiqt-handler-bench --help'.\n";
+    return exitUsage;
+}
+
+void nothingHandler(QtMsgType, const QMessageLogContext &, const QString &) {}
+
+enum class Handler { QtDefault, Nothing, Loki };
+
+const char *handlerName(Handler handler)
+{
+    switch (handler) {
+    case Handler::QtDefault:
+        return "qt-default>/dev/null";
+    case Handler::Nothing:
+        return "nothing";
+    case Handler::Loki:
+        return "lokiqt";
+    }
+    return "?";
+}
+
+struct Result
+{
+    double seconds = 0;        ///< first message to the last thread's last message
+    double cpuSeconds = 0;     ///< process CPU over the same window (includes the client's thread)
+    double deliverSeconds = 0; ///< lokiqt only: until flush() returned
+    double messagesPerSecond(qint64 n) const { return double(n) / seconds; }
+    double nsPerMessage(qint64 n) const { return seconds * 1e9 / double(n); }
+};
+
+// Runs @p threads threads that each log @p perThread messages with qDebug(), started together.
+Result logFromThreads(int threads, qint64 perThread)
+{
+    std::atomic<int> ready{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&ready, &go, t, perThread] {
+            ready.fetch_add(1);
+            while (!go.load(std::memory_order_acquire))
+                std::this_thread::yield();
+            for (qint64 i = 0; i < perThread; ++i)
+                qDebug() << "handler bench message" << i << "from thread" << t << "with a few words";
+        });
+    }
+    while (ready.load() < threads)
+        std::this_thread::yield();
+    Result result;
+    const double cpu = Bench::cpuSeconds();
+    const double start = Bench::monotonicSeconds();
+    go.store(true, std::memory_order_release);
+    for (std::thread &thread : pool)
+        thread.join();
+    result.seconds = Bench::monotonicSeconds() - start;
+    result.cpuSeconds = Bench::cpuSeconds() - cpu;
+    return result;
+}
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    // Qt's default handler writes to stderr only when it does not find a console-less logging backend
+    // (journald, slog2); force stderr so case (a) is the plain console cost everywhere.
+    qputenv("QT_FORCE_STDERR_LOGGING", "1");
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("lokiqt-handler-bench"));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Times qDebug() through (a) Qt's default handler with stderr on /dev/null, (b) a handler that does\n"
+        "nothing, (c) LokiMessageHandler on a LokiClient pushing to --url, for 1, 2 and 4 threads at once\n"
+        "(each logs N/threads messages). Prints a Markdown table on stdout."));
+    parser.addHelpOption();
+    const QCommandLineOption urlOption(QStringLiteral("url"), QStringLiteral("Receiver for case (c)."),
+                                       QStringLiteral("URL"));
+    const QCommandLineOption messagesOption(QStringLiteral("messages"),
+                                            QStringLiteral("Messages per case (default 200000)."),
+                                            QStringLiteral("N"), QStringLiteral("200000"));
+    const QCommandLineOption threadsOption(QStringLiteral("threads"),
+                                           QStringLiteral("Thread counts (default 1,2,4)."),
+                                           QStringLiteral("LIST"), QStringLiteral("1,2,4"));
+    const QCommandLineOption backpressureOption(
+        QStringLiteral("backpressure"),
+        QStringLiteral(
+            "block (default: every message is delivered) or drop-oldest (the handler's own cost)."),
+        QStringLiteral("MODE"), QStringLiteral("block"));
+    const QCommandLineOption queueOption(QStringLiteral("queue-capacity"),
+                                         QStringLiteral("LokiConfig::queueCapacity (library default)."),
+                                         QStringLiteral("N"));
+    parser.addOptions({urlOption, messagesOption, threadsOption, backpressureOption, queueOption});
+    parser.process(app);
+
+    if (!parser.isSet(urlOption))
+        return usageError(QStringLiteral("--url is required (a receiver for the lokiqt case)"));
+    qint64 messages = 0;
+    if (!Bench::parsePositive(parser.value(messagesOption), &messages))
+        return usageError(QStringLiteral("--messages needs a positive number"));
+    std::vector<int> threadCounts;
+    for (const QString &part : parser.value(threadsOption).split(QLatin1Char(','))) {
+        qint64 n = 0;
+        if (!Bench::parsePositive(part, &n) || n > 256)
+            return usageError(QStringLiteral("--threads needs a list of numbers from 1 to 256"));
+        threadCounts.push_back(int(n));
+    }
+    LokiConfig config;
+    config.url = QUrl(parser.value(urlOption));
+    config.labels = {{QStringLiteral("app"), QStringLiteral("bench")}};
+    if (!LokiConfig::parseBackpressure(parser.value(backpressureOption), &config.backpressure) ||
+        config.backpressure == LokiConfig::Backpressure::DropNew)
+        return usageError(QStringLiteral("--backpressure must be block or drop-oldest"));
+    qint64 value = 0;
+    if (parser.isSet(queueOption)) {
+        if (!Bench::parsePositive(parser.value(queueOption), &value) || value > 100000000)
+            return usageError(QStringLiteral("--queue-capacity needs a number from 1 to 100000000"));
+        config.queueCapacity = int(value);
+    }
+    QString why;
+    if (!config.isValid(&why))
+        return usageError(why);
+
+    // (a) writes to fd 2; point it at /dev/null for the whole measurement and keep the real one to report.
+    std::fflush(stderr);
+    const int realStderr = dup(STDERR_FILENO);
+    const int devNull = open("/dev/null", O_WRONLY);
+    if (realStderr < 0 || devNull < 0) {
+        std::perror("lokiqt-handler-bench: dup or open /dev/null");
+        return exitUsage;
+    }
+
+    LokiClient client(config);
+    LokiMessageHandler::Options options;
+    options.callPreviousHandler = false; // the console's cost is case (a); do not count it twice
+
+    std::map<std::pair<Handler, int>, Result> results;
+    struct Delivery
+    {
+        qint64 accepted = 0, sent = 0, dropped = 0, timedOut = 0, failed = 0;
+        bool flushed = false;
+    };
+    std::map<int, Delivery> deliveries;
+    const QtMessageHandler original = qInstallMessageHandler(nullptr); // nullptr restores Qt's default
+    qInstallMessageHandler(original);
+
+    for (int threads : threadCounts) {
+        const qint64 perThread = qMax<qint64>(1, messages / threads);
+        for (Handler handler : {Handler::QtDefault, Handler::Nothing, Handler::Loki}) {
+            LokiClient::Counters before;
+            switch (handler) {
+            case Handler::QtDefault:
+                dup2(devNull, STDERR_FILENO);
+                qInstallMessageHandler(nullptr);
+                break;
+            case Handler::Nothing:
+                qInstallMessageHandler(nothingHandler);
+                break;
+            case Handler::Loki:
+                before = client.counters();
+                LokiMessageHandler::install(&client, options);
+                break;
+            }
+            logFromThreads(threads, qMin<qint64>(perThread, 2000)); // warm-up: allocator, caches, connection
+            if (handler == Handler::Loki) {
+                client.flush(QDeadlineTimer(30000));
+                before = client.counters();
+            }
+            Result result = logFromThreads(threads, perThread);
+            if (handler == Handler::Loki) {
+                const double start = Bench::monotonicSeconds() - result.seconds;
+                Delivery delivery;
+                delivery.flushed = client.flush(QDeadlineTimer(60000));
+                result.deliverSeconds = Bench::monotonicSeconds() - start;
+                LokiMessageHandler::uninstall();
+                const LokiClient::Counters after = client.counters();
+                delivery.accepted = after.accepted - before.accepted;
+                delivery.sent = after.sent - before.sent;
+                delivery.dropped = after.dropped() - before.dropped();
+                delivery.timedOut = after.timedOut - before.timedOut;
+                delivery.failed = after.failed - before.failed;
+                deliveries[threads] = delivery;
+            }
+            qInstallMessageHandler(original);
+            fflush(stderr);
+            dup2(realStderr, STDERR_FILENO);
+            results[{handler, threads}] = result;
+            QCoreApplication::processEvents();
+        }
+    }
+    const bool closedOk = client.close(QDeadlineTimer(10000));
+
+    const char *mode = config.backpressure == LokiConfig::Backpressure::Block ? "Block" : "DropOldest";
+    std::printf("### qDebug() cost per message (%lld messages per case, lokiqt: backpressure %s, queue %d, "
+                "callPreviousHandler=false)\n\n",
+                static_cast<long long>(messages), mode, config.queueCapacity);
+    std::printf("| handler | threads | messages/s (total) | ns/message (wall) | CPU ns/message | lokiqt: "
+                "sent / dropped | lokiqt: until delivered, msg/s |\n");
+    std::printf("|---|---:|---:|---:|---:|---|---:|\n");
+    bool allDelivered = true;
+    for (Handler handler : {Handler::QtDefault, Handler::Nothing, Handler::Loki}) {
+        for (int threads : threadCounts) {
+            const qint64 n = qMax<qint64>(1, messages / threads) * threads;
+            const Result &r = results[{handler, threads}];
+            QByteArray delivered = "";
+            QByteArray deliverRate = "";
+            if (handler == Handler::Loki) {
+                const Delivery &d = deliveries[threads];
+                delivered = QByteArray::number(d.sent) + " / " + QByteArray::number(d.dropped);
+                if (d.timedOut > 0)
+                    delivered += " (" + QByteArray::number(d.timedOut) + " timed out)";
+                if (d.failed > 0)
+                    delivered += ", " + QByteArray::number(d.failed) + " failed";
+                deliverRate = QByteArray::number(double(d.sent) / r.deliverSeconds, 'f', 0);
+                if (d.sent != n && config.backpressure == LokiConfig::Backpressure::Block)
+                    allDelivered = false; // DropOldest may drop by design; Block must deliver all
+            }
+            std::printf("| %s | %d | %.0f | %.0f | %.0f | %s | %s |\n", handlerName(handler), threads,
+                        r.messagesPerSecond(n), r.nsPerMessage(n), r.cpuSeconds * 1e9 / double(n),
+                        delivered.constData(), deliverRate.constData());
+        }
+    }
+    std::printf("\n| threads | lokiqt / qt-default (ns per msg) | lokiqt / nothing (ns per msg) "
+                "|\n|---:|---:|---:|\n");
+    for (int threads : threadCounts) {
+        const qint64 n = qMax<qint64>(1, messages / threads) * threads;
+        const double loki = results[{Handler::Loki, threads}].nsPerMessage(n);
+        std::printf("| %d | %.2f | %.1f |\n", threads,
+                    loki / results[{Handler::QtDefault, threads}].nsPerMessage(n),
+                    loki / results[{Handler::Nothing, threads}].nsPerMessage(n));
+    }
+    std::printf("\n");
+    const int most = threadCounts.back();
+    const int fewest = threadCounts.front();
+    if (most != fewest) {
+        for (Handler handler : {Handler::QtDefault, Handler::Nothing, Handler::Loki}) {
+            const qint64 nMost = qMax<qint64>(1, messages / most) * most;
+            const qint64 nFewest = qMax<qint64>(1, messages / fewest) * fewest;
+            const double rMost = results[{handler, most}].messagesPerSecond(nMost);
+            const double rFewest = results[{handler, fewest}].messagesPerSecond(nFewest);
+            std::printf("%s: %d threads deliver %s in total as %d thread(s) (%.0f vs %.0f msg/s, x%.2f)\n",
+                        handlerName(handler), most, rMost >= rFewest ? "at least as much" : "LESS", fewest,
+                        rMost, rFewest, rMost / rFewest);
+        }
+    }
+    const LokiClient::Counters c = client.counters();
+    std::printf("\nlokiqt client total: accepted=%lld sent=%lld dropped=%lld failed=%lld, close() %s; "
+                "machine: %u hardware threads\n",
+                static_cast<long long>(c.accepted), static_cast<long long>(c.sent),
+                static_cast<long long>(c.dropped()), static_cast<long long>(c.failed),
+                closedOk ? "ok" : "FAILED", std::thread::hardware_concurrency());
+    ::close(devNull);
+    ::close(realStderr);
+    return allDelivered && c.failed == 0 ? exitOk : exitLost;
+}
