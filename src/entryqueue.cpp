@@ -33,7 +33,6 @@ LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, QDeadli
                 m_entries.pop_front();
                 ++m_removed;
                 LokiCounterSet::add(m_counters->droppedOldest, 1);
-                LokiCounterSet::add(m_counters->queued, -1);
                 break;
             case LokiConfig::Backpressure::Block:
                 if (!m_notFull.wait(&m_mutex, deadline) && m_entries.size() >= size_t(m_limits.capacity)) {
@@ -55,8 +54,7 @@ LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, QDeadli
         m_bytes += entry.line.size();
         m_entries.push_back(std::move(entry));
         ++m_accepted;
-        LokiCounterSet::add(m_counters->accepted, 1);
-        LokiCounterSet::add(m_counters->queued, 1);
+        m_counters->accepted.store(m_accepted, std::memory_order_relaxed); // only written under m_mutex
         if (m_wakeWhen == WakeWhen::AnyEntry || (m_wakeWhen == WakeWhen::FullBatch && hasFullBatchLocked())) {
             m_wakeWhen = WakeWhen::Never;
             wake = true;

@@ -314,7 +314,7 @@ bool LokiClient::flush(QDeadlineTimer deadline)
 {
     Q_D(LokiClient);
     if (QThread::currentThread() == &d->thread || !d->thread.isRunning())
-        return d->counters.queued.load() == 0;
+        return d->counters.queued() == 0;
     auto waiter = std::make_shared<LokiFlushWaiter>();
     const qint64 target = d->queue.acceptedCount();
     LokiWorker *worker = d->worker;
@@ -343,7 +343,7 @@ bool LokiClient::close(QDeadlineTimer deadline)
         d->thread.quit();
         d->thread.wait();
     }
-    ok = ok && d->counters.queued.load() == 0;
+    ok = ok && d->counters.queued() == 0;
     d->closed = true;
     d->closeResult = ok;
     return ok;
@@ -369,7 +369,7 @@ LokiClient::Counters LokiClient::counters() const
     out.rejected = c.rejected.load();
     out.failed = c.failed.load();
     out.retried = c.retried.load();
-    out.queued = c.queued.load();
+    out.queued = c.queued();
     out.truncated = c.truncated.load();
     out.demoted = c.demoted.load();
     out.splits = c.splits.load();
@@ -403,7 +403,7 @@ qint64 LokiClient::retried() const
 
 qint64 LokiClient::queued() const
 {
-    return d_func()->counters.queued.load();
+    return d_func()->counters.queued();
 }
 
 LokiError LokiClient::lastError() const

@@ -164,7 +164,6 @@ void LokiWorker::onReplyFinished()
 
     if (disposition == LokiRetry::Disposition::Delivered) {
         LokiCounterSet::add(d->counters.sent, entries);
-        LokiCounterSet::add(d->counters.queued, -entries);
         nextPart();
         return;
     }
@@ -221,7 +220,6 @@ void LokiWorker::onReplyFinished()
         return;
     }
     LokiCounterSet::add(d->counters.failed, entries);
-    LokiCounterSet::add(d->counters.queued, -entries);
     nextPart();
 }
 
@@ -297,7 +295,6 @@ void LokiWorker::shutdown()
     m_parts.clear();
     if (lost > 0) {
         LokiCounterSet::add(d->counters.droppedClosed, lost);
-        LokiCounterSet::add(d->counters.queued, -lost);
         d->reportError(LokiError(LokiError::Kind::Dropped,
                                  QStringLiteral("undelivered when close() reached its deadline"), int(lost)));
     }

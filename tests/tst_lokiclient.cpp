@@ -114,7 +114,7 @@ private Q_SLOTS:
         QCOMPARE(got[0].labels, expectedLabels);
         QCOMPARE(got[1].line, QStringLiteral("plain"));
         QCOMPARE(got[1].labels, (QMap<QString, QString>{{QStringLiteral("app"), QStringLiteral("test")}}));
-        QCOMPARE(receiver->pushes().first().contentType, QByteArray("application/json"));
+        QCOMPARE(receiver->pushes().first().contentType, QByteArray("application/x-protobuf")); // the default
         QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 2, longWait);
         QCOMPARE(client.accepted(), 2);
         QCOMPARE(client.queued(), 0);
