@@ -48,8 +48,16 @@ class tst_RealLoki : public QObject
 {
     Q_OBJECT
 private Q_SLOTS:
+    void pushThenQueryBack_data()
+    {
+        QTest::addColumn<LokiConfig::Encoding>("encoding");
+        QTest::newRow("protobuf+snappy") << LokiConfig::Encoding::ProtobufSnappy;
+        QTest::newRow("json") << LokiConfig::Encoding::Json;
+        QTest::newRow("json+gzip") << LokiConfig::Encoding::JsonGzip;
+    }
     void pushThenQueryBack()
     {
+        QFETCH(LokiConfig::Encoding, encoding);
         const QString base = qEnvironmentVariable("LOKIQT_TEST_LOKI_URL");
         if (base.isEmpty())
             QSKIP("LOKIQT_TEST_LOKI_URL is not set: no real Loki to test against");
@@ -59,12 +67,21 @@ private Q_SLOTS:
         config.url = QUrl(base);
         config.labels = {{QStringLiteral("app"), QStringLiteral("lokiqt-test")},
                          {QStringLiteral("run"), run}};
+        config.encoding = encoding;
+        // Loki 2.x refuses structured metadata; LOKIQT_TEST_LOKI_METADATA=1 tests it against a Loki 3.
+        const bool metadata = qEnvironmentVariableIntValue("LOKIQT_TEST_LOKI_METADATA") == 1;
+        config.structuredMetadata = metadata;
+        config.structuredMetadataFields = {QStringLiteral("trace_id")};
         LokiClient client(config);
         QStringList expected;
         for (int i = 0; i < 10; ++i) {
             LokiEntry entry(QStringLiteral("entry %1").arg(i));
-            entry.fields = {{QStringLiteral("note"), QStringLiteral("with \"quotes\" and spaces")}};
-            expected << QStringLiteral("entry %1 note=\"with \\\"quotes\\\" and spaces\"").arg(i);
+            entry.fields = {{QStringLiteral("note"), QStringLiteral("with \"quotes\" and spaces")},
+                            {QStringLiteral("trace_id"), QStringLiteral("t%1").arg(i)}};
+            expected << (metadata
+                             ? QStringLiteral("entry %1 note=\"with \\\"quotes\\\" and spaces\"").arg(i)
+                             : QStringLiteral("entry %1 note=\"with \\\"quotes\\\" and spaces\" trace_id=t%1")
+                                   .arg(i));
             QCOMPARE(client.send(entry), LokiClient::SendResult::Accepted);
         }
         QVERIFY2(client.flush(QDeadlineTimer(30000)), qPrintable(client.lastError().toString()));
