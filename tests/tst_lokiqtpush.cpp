@@ -130,6 +130,26 @@ private Q_SLOTS:
         QCOMPARE(push.headers.value("x-token"), QByteArray("abc def"));
     }
 
+    void eachEncoding_data()
+    {
+        QTest::addColumn<QString>("encoding");
+        QTest::addColumn<QByteArray>("contentType");
+        QTest::newRow("protobuf") << "protobuf" << QByteArray("application/x-protobuf");
+        QTest::newRow("json") << "json" << QByteArray("application/json");
+        QTest::newRow("json-gzip") << "json-gzip" << QByteArray("application/json");
+    }
+    void eachEncoding()
+    {
+        QFETCH(QString, encoding);
+        QFETCH(QByteArray, contentType);
+        const Run run = runPush(
+            {QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--encoding"), encoding},
+            "x\ny\n");
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(receiver->entryCount(), 2);
+        QCOMPARE(receiver->pushes().first().contentType, contentType);
+    }
+
     void retriesAreCounted()
     {
         receiver->failNext(2, 503);
@@ -193,6 +213,7 @@ private Q_SLOTS:
         QTest::newRow("not a number") << QStringList{QStringLiteral("--timeout-ms"), QStringLiteral("soon")};
         QTest::newRow("bad header") << QStringList{QStringLiteral("--header"), QStringLiteral("novalue")};
         QTest::newRow("ftp url") << QStringList{QStringLiteral("--url"), QStringLiteral("ftp://x")};
+        QTest::newRow("bad encoding") << QStringList{QStringLiteral("--encoding"), QStringLiteral("xml")};
     }
     void usageErrorsExitTwo()
     {

@@ -120,13 +120,17 @@ int main(int argc, char *argv[])
     const QCommandLineOption timeoutOption(QStringLiteral("timeout-ms"),
                                            QStringLiteral("Deadline for the final flush (default 10000)."),
                                            QStringLiteral("ms"));
+    const QCommandLineOption encodingOption(QStringLiteral("encoding"),
+                                            QStringLiteral("protobuf (default), json or json-gzip."),
+                                            QStringLiteral("format"));
     const QCommandLineOption tenantOption(QStringLiteral("tenant"), QStringLiteral("Sent as X-Scope-OrgID."),
                                           QStringLiteral("id"));
     const QCommandLineOption headerOption(QStringLiteral("header"),
                                           QStringLiteral("An extra HTTP header (repeatable)."),
                                           QStringLiteral("Name: value"));
     parser.addOptions({urlOption, labelOption, batchEntriesOption, batchBytesOption, batchWaitOption,
-                       backpressureOption, capacityOption, timeoutOption, tenantOption, headerOption});
+                       backpressureOption, capacityOption, timeoutOption, encodingOption, tenantOption,
+                       headerOption});
     if (!parser.parse(QCoreApplication::arguments()))
         return usageError(parser.errorText());
     if (parser.isSet(QStringLiteral("help"))) {
@@ -166,6 +170,9 @@ int main(int argc, char *argv[])
     if (parser.isSet(backpressureOption) &&
         !LokiConfig::parseBackpressure(parser.value(backpressureOption), &config.backpressure))
         return usageError(QStringLiteral("--backpressure wants block, drop-new or drop-oldest"));
+    if (parser.isSet(encodingOption) &&
+        !LokiConfig::parseEncoding(parser.value(encodingOption), &config.encoding))
+        return usageError(QStringLiteral("--encoding wants protobuf, json or json-gzip"));
     if (parser.isSet(capacityOption)) {
         if (!parsePositive(parser.value(capacityOption), &number) || number > std::numeric_limits<int>::max())
             return usageError(QStringLiteral("--queue-capacity wants a positive number"));
