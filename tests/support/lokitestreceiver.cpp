@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "lokitestreceiver.h"
 
+#include "push.pb.h"
+
 #include <QtCore/QHash>
 #include <QtCore/QJsonArray>
 #include <QtCore/QJsonDocument>
@@ -14,8 +16,18 @@
 #include <QtNetwork/QTcpServer>
 #include <QtNetwork/QTcpSocket>
 
+#if QT_CONFIG(ssl)
+#include <QtNetwork/QSslConfiguration>
+#include <QtNetwork/QSslSocket>
+#endif
+
+#include <snappy.h>
+#include <zlib.h>
+
 #include <algorithm>
 #include <limits>
+#include <optional>
+#include <string>
 
 namespace {
 
@@ -38,6 +50,7 @@ struct HttpAnswer
     int status = 200;
     QByteArray body;
     QByteArray retryAfter;
+    QByteArray wwwAuthenticate;
     bool close = false;
 };
 
@@ -143,12 +156,17 @@ bool isNameChar(QChar c)
     return isNameStart(c) || (c.unicode() >= '0' && c.unicode() <= '9');
 }
 
-// Loki renders a JSON stream's labels as `{a="b", c="d"}` and parses that text back; a bad name fails in
-// the parser, which names the line and column of the offending character in that text.
-QString labelError(const QMap<QString, QString> &labels)
+QString reservedNameError(const QString &name)
 {
-    if (labels.isEmpty())
-        return QStringLiteral("error at least one label pair is required per stream");
+    return QStringLiteral("label name \"%1\" is reserved: names starting with __ are for Loki's internal use")
+        .arg(name);
+}
+
+// Loki's label name syntax check, on a JSON stream's label map. Loki renders the map as `{a="b", c="d"}` and
+// parses that text back; a bad name fails in the parser, which names the line and column of the offending
+// character in that text. Empty maps pass here: "at least one label" is a check per stream, later.
+QString labelNameError(const QMap<QString, QString> &labels)
+{
     qsizetype column = 2; // the first name starts after the '{'
     for (auto it = labels.cbegin(); it != labels.cend(); ++it) {
         const QString &name = it.key();
@@ -163,19 +181,277 @@ QString labelError(const QMap<QString, QString> &labels)
         }
         if (bad >= 0) {
             const QChar c = bad < name.size() ? name.at(bad) : QLatin1Char('=');
-            return QStringLiteral(
-                       "couldn't parse labels: 1:%1: parse error: unexpected character inside braces: '%2'")
+            return QStringLiteral("1:%1: parse error: unexpected character inside braces: '%2'")
                 .arg(column + bad)
                 .arg(c);
         }
         if (name.startsWith(QLatin1String("__")))
-            return QStringLiteral("couldn't parse labels: label name \"%1\" is reserved: names starting "
-                                  "with __ are for Loki's internal use")
-                .arg(name);
+            return reservedNameError(name);
         column += name.size() + 1 + goQuote(it.value()).size() + 2; // name="value",space
     }
     return QString();
 }
+
+// Parses a protobuf stream's `labels`, `{name="value", other="v2"}`, the way Loki's syntax.ParseLabels reads
+// it: names [a-zA-Z_][a-zA-Z0-9_]*, values Go-quoted ("..." with escapes) or raw (`...`), `=` only. The
+// errors for the common mistakes (a bad character in a name, an unterminated value) are Loki's own,
+// `1:<column>: parse error: ...`; rarer ones are worded alike. Duplicate names are refused here too.
+class LabelTextParser
+{
+public:
+    explicit LabelTextParser(const std::string &text)
+        : text(text)
+    {}
+
+    bool parse(QMap<QString, QString> &labels, QString &error)
+    {
+        skipSpace();
+        if (pos >= text.size())
+            return fail(error, QStringLiteral("syntax error: unexpected $end, expecting {"));
+        if (text[pos] != '{')
+            return fail(error, QStringLiteral("syntax error: unexpected %1, expecting {").arg(current()));
+        ++pos;
+        skipSpace();
+        if (pos < text.size() && text[pos] == '}') {
+            ++pos;
+            return finish(error);
+        }
+        for (;;) {
+            skipSpace();
+            if (pos >= text.size())
+                return fail(error, QStringLiteral("syntax error: unexpected $end, expecting IDENTIFIER"));
+            if (!isAsciiNameStart(text[pos]))
+                return fail(error, QStringLiteral("unexpected character inside braces: '%1'").arg(current()));
+            const size_t nameStart = pos;
+            while (pos < text.size() && isAsciiNameChar(text[pos]))
+                ++pos;
+            const QString name = QString::fromLatin1(text.data() + nameStart, int(pos - nameStart));
+            skipSpace();
+            if (pos >= text.size())
+                return fail(error,
+                            QStringLiteral("syntax error: unexpected $end, expecting = or != or =~ or !~"));
+            if (text[pos] != '=') {
+                if (text[pos] == '"' || text[pos] == '`') {
+                    // Loki's lexer reads the string before its parser misses the '='.
+                    const size_t at = pos;
+                    std::string ignored;
+                    if (!readQuoted(ignored, error))
+                        return false;
+                    return failAt(
+                        error, at,
+                        QStringLiteral("syntax error: unexpected STRING, expecting = or != or =~ or !~"));
+                }
+                if (text[pos] == '!')
+                    return fail(error,
+                                QStringLiteral("only equality matchers are allowed in a stream's labels"));
+                return fail(error, QStringLiteral("unexpected character inside braces: '%1'").arg(current()));
+            }
+            ++pos;
+            if (pos < text.size() && text[pos] == '~')
+                return fail(error, QStringLiteral("only equality matchers are allowed in a stream's labels"));
+            skipSpace();
+            std::string value;
+            if (pos >= text.size())
+                return fail(error, QStringLiteral("syntax error: unexpected $end, expecting STRING"));
+            if (text[pos] != '"' && text[pos] != '`')
+                return fail(error,
+                            QStringLiteral("syntax error: unexpected %1, expecting STRING").arg(current()));
+            if (!readQuoted(value, error))
+                return false;
+            if (name.startsWith(QLatin1String("__"))) {
+                error = reservedNameError(name);
+                return false;
+            }
+            if (labels.contains(name)) {
+                error = QStringLiteral("duplicate label name \"%1\"").arg(name);
+                return false;
+            }
+            labels.insert(name, QString::fromStdString(value));
+            skipSpace();
+            if (pos >= text.size())
+                return fail(error, QStringLiteral("syntax error: unexpected $end, expecting , or }"));
+            if (text[pos] == '}') {
+                ++pos;
+                return finish(error);
+            }
+            if (text[pos] != ',')
+                return fail(error,
+                            QStringLiteral("syntax error: unexpected %1, expecting , or }").arg(current()));
+            ++pos;
+        }
+    }
+
+private:
+    static bool isAsciiNameStart(char c)
+    {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    }
+    static bool isAsciiNameChar(char c) { return isAsciiNameStart(c) || (c >= '0' && c <= '9'); }
+    static int hexValue(char c)
+    {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
+        return -1;
+    }
+
+    void skipSpace()
+    {
+        while (pos < text.size() &&
+               (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' || text[pos] == '\r'))
+            ++pos;
+    }
+
+    // The character at pos, for messages (the whole UTF-8 sequence).
+    QString current() const
+    {
+        size_t end = pos + 1;
+        while (end < text.size() && (uchar(text[end]) & 0xc0) == 0x80)
+            ++end;
+        return QString::fromUtf8(text.data() + pos, int(end - pos));
+    }
+
+    // Go's text/scanner counts columns in characters, from 1.
+    int columnOf(size_t at) const
+    {
+        int column = 1;
+        for (size_t i = 0; i < at && i < text.size(); ++i) {
+            if ((uchar(text[i]) & 0xc0) != 0x80)
+                ++column;
+        }
+        return column;
+    }
+
+    bool failAt(QString &error, size_t at, const QString &what) const
+    {
+        error = QStringLiteral("1:%1: parse error: %2").arg(columnOf(at)).arg(what);
+        return false;
+    }
+    bool fail(QString &error, const QString &what) const { return failAt(error, pos, what); }
+
+    bool finish(QString &error)
+    {
+        skipSpace();
+        if (pos < text.size())
+            return fail(error, QStringLiteral("syntax error: unexpected %1").arg(current()));
+        return true;
+    }
+
+    static void appendUtf8(std::string &out, char32_t code)
+    {
+        if (code < 0x80) {
+            out += char(code);
+        } else if (code < 0x800) {
+            out += char(0xc0 | (code >> 6));
+            out += char(0x80 | (code & 0x3f));
+        } else if (code < 0x10000) {
+            out += char(0xe0 | (code >> 12));
+            out += char(0x80 | ((code >> 6) & 0x3f));
+            out += char(0x80 | (code & 0x3f));
+        } else {
+            out += char(0xf0 | (code >> 18));
+            out += char(0x80 | ((code >> 12) & 0x3f));
+            out += char(0x80 | ((code >> 6) & 0x3f));
+            out += char(0x80 | (code & 0x3f));
+        }
+    }
+
+    // Reads the quoted string at pos (strconv.Unquote's rules) into @p out.
+    bool readQuoted(std::string &out, QString &error)
+    {
+        const size_t open = pos;
+        const char quote = text[pos++];
+        while (pos < text.size()) {
+            const char c = text[pos];
+            if (c == quote) {
+                ++pos;
+                return true;
+            }
+            if (quote == '"' && c == '\n')
+                break;
+            if (quote == '`' || c != '\\') {
+                out += c;
+                ++pos;
+                continue;
+            }
+            const size_t escape = pos++;
+            if (pos >= text.size())
+                break;
+            const char kind = text[pos++];
+            switch (kind) {
+            case 'a':
+                out += '\a';
+                break;
+            case 'b':
+                out += '\b';
+                break;
+            case 'f':
+                out += '\f';
+                break;
+            case 'n':
+                out += '\n';
+                break;
+            case 'r':
+                out += '\r';
+                break;
+            case 't':
+                out += '\t';
+                break;
+            case 'v':
+                out += '\v';
+                break;
+            case '\\':
+                out += '\\';
+                break;
+            case '"':
+                out += '"';
+                break;
+            case 'x':
+            case 'u':
+            case 'U': {
+                const int digits = kind == 'x' ? 2 : kind == 'u' ? 4 : 8;
+                char32_t code = 0;
+                for (int i = 0; i < digits; ++i) {
+                    const int v = pos < text.size() ? hexValue(text[pos]) : -1;
+                    if (v < 0)
+                        return failAt(error, escape, QStringLiteral("invalid char escape"));
+                    code = code * 16 + char32_t(v);
+                    ++pos;
+                }
+                if (kind == 'x') {
+                    out += char(code);
+                } else {
+                    if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff))
+                        return failAt(error, escape, QStringLiteral("invalid char escape"));
+                    appendUtf8(out, code);
+                }
+                break;
+            }
+            default:
+                if (kind >= '0' && kind <= '7') {
+                    int code = kind - '0';
+                    for (int i = 0; i < 2; ++i) {
+                        if (pos >= text.size() || text[pos] < '0' || text[pos] > '7')
+                            return failAt(error, escape, QStringLiteral("invalid char escape"));
+                        code = code * 8 + (text[pos++] - '0');
+                    }
+                    if (code > 255)
+                        return failAt(error, escape, QStringLiteral("invalid char escape"));
+                    out += char(code);
+                    break;
+                }
+                return failAt(error, escape, QStringLiteral("invalid char escape"));
+            }
+        }
+        return failAt(error, open, QStringLiteral("unterminated quoted string"));
+    }
+
+    const std::string &text;
+    size_t pos = 0;
+};
 
 bool parseTimestamp(const QJsonValue &value, qint64 *out)
 {
@@ -197,6 +473,57 @@ bool parseTimestamp(const QJsonValue &value, qint64 *out)
 QString jsonError(const QString &what)
 {
     return QStringLiteral("error parsing push request: ") + what;
+}
+
+// Undoes gzip or raw DEFLATE (Go's compress/flate, which Loki uses for `deflate`) with zlib.
+bool inflateBody(const QByteArray &body, bool gzip, QByteArray &out, QString &error)
+{
+    z_stream stream{};
+    if (inflateInit2(&stream, gzip ? 16 + MAX_WBITS : -MAX_WBITS) != Z_OK) {
+        error = QStringLiteral("zlib: cannot initialise");
+        return false;
+    }
+    out.clear();
+    out.resize(std::max<qsizetype>(body.size() * 4, 4096));
+    stream.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(body.constData()));
+    stream.avail_in = uInt(body.size());
+    qsizetype produced = 0;
+    bool ok = true;
+    for (;;) {
+        if (produced == out.size())
+            out.resize(out.size() * 2);
+        const qsizetype room = std::min<qsizetype>(out.size() - produced, std::numeric_limits<uInt>::max());
+        stream.next_out = reinterpret_cast<Bytef *>(out.data() + produced);
+        stream.avail_out = uInt(room);
+        const int result = inflate(&stream, Z_NO_FLUSH);
+        produced += room - qsizetype(stream.avail_out);
+        if (result == Z_STREAM_END) {
+            // Go's gzip reader reads concatenated members, as RFC 1952 allows.
+            if (gzip && stream.avail_in > 0 && inflateReset(&stream) == Z_OK)
+                continue;
+            break;
+        }
+        if (result == Z_BUF_ERROR && stream.avail_in == 0) {
+            error = QStringLiteral("unexpected EOF");
+            ok = false;
+            break;
+        }
+        if (result != Z_OK && result != Z_BUF_ERROR) {
+            if (gzip && stream.total_out == 0 && result == Z_DATA_ERROR && stream.msg &&
+                qstrcmp(stream.msg, "incorrect header check") == 0)
+                error = QStringLiteral("gzip: invalid header");
+            else if (gzip && result == Z_DATA_ERROR && stream.msg &&
+                     qstrcmp(stream.msg, "incorrect data check") == 0)
+                error = QStringLiteral("gzip: invalid checksum");
+            else
+                error = QStringLiteral("flate: corrupt input before offset %1").arg(stream.total_in);
+            ok = false;
+            break;
+        }
+    }
+    inflateEnd(&stream);
+    out.resize(ok ? produced : 0);
+    return ok;
 }
 
 // Decodes Loki's JSON push body. A structural error rejects the whole push, as in Loki, where it fails
@@ -298,63 +625,198 @@ bool decodeJsonPush(const QByteArray &body, QList<ReceivedStream> &streams, QStr
     return true;
 }
 
-// Undoes the Content-Encoding in place. A new encoding (gzip) is one more branch here.
-bool decodeContentEncoding(const QByteArray &encoding, QByteArray &body, int &status, QString &error)
+// What a push is checked against: a copy taken once per push, so a push sees one consistent set.
+struct Settings
 {
-    Q_UNUSED(body);
-    const QByteArray name = encoding.trimmed().toLower();
-    if (name.isEmpty() || name == "identity")
-        return true;
-    status = 415;
-    error = QStringLiteral("unsupported Content-Encoding: %1").arg(QString::fromLatin1(encoding));
-    return false;
-}
-
-using FormatDecoder = bool (*)(const QByteArray &body, QList<ReceivedStream> &streams, QString &error);
-
-struct BodyFormat
-{
-    const char *mediaType;
-    FormatDecoder decode;
+    qint64 maxBodyBytes = 0;
+    qint64 maxDecodedBytes = 0;
+    qint64 maxLineBytes = 0;
+    int maxLabelNames = 0;
+    bool rejectStructuredMetadata = false;
+    bool acceptProtobuf = true;
+    QString basicUser;
+    QString basicPassword;
+    QString bearerToken;
+    QString tenant;
 };
 
-// The body formats understood. Protobuf+snappy is one more row: {"application/x-protobuf", decodeProto}.
-const BodyFormat bodyFormats[] = {
-    {"application/json", decodeJsonPush},
-};
-
-// Decodes a push body per its Content-Type and Content-Encoding; on failure sets the answer.
-bool decodePushBody(const QByteArray &contentType, const QByteArray &contentEncoding, QByteArray body,
-                    QList<ReceivedStream> &streams, int &status, QString &error)
+// The UTF-8 size of @p text, which Loki's line limit counts, without converting it.
+qint64 utf8Length(const QString &text)
 {
-    // Go's mime.ParseMediaType: the type is before any ';', case-insensitive, and must be there.
-    const qsizetype semicolon = contentType.indexOf(';');
-    const QByteArray mediaType =
-        (semicolon < 0 ? contentType : contentType.left(semicolon)).trimmed().toLower();
-    if (mediaType.isEmpty()) {
-        status = 400;
-        error = QStringLiteral("mime: no media type");
-        return false;
-    }
-    for (const BodyFormat &format : bodyFormats) {
-        if (mediaType == format.mediaType) {
-            if (!decodeContentEncoding(contentEncoding, body, status, error))
-                return false;
-            if (format.decode(body, streams, error))
-                return true;
-            streams.clear(); // a push that does not decode is refused whole, as in Loki
-            status = 400;
-            return false;
+    qint64 bytes = 0;
+    const QChar *data = text.constData();
+    const qsizetype size = text.size();
+    for (qsizetype i = 0; i < size; ++i) {
+        const char16_t u = data[i].unicode();
+        if (u < 0x80) {
+            bytes += 1;
+        } else if (u < 0x800) {
+            bytes += 2;
+        } else if (QChar::isHighSurrogate(u) && i + 1 < size &&
+                   QChar::isLowSurrogate(data[i + 1].unicode())) {
+            bytes += 4;
+            ++i;
+        } else {
+            bytes += 3;
         }
     }
-    if (mediaType == "application/x-protobuf") {
-        status = 415;
-        error = QStringLiteral("this test receiver does not decode protobuf pushes yet");
-        return false;
+    return bytes;
+}
+
+// Loki's per-stream checks (the distributor's ValidateLabels); empty when the stream passes.
+QString streamError(const Settings &settings, const QMap<QString, QString> &labels)
+{
+    if (labels.isEmpty())
+        return QStringLiteral("error at least one label pair is required per stream");
+    if (settings.maxLabelNames > 0 && labels.size() > settings.maxLabelNames)
+        return QStringLiteral("entry for stream '%1' has %2 label names; limit %3")
+            .arg(LokiTestReceiver::formatLabels(labels), QString::number(labels.size()),
+                 QString::number(settings.maxLabelNames));
+    return QString();
+}
+
+bool entryLimitsActive(const Settings &settings)
+{
+    return settings.maxLineBytes > 0 || settings.rejectStructuredMetadata;
+}
+
+bool entryRefused(const Settings &settings, qint64 lineBytes, bool hasMetadata)
+{
+    return (settings.maxLineBytes > 0 && lineBytes > settings.maxLineBytes) ||
+           (hasMetadata && settings.rejectStructuredMetadata);
+}
+
+// Loki's reason for refusing an entry (the distributor's ValidateEntry), in the order Loki checks.
+QString entryError(const Settings &settings, const QMap<QString, QString> &labels, qint64 lineBytes)
+{
+    const QString labelText = LokiTestReceiver::formatLabels(labels);
+    if (settings.maxLineBytes > 0 && lineBytes > settings.maxLineBytes)
+        return QStringLiteral("Max entry size '%1' bytes exceeded for stream '%2' while adding an entry with "
+                              "length '%3' bytes")
+            .arg(QString::number(settings.maxLineBytes), labelText, QString::number(lineBytes));
+    return QStringLiteral(
+               "stream '%1' includes structured metadata, but this feature is disallowed. Please see "
+               "limits_config.allow_structured_metadata or contact your Loki administrator to "
+               "enable it.")
+        .arg(labelText);
+}
+
+// Splits decoded streams into what Loki stores and one reason per stream that lost anything.
+void validateStreams(const Settings &settings, const QList<ReceivedStream> &streams,
+                     QList<ReceivedStream> &accepted, QStringList &errors)
+{
+    const bool checkEntries = entryLimitsActive(settings);
+    accepted.reserve(streams.size());
+    for (const ReceivedStream &stream : streams) {
+        const QString why = streamError(settings, stream.labels);
+        if (!why.isEmpty()) {
+            errors.append(why);
+            continue;
+        }
+        if (!checkEntries) {
+            accepted.append(stream);
+            continue;
+        }
+        ReceivedStream kept;
+        kept.labels = stream.labels;
+        kept.entries.reserve(stream.entries.size());
+        QString firstError;
+        for (const ReceivedEntry &entry : stream.entries) {
+            const qint64 lineBytes = settings.maxLineBytes > 0 ? utf8Length(entry.line) : 0;
+            if (!entryRefused(settings, lineBytes, !entry.metadata.isEmpty())) {
+                kept.entries.append(entry);
+            } else if (firstError.isEmpty()) {
+                firstError = entryError(settings, stream.labels, lineBytes);
+            }
+        }
+        if (!firstError.isEmpty())
+            errors.append(firstError);
+        accepted.append(std::move(kept));
     }
-    status = 400;
-    error = QStringLiteral("unsupported Content-Type: %1").arg(QString::fromLatin1(mediaType));
-    return false;
+}
+
+qint64 protoTimestampNs(const logproto::EntryAdapter &entry)
+{
+    if (!entry.has_timestamp())
+        return 0;
+    return qint64(entry.timestamp().seconds()) * 1000000000 + entry.timestamp().nanos();
+}
+
+// Builds the recorded form of a decoded protobuf push.
+QList<ReceivedStream> protoStreams(const logproto::PushRequest &request,
+                                   const QList<QMap<QString, QString>> &labels)
+{
+    QList<ReceivedStream> streams;
+    streams.reserve(request.streams_size());
+    for (int i = 0; i < request.streams_size(); ++i) {
+        const logproto::StreamAdapter &in = request.streams(i);
+        ReceivedStream stream;
+        stream.labels = labels.at(i);
+        stream.entries.reserve(in.entries_size());
+        for (const logproto::EntryAdapter &entry : in.entries()) {
+            ReceivedEntry out;
+            out.timestampNs = protoTimestampNs(entry);
+            out.line = QString::fromUtf8(entry.line().data(), qsizetype(entry.line().size()));
+            for (const logproto::LabelPairAdapter &pair : entry.structuredmetadata())
+                out.metadata.insert(QString::fromStdString(pair.name()),
+                                    QString::fromStdString(pair.value()));
+            out.labels = stream.labels;
+            stream.entries.append(std::move(out));
+        }
+        streams.append(std::move(stream));
+    }
+    return streams;
+}
+
+// Validates a decoded protobuf push and counts what Loki would store, building nothing per entry.
+qint64 countProto(const Settings &settings, const logproto::PushRequest &request,
+                  const QList<QMap<QString, QString>> &labels, QStringList &errors)
+{
+    const bool checkEntries = entryLimitsActive(settings);
+    qint64 count = 0;
+    for (int i = 0; i < request.streams_size(); ++i) {
+        const QString why = streamError(settings, labels.at(i));
+        if (!why.isEmpty()) {
+            errors.append(why);
+            continue;
+        }
+        const logproto::StreamAdapter &stream = request.streams(i);
+        if (!checkEntries) {
+            count += stream.entries_size();
+            continue;
+        }
+        bool refused = false;
+        for (const logproto::EntryAdapter &entry : stream.entries()) {
+            const qint64 lineBytes = qint64(entry.line().size());
+            if (!entryRefused(settings, lineBytes, entry.structuredmetadata_size() > 0)) {
+                ++count;
+            } else if (!refused) {
+                refused = true;
+                errors.append(entryError(settings, labels.at(i), lineBytes));
+            }
+        }
+    }
+    return count;
+}
+
+// Whether the Authorization header satisfies the required credentials (either kind passes when both are set).
+bool authorized(const Settings &settings, const QByteArray &authorization)
+{
+    if (settings.basicUser.isEmpty() && settings.bearerToken.isEmpty())
+        return true;
+    const qsizetype space = authorization.indexOf(' ');
+    if (space <= 0)
+        return false;
+    const QByteArray scheme = authorization.left(space).toLower();
+    const QByteArray credentials = authorization.mid(space + 1).trimmed();
+    if (!settings.basicUser.isEmpty() && scheme == "basic") {
+        const QByteArray::FromBase64Result decoded =
+            QByteArray::fromBase64Encoding(credentials, QByteArray::AbortOnBase64DecodingErrors);
+        if (decoded && *decoded == (settings.basicUser + QLatin1Char(':') + settings.basicPassword).toUtf8())
+            return true;
+    }
+    return !settings.bearerToken.isEmpty() && scheme == "bearer" &&
+           credentials == settings.bearerToken.toUtf8();
 }
 
 QByteArray renderAnswer(const HttpAnswer &answer)
@@ -375,6 +837,11 @@ QByteArray renderAnswer(const HttpAnswer &answer)
     if (!answer.retryAfter.isEmpty()) {
         out += "Retry-After: ";
         out += answer.retryAfter;
+        out += "\r\n";
+    }
+    if (!answer.wwwAuthenticate.isEmpty()) {
+        out += "WWW-Authenticate: ";
+        out += answer.wwwAuthenticate;
         out += "\r\n";
     }
     if (answer.close)
@@ -441,6 +908,8 @@ struct ReceiverState
     QSet<EntryKey> stored;
     bool recordEntries = true;
     LokiTestReceiver::PushCallback callback;
+    // What pushes are checked against, guarded by mutex, copied once per push.
+    Settings settings;
     // Fault injection, guarded by mutex, consumed by the server thread.
     int failCount = 0;
     int failStatus = 0;
@@ -452,6 +921,7 @@ struct ReceiverState
     // Listening state, guarded by mutex, written by the server thread.
     quint16 port = 0;
     bool listening = false;
+    bool tls = false;
 };
 
 struct LokiTestReceiver::Private : ReceiverState
@@ -462,6 +932,41 @@ struct LokiTestReceiver::Private : ReceiverState
     void runInServerThread(const std::function<void()> &function);
 };
 
+#if QT_CONFIG(ssl)
+using ServerTls = QSslConfiguration;
+#else
+struct ServerTls
+{};
+#endif
+
+// Accepts plain TCP connections, or TLS ones when tls is set: QSslSocket on the accepted descriptor (what
+// QSslServer does since Qt 6.4, written out so that it builds with Qt 6.2).
+class ReceiverTcpServer : public QTcpServer
+{
+public:
+    using QTcpServer::QTcpServer;
+    std::optional<ServerTls> tls;
+
+protected:
+    void incomingConnection(qintptr descriptor) override
+    {
+#if QT_CONFIG(ssl)
+        if (tls) {
+            auto *socket = new QSslSocket(this);
+            if (!socket->setSocketDescriptor(descriptor)) {
+                delete socket;
+                return;
+            }
+            socket->setSslConfiguration(*tls);
+            addPendingConnection(socket);
+            socket->startServerEncryption();
+            return;
+        }
+#endif
+        QTcpServer::incomingConnection(descriptor);
+    }
+};
+
 // Lives in the receiver's thread and owns every socket; the facade reaches it through blocking calls.
 class ReceiverServer : public QObject
 {
@@ -470,21 +975,27 @@ public:
         : d(d)
     {}
 
-    bool listen(quint16 port)
+    // Listens on @p port; with @p tls set, every accepted connection speaks TLS with that configuration.
+    bool listen(quint16 port, const std::optional<ServerTls> &tls)
     {
         if (!tcp) {
-            tcp = new QTcpServer(this);
+            tcp = new ReceiverTcpServer(this);
             connect(tcp, &QTcpServer::newConnection, this, &ReceiverServer::acceptConnections);
         }
         if (tcp->isListening())
             tcp->close();
+        tcp->tls = tls;
         const bool ok = tcp->listen(QHostAddress::LocalHost, port);
         QMutexLocker locker(&d->mutex);
         d->listening = ok;
+        d->tls = tls.has_value();
         if (ok)
             d->port = tcp->serverPort();
         return ok;
     }
+
+    // Listens again on @p port, as the last listen() did (TLS or not).
+    bool relisten(quint16 port) { return listen(port, tcp ? tcp->tls : std::nullopt); }
 
     void stop()
     {
@@ -518,6 +1029,26 @@ private:
                 sockets.remove(socket);
                 socket->deleteLater();
             });
+#if QT_CONFIG(ssl)
+            // A failed handshake (no or an untrusted client certificate under mutual TLS) ends the
+            // connection; nothing on it reaches push(). Dropped from the event loop, not from inside the
+            // socket's signal.
+            if (qobject_cast<QSslSocket *>(socket)) {
+                connect(socket, &QAbstractSocket::errorOccurred, this,
+                        [this, socket](QAbstractSocket::SocketError error) {
+                            if (error != QAbstractSocket::SslHandshakeFailedError &&
+                                error != QAbstractSocket::SslInternalError &&
+                                error != QAbstractSocket::SslInvalidUserDataError)
+                                return;
+                            QTimer::singleShot(0, socket, [this, socket] {
+                                if (sockets.remove(socket)) {
+                                    socket->abort();
+                                    socket->deleteLater();
+                                }
+                            });
+                        });
+            }
+#endif
         }
     }
 
@@ -734,8 +1265,12 @@ private:
         push.bodyBytes = request.body.size();
 
         HttpAnswer answer;
+        Settings settings;
+        bool countOnly = false;
         {
             QMutexLocker locker(&d->mutex);
+            settings = d->settings;
+            countOnly = !d->recordEntries && !d->callback;
             if (d->closeMidCount > 0) {
                 --d->closeMidCount;
                 push.fault = ReceivedPush::Fault::CloseMidResponse;
@@ -759,54 +1294,169 @@ private:
             return answer;
         }
 
-        int status = 204;
-        QString error;
-        QList<ReceivedStream> streams;
-        QList<bool> valid;
-        if (decodePushBody(push.contentType, push.contentEncoding, request.body, streams, status, error)) {
-            // Like Loki, a stream with bad labels is refused and named; the others are stored.
-            QStringList errors;
-            valid.reserve(streams.size());
-            for (const ReceivedStream &stream : std::as_const(streams)) {
-                const QString why = labelError(stream.labels);
-                valid.append(why.isEmpty());
-                if (!why.isEmpty())
-                    errors.append(why);
-            }
-            if (!errors.isEmpty()) {
-                status = 400;
-                error = errors.join(QLatin1Char('\n'));
-            }
-        }
+        QList<ReceivedStream> accepted;
+        qint64 counted = 0;
+        QStringList errors;
+        const int status =
+            decodeAndValidate(request, settings, countOnly, push, accepted, counted, errors, answer);
         push.status = status;
-        push.error = error;
-        push.streams = std::move(streams);
+        push.error = errors.join(QLatin1Char('\n'));
         QList<ReceivedStream> stored;
-        store(push, valid, stored);
+        if (countOnly)
+            count(counted);
+        else
+            store(push, accepted, stored);
         record(push, stored);
 
         answer.status = status;
-        if (!error.isEmpty())
-            answer.body = error.toUtf8() + '\n';
+        if (!push.error.isEmpty())
+            answer.body = push.error.toUtf8() + '\n';
         return answer;
     }
 
-    // Stores the entries of the valid streams of @p push, dropping exact duplicates.
-    void store(ReceivedPush &push, const QList<bool> &valid, QList<ReceivedStream> &stored)
+    // Takes a push through Loki's checks in Loki's order. Returns the status; fills @p push (format, sizes,
+    // decoded streams), what is to be stored (@p accepted, or only @p counted when @p countOnly) and the
+    // reasons for what is not.
+    int decodeAndValidate(const HttpRequest &request, const Settings &settings, bool countOnly,
+                          ReceivedPush &push, QList<ReceivedStream> &accepted, qint64 &counted,
+                          QStringList &errors, HttpAnswer &answer)
+    {
+        const auto refuse = [&errors](int status, const QString &error) {
+            errors.append(error);
+            return status;
+        };
+        // What sits in front of Loki first: a gateway's body limit, its credentials, a JSON-only proxy.
+        if (settings.maxBodyBytes > 0 && push.bodyBytes > settings.maxBodyBytes)
+            return refuse(413, QStringLiteral("413 Request Entity Too Large"));
+        if (!authorized(settings, request.headers.value("authorization"))) {
+            answer.wwwAuthenticate = settings.basicUser.isEmpty() ? QByteArray("Bearer realm=\"loki\"")
+                                                                  : QByteArray("Basic realm=\"loki\"");
+            return refuse(401, QStringLiteral("unauthorized"));
+        }
+        if (!settings.tenant.isEmpty()) {
+            const QByteArray tenant = request.headers.value("x-scope-orgid");
+            if (tenant.isEmpty())
+                return refuse(401, QStringLiteral("no org id"));
+            if (tenant != settings.tenant.toUtf8())
+                return refuse(401, QStringLiteral("unauthorized"));
+        }
+        // Go's mime.ParseMediaType: the type is before any ';', case-insensitive.
+        const qsizetype semicolon = push.contentType.indexOf(';');
+        const QByteArray mediaType =
+            (semicolon < 0 ? push.contentType : push.contentType.left(semicolon)).trimmed().toLower();
+        const bool json = mediaType == "application/json";
+        if (!json && !settings.acceptProtobuf)
+            return refuse(415, QStringLiteral("unsupported Content-Type"));
+
+        // Loki undoes the Content-Encoding (an exact, case-sensitive match) before it looks at the media
+        // type.
+        QByteArray body = request.body;
+        const QByteArray encoding = push.contentEncoding;
+        if (encoding == "gzip" || encoding == "deflate") {
+            QByteArray inflated;
+            QString error;
+            if (!inflateBody(body, encoding == "gzip", inflated, error))
+                return refuse(400, error);
+            body = std::move(inflated);
+        } else if (!encoding.isEmpty() && encoding != "snappy") {
+            return refuse(
+                400,
+                QStringLiteral("Content-Encoding \"%1\" not supported").arg(QString::fromLatin1(encoding)));
+        }
+        if (mediaType.isEmpty())
+            return refuse(400, QStringLiteral("mime: no media type"));
+
+        if (json) {
+            push.format = ReceivedPush::Format::Json;
+            push.decodedBytes = body.size();
+            if (settings.maxDecodedBytes > 0 && push.decodedBytes > settings.maxDecodedBytes)
+                return refuse(500, tooLarge(push.decodedBytes, settings.maxDecodedBytes));
+            QList<ReceivedStream> streams;
+            QString error;
+            if (!decodeJsonPush(body, streams, error))
+                return refuse(400, error);
+            // Loki parses every stream's labels before anything is validated: one bad set refuses the push.
+            for (const ReceivedStream &stream : std::as_const(streams)) {
+                const QString why = labelNameError(stream.labels);
+                if (!why.isEmpty()) {
+                    push.streams = std::move(streams);
+                    return refuse(400, QStringLiteral("couldn't parse labels: ") + why);
+                }
+            }
+            validateStreams(settings, streams, accepted, errors);
+            if (countOnly) {
+                for (const ReceivedStream &stream : std::as_const(accepted))
+                    counted += stream.entries.size();
+                accepted.clear();
+            }
+            push.streams = std::move(streams);
+            return errors.isEmpty() ? 204 : 400;
+        }
+
+        // Anything else is taken for snappy-compressed protobuf, as Loki does.
+        push.format = ReceivedPush::Format::Protobuf;
+        size_t length = 0;
+        if (!snappy::GetUncompressedLength(body.constData(), size_t(body.size()), &length))
+            return refuse(400, QStringLiteral("snappy: corrupt input"));
+        push.decodedBytes = qint64(length);
+        if (settings.maxDecodedBytes > 0 && push.decodedBytes > settings.maxDecodedBytes)
+            return refuse(500, tooLarge(push.decodedBytes, settings.maxDecodedBytes));
+        // Both buffers are kept from push to push: in steady state, decoding allocates nothing.
+        snappyBuffer.resize(length);
+        if (!snappy::RawUncompress(body.constData(), size_t(body.size()), snappyBuffer.data()))
+            return refuse(400, QStringLiteral("snappy: corrupt input"));
+        if (!protoRequest.ParseFromArray(snappyBuffer.data(), int(snappyBuffer.size())))
+            return refuse(400, QStringLiteral("error parsing push request: the body is not a valid "
+                                              "logproto.PushRequest"));
+        QList<QMap<QString, QString>> labels;
+        labels.reserve(protoRequest.streams_size());
+        for (const logproto::StreamAdapter &stream : protoRequest.streams()) {
+            QMap<QString, QString> parsed;
+            QString why;
+            if (!LabelTextParser(stream.labels()).parse(parsed, why))
+                return refuse(400, QStringLiteral("couldn't parse labels: ") + why);
+            labels.append(std::move(parsed));
+        }
+        if (countOnly) {
+            counted = countProto(settings, protoRequest, labels, errors);
+        } else {
+            QList<ReceivedStream> streams = protoStreams(protoRequest, labels);
+            validateStreams(settings, streams, accepted, errors);
+            push.streams = std::move(streams);
+        }
+        return errors.isEmpty() ? 204 : 400;
+    }
+
+    static QString tooLarge(qint64 size, qint64 limit)
+    {
+        return QStringLiteral(
+                   "rpc error: code = ResourceExhausted desc = grpc: received message larger than max "
+                   "(%1 vs. %2)")
+            .arg(size)
+            .arg(limit);
+    }
+
+    // Counts the entries of a push validated without building them (count-only mode without a callback).
+    void count(qint64 counted)
     {
         QMutexLocker locker(&d->mutex);
-        for (qsizetype i = 0; i < push.streams.size(); ++i) {
-            if (!valid.at(i))
-                continue;
-            const ReceivedStream &stream = push.streams.at(i);
+        d->entryCount += counted;
+    }
+
+    // Stores the entries of the accepted streams, dropping exact duplicates unless entries are only counted.
+    void store(ReceivedPush &push, const QList<ReceivedStream> &accepted, QList<ReceivedStream> &stored)
+    {
+        QMutexLocker locker(&d->mutex);
+        if (!d->recordEntries) {
+            for (const ReceivedStream &stream : accepted)
+                d->entryCount += stream.entries.size();
+            stored = accepted;
+            return;
+        }
+        stored.reserve(accepted.size());
+        for (const ReceivedStream &stream : accepted) {
             ReceivedStream kept;
             kept.labels = stream.labels;
-            if (!d->recordEntries) {
-                d->entryCount += stream.entries.size();
-                kept.entries = stream.entries;
-                stored.append(std::move(kept));
-                continue;
-            }
             const QString streamKey = LokiTestReceiver::formatLabels(stream.labels);
             kept.entries.reserve(stream.entries.size());
             for (const ReceivedEntry &entry : stream.entries) {
@@ -879,8 +1529,10 @@ private:
     }
 
     ReceiverState *const d;
-    QTcpServer *tcp = nullptr;
+    ReceiverTcpServer *tcp = nullptr;
     QSet<QTcpSocket *> sockets;
+    logproto::PushRequest protoRequest;
+    std::string snappyBuffer;
 };
 
 void LokiTestReceiver::Private::runInServerThread(const std::function<void()> &function)
@@ -911,8 +1563,23 @@ LokiTestReceiver::~LokiTestReceiver()
 bool LokiTestReceiver::listen(quint16 port)
 {
     bool ok = false;
-    d->runInServerThread([this, port, &ok] { ok = d->server->listen(port); });
+    d->runInServerThread([this, port, &ok] { ok = d->server->listen(port, std::nullopt); });
     return ok;
+}
+
+bool LokiTestReceiver::listenTls(const QSslConfiguration &configuration, quint16 port)
+{
+#if QT_CONFIG(ssl)
+    if (!QSslSocket::supportsSsl())
+        return false;
+    bool ok = false;
+    d->runInServerThread([this, &configuration, port, &ok] { ok = d->server->listen(port, configuration); });
+    return ok;
+#else
+    Q_UNUSED(configuration);
+    Q_UNUSED(port);
+    return false;
+#endif
 }
 
 void LokiTestReceiver::stop()
@@ -922,7 +1589,16 @@ void LokiTestReceiver::stop()
 
 bool LokiTestReceiver::restart()
 {
-    return listen(port());
+    const quint16 last = port();
+    bool ok = false;
+    d->runInServerThread([this, last, &ok] { ok = d->server->relisten(last); });
+    return ok;
+}
+
+bool LokiTestReceiver::isTls() const
+{
+    QMutexLocker locker(&d->mutex);
+    return d->tls;
 }
 
 bool LokiTestReceiver::isListening() const
@@ -940,7 +1616,7 @@ quint16 LokiTestReceiver::port() const
 QUrl LokiTestReceiver::url() const
 {
     QUrl url;
-    url.setScheme(QStringLiteral("http"));
+    url.setScheme(isTls() ? QStringLiteral("https") : QStringLiteral("http"));
     url.setHost(QStringLiteral("127.0.0.1"));
     url.setPort(port());
     return url;
@@ -1040,6 +1716,61 @@ void LokiTestReceiver::setRecordEntries(bool record)
 {
     QMutexLocker locker(&d->mutex);
     d->recordEntries = record;
+}
+
+void LokiTestReceiver::setRequiredBasicAuth(const QString &user, const QString &password)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.basicUser = user;
+    d->settings.basicPassword = password;
+}
+
+void LokiTestReceiver::setRequiredBearerToken(const QString &token)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.bearerToken = token;
+}
+
+void LokiTestReceiver::setRequiredTenant(const QString &tenant)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.tenant = tenant;
+}
+
+void LokiTestReceiver::setRejectStructuredMetadata(bool reject)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.rejectStructuredMetadata = reject;
+}
+
+void LokiTestReceiver::setMaxBodyBytes(qint64 bytes)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.maxBodyBytes = std::max<qint64>(bytes, 0);
+}
+
+void LokiTestReceiver::setMaxDecodedBytes(qint64 bytes)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.maxDecodedBytes = std::max<qint64>(bytes, 0);
+}
+
+void LokiTestReceiver::setAcceptProtobuf(bool accept)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.acceptProtobuf = accept;
+}
+
+void LokiTestReceiver::setMaxLineBytes(qint64 bytes)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.maxLineBytes = std::max<qint64>(bytes, 0);
+}
+
+void LokiTestReceiver::setMaxLabelNames(int count)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.maxLabelNames = std::max(count, 0);
 }
 
 void LokiTestReceiver::setPushCallback(PushCallback callback)
