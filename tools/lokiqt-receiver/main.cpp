@@ -11,6 +11,14 @@
 #include <QtCore/QTimeZone>
 #include <QtCore/QTimer>
 
+#if QT_CONFIG(ssl)
+#include <QtCore/QFile>
+#include <QtNetwork/QSslCertificate>
+#include <QtNetwork/QSslConfiguration>
+#include <QtNetwork/QSslKey>
+#include <QtNetwork/QSslSocket>
+#endif
+
 #include <csignal>
 #include <cstdio>
 
@@ -75,6 +83,38 @@ void printStored(const ReceivedPush &push, const QList<ReceivedStream> &stored)
         std::fwrite(note.constData(), 1, size_t(note.size()), stderr);
     }
 }
+
+#if QT_CONFIG(ssl)
+// The server side of --tls-cert/--tls-key: the first certificate of the file is the server's, any others
+// its chain. The key is PEM, RSA or EC, unencrypted.
+bool loadTls(const QString &certPath, const QString &keyPath, QSslConfiguration *out, QString *error)
+{
+    const QList<QSslCertificate> chain = QSslCertificate::fromPath(certPath, QSsl::Pem);
+    if (chain.isEmpty()) {
+        *error = QStringLiteral("no PEM certificate in %1").arg(certPath);
+        return false;
+    }
+    QFile keyFile(keyPath);
+    if (!keyFile.open(QIODevice::ReadOnly)) {
+        *error = QStringLiteral("cannot read %1: %2").arg(keyPath, keyFile.errorString());
+        return false;
+    }
+    const QByteArray pem = keyFile.readAll();
+    QSslKey key(pem, QSsl::Rsa, QSsl::Pem, QSsl::PrivateKey);
+    if (key.isNull())
+        key = QSslKey(pem, QSsl::Ec, QSsl::Pem, QSsl::PrivateKey);
+    if (key.isNull()) {
+        *error = QStringLiteral("no unencrypted PEM RSA or EC private key in %1").arg(keyPath);
+        return false;
+    }
+    QSslConfiguration configuration = QSslConfiguration::defaultConfiguration();
+    configuration.setLocalCertificateChain(chain);
+    configuration.setPrivateKey(key);
+    configuration.setPeerVerifyMode(QSslSocket::VerifyNone);
+    *out = configuration;
+    return true;
+}
+#endif
 } // namespace
 
 int main(int argc, char *argv[])
@@ -84,7 +124,8 @@ int main(int argc, char *argv[])
 
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
-        "A Loki-compatible push receiver on 127.0.0.1 (POST /loki/api/v1/push, GET /ready).\n"
+        "A Loki-compatible push receiver on 127.0.0.1 (POST /loki/api/v1/push, GET /ready): JSON, gzip or\n"
+        "deflate JSON, and snappy-compressed protobuf; HTTPS with --tls-cert and --tls-key.\n"
         "Prints each stored stream to stdout as it arrives: a line with its labels and entry count,\n"
         "then one line per entry: RFC 3339 time with nanoseconds, the line, and a tab and the\n"
         "structured metadata when there is some. Refused pushes are reported on stderr.\n"
@@ -103,7 +144,17 @@ int main(int argc, char *argv[])
     const QCommandLineOption countOnlyOption(
         QStringLiteral("count-only"),
         QStringLiteral("Count entries without keeping them (no duplicate filter): memory stays flat."));
-    parser.addOptions({portOption, portFileOption, quietOption, exitAfterOption, countOnlyOption});
+    const QCommandLineOption tlsCertOption(
+        QStringLiteral("tls-cert"),
+        QStringLiteral(
+            "Serve HTTPS with the PEM certificate in FILE (then its chain, if any); needs --tls-key."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption tlsKeyOption(
+        QStringLiteral("tls-key"),
+        QStringLiteral("The unencrypted PEM private key (RSA or EC) for --tls-cert."),
+        QStringLiteral("FILE"));
+    parser.addOptions({portOption, portFileOption, quietOption, exitAfterOption, countOnlyOption,
+                       tlsCertOption, tlsKeyOption});
     parser.process(app);
     if (!parser.positionalArguments().isEmpty())
         return usageError(
@@ -120,11 +171,34 @@ int main(int argc, char *argv[])
             return usageError(QStringLiteral("--exit-after-ms needs a number of milliseconds"));
     }
 
+    const bool tls = parser.isSet(tlsCertOption) || parser.isSet(tlsKeyOption);
+    if (tls && !(parser.isSet(tlsCertOption) && parser.isSet(tlsKeyOption)))
+        return usageError(QStringLiteral("--tls-cert and --tls-key go together"));
+#if QT_CONFIG(ssl)
+    QSslConfiguration tlsConfiguration;
+    if (tls) {
+        if (!QSslSocket::supportsSsl())
+            return usageError(QStringLiteral("this Qt has no TLS backend: --tls-cert cannot be used"));
+        QString why;
+        if (!loadTls(parser.value(tlsCertOption), parser.value(tlsKeyOption), &tlsConfiguration, &why))
+            return usageError(why);
+    }
+#else
+    if (tls)
+        return usageError(QStringLiteral("this Qt was built without TLS: --tls-cert cannot be used"));
+#endif
+
     LokiTestReceiver receiver;
     receiver.setRecordEntries(!parser.isSet(countOnlyOption));
     if (!parser.isSet(quietOption))
         receiver.setPushCallback(printStored);
-    if (!receiver.listen(quint16(port))) {
+#if QT_CONFIG(ssl)
+    const bool listening =
+        tls ? receiver.listenTls(tlsConfiguration, quint16(port)) : receiver.listen(quint16(port));
+#else
+    const bool listening = receiver.listen(quint16(port));
+#endif
+    if (!listening) {
         QTextStream(stderr) << "lokiqt-receiver: cannot listen on 127.0.0.1:" << port << '\n';
         return exitCannotListen;
     }
