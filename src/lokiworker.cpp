@@ -3,9 +3,11 @@
 
 #include "lokiclient_p.h"
 #include "retrypolicy_p.h"
+#include "sockettuning_p.h"
 
 #include <QtCore/QRandomGenerator>
 #include <QtCore/QTimer>
+#include <QtNetwork/QHostInfo>
 #include <QtNetwork/QNetworkAccessManager>
 #include <QtNetwork/QNetworkReply>
 #include <QtNetwork/QNetworkRequest>
@@ -57,6 +59,13 @@ void LokiWorker::start()
         m_waitDue = true;
         schedule();
     });
+    const QHostAddress literal(d->pushUrl.host());
+    if (!literal.isNull()) {
+        m_lokiAddresses = {literal};
+    } else {
+        QHostInfo::lookupHost(d->pushUrl.host(), this,
+                              [this](const QHostInfo &info) { m_lokiAddresses = info.addresses(); });
+    }
     m_backoffTimer = new QTimer(this);
     m_backoffTimer->setSingleShot(true);
     connect(m_backoffTimer, &QTimer::timeout, this, &LokiWorker::post);
@@ -148,7 +157,11 @@ void LokiWorker::post()
 {
     ++m_attempt;
     m_reply = m_nam->post(makeRequest(), m_body.data);
+    m_pushClock.start();
     connect(m_reply, &QNetworkReply::finished, this, &LokiWorker::onReplyFinished);
+#if QT_VERSION >= QT_VERSION_CHECK(6, 3, 0)
+    connect(m_reply, &QNetworkReply::socketStartedConnecting, this, [this] { m_newConnection = true; });
+#endif
     d->setState(LokiClient::State::Sending);
 }
 
@@ -157,6 +170,7 @@ void LokiWorker::onReplyFinished()
     QNetworkReply *reply = m_reply;
     m_reply = nullptr;
     reply->deleteLater();
+    tuneSockets();
     const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     const auto disposition = LokiRetry::classify(status);
     std::vector<LokiQueuedEntry> &part = m_parts.front();
@@ -221,6 +235,20 @@ void LokiWorker::onReplyFinished()
     }
     LokiCounterSet::add(d->counters.failed, entries);
     nextPart();
+}
+
+void LokiWorker::tuneSockets()
+{
+    // After a new connection (Qt 6.3+ says when), or a push slow enough to have met Nagle (at most once a
+    // second, for older Qt and for connections Qt opened without telling): see sockettuning_p.h.
+    const bool slow = m_pushClock.isValid() && m_pushClock.elapsed() >= 30 &&
+                      (!m_lastTuning.isValid() || m_lastTuning.elapsed() >= 1000);
+    if (!m_newConnection && !slow)
+        return;
+    m_newConnection = false;
+    m_lastTuning.start();
+    const int defaultPort = d->pushUrl.scheme() == QLatin1String("https") ? 443 : 80;
+    LokiSocketTuning::disableNagleToward(m_lokiAddresses, quint16(d->pushUrl.port(defaultPort)));
 }
 
 void LokiWorker::nextPart()

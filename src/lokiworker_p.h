@@ -5,7 +5,9 @@
 #include "entryqueue_p.h"
 #include "pushencoder_p.h"
 
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QObject>
+#include <QtNetwork/QHostAddress>
 
 #include <deque>
 #include <memory>
@@ -61,6 +63,7 @@ private:
     /** The part under way is done (delivered or failed for good): go on with the next part, or finish. */
     void nextPart();
     QNetworkRequest makeRequest() const;
+    void tuneSockets();
     void finishFlushes();
     void reportDrops();
 
@@ -75,6 +78,10 @@ private:
     LokiPushEncoder::Body m_body; ///< the encoded front part
     LokiConfig::Encoding m_encoding;
     QByteArray m_authorization;
+    QList<QHostAddress> m_lokiAddresses; ///< where the pushes go, to find QNAM's connection there
+    QElapsedTimer m_pushClock;           ///< since the push under way was posted
+    QElapsedTimer m_lastTuning;
+    bool m_newConnection = true;
     int m_attempt = 0;
     bool m_waitDue = false;
     bool m_stopped = false;
