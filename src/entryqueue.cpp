@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "entryqueue_p.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace {
@@ -23,19 +24,19 @@ LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, QDeadli
         QMutexLocker lock(&m_mutex);
         if (m_closed)
             return PushResult::Closed;
-        while (m_entries.size() >= size_t(m_limits.capacity)) {
+        while (m_count >= size_t(m_limits.capacity)) {
             switch (m_limits.mode) {
             case LokiConfig::Backpressure::DropNew:
                 LokiCounterSet::add(m_counters->droppedNew, 1);
                 return PushResult::Dropped;
             case LokiConfig::Backpressure::DropOldest:
-                m_bytes -= m_entries.front().line.size();
-                m_entries.pop_front();
+                m_bytes -= front().line.size();
+                takeFront();
                 ++m_removed;
                 LokiCounterSet::add(m_counters->droppedOldest, 1);
                 break;
             case LokiConfig::Backpressure::Block:
-                if (!m_notFull.wait(&m_mutex, deadline) && m_entries.size() >= size_t(m_limits.capacity)) {
+                if (!m_notFull.wait(&m_mutex, deadline) && m_count >= size_t(m_limits.capacity)) {
                     LokiCounterSet::add(m_counters->timedOut, 1);
                     return PushResult::TimedOut;
                 }
@@ -52,7 +53,7 @@ LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, QDeadli
             m_lastTimestamp = entry.timestampNs;
         }
         m_bytes += entry.line.size();
-        m_entries.push_back(std::move(entry));
+        pushBack(std::move(entry));
         ++m_accepted;
         m_counters->accepted.store(m_accepted, std::memory_order_relaxed); // only written under m_mutex
         if (m_wakeWhen == WakeWhen::AnyEntry || (m_wakeWhen == WakeWhen::FullBatch && hasFullBatchLocked())) {
@@ -70,14 +71,14 @@ void LokiEntryQueue::takeBatch(std::vector<LokiQueuedEntry> &out)
     QMutexLocker lock(&m_mutex);
     qint64 bytes = 0;
     int taken = 0;
-    while (!m_entries.empty() && taken < m_limits.batchEntries) {
-        const qint64 size = m_entries.front().line.size();
+    out.reserve(out.size() + std::min(m_count, size_t(m_limits.batchEntries)));
+    while (m_count > 0 && taken < m_limits.batchEntries) {
+        const qint64 size = front().line.size();
         // A single entry larger than maxBytes still goes out, alone.
         if (taken > 0 && bytes + size > m_limits.batchBytes)
             break;
         bytes += size;
-        out.push_back(std::move(m_entries.front()));
-        m_entries.pop_front();
+        out.push_back(takeFront());
         ++taken;
     }
     m_bytes -= bytes;
@@ -89,10 +90,11 @@ void LokiEntryQueue::takeBatch(std::vector<LokiQueuedEntry> &out)
 std::vector<LokiQueuedEntry> LokiEntryQueue::takeAll()
 {
     QMutexLocker lock(&m_mutex);
-    std::vector<LokiQueuedEntry> out(std::make_move_iterator(m_entries.begin()),
-                                     std::make_move_iterator(m_entries.end()));
-    m_removed += qint64(m_entries.size());
-    m_entries.clear();
+    std::vector<LokiQueuedEntry> out;
+    out.reserve(m_count);
+    m_removed += qint64(m_count);
+    while (m_count > 0)
+        out.push_back(takeFront());
     m_bytes = 0;
     m_notFull.wakeAll();
     return out;
@@ -101,8 +103,8 @@ std::vector<LokiQueuedEntry> LokiEntryQueue::takeAll()
 bool LokiEntryQueue::armWake(WakeWhen when)
 {
     QMutexLocker lock(&m_mutex);
-    const bool ready = (when == WakeWhen::AnyEntry && !m_entries.empty()) ||
-                       (when == WakeWhen::FullBatch && hasFullBatchLocked());
+    const bool ready =
+        (when == WakeWhen::AnyEntry && m_count > 0) || (when == WakeWhen::FullBatch && hasFullBatchLocked());
     m_wakeWhen = ready ? WakeWhen::Never : when;
     return ready;
 }
@@ -123,7 +125,7 @@ bool LokiEntryQueue::isClosed() const
 int LokiEntryQueue::size() const
 {
     QMutexLocker lock(&m_mutex);
-    return int(m_entries.size());
+    return int(m_count);
 }
 
 bool LokiEntryQueue::hasFullBatch() const
@@ -134,7 +136,31 @@ bool LokiEntryQueue::hasFullBatch() const
 
 bool LokiEntryQueue::hasFullBatchLocked() const
 {
-    return m_entries.size() >= size_t(m_limits.batchEntries) || m_bytes >= m_limits.batchBytes;
+    return m_count >= size_t(m_limits.batchEntries) || m_bytes >= m_limits.batchBytes;
+}
+
+void LokiEntryQueue::pushBack(LokiQueuedEntry &&entry)
+{
+    if (m_count == m_ring.size()) {
+        const size_t grown = std::min(size_t(m_limits.capacity), std::max<size_t>(64, m_ring.size() * 2));
+        std::vector<LokiQueuedEntry> ring;
+        ring.reserve(grown);
+        for (size_t i = 0; i < m_count; ++i)
+            ring.push_back(std::move(m_ring[(m_head + i) % m_ring.size()]));
+        ring.resize(grown);
+        m_ring = std::move(ring);
+        m_head = 0;
+    }
+    m_ring[(m_head + m_count) % m_ring.size()] = std::move(entry);
+    ++m_count;
+}
+
+LokiQueuedEntry LokiEntryQueue::takeFront()
+{
+    LokiQueuedEntry entry = std::move(m_ring[m_head]);
+    m_head = (m_head + 1) % m_ring.size();
+    --m_count;
+    return entry;
 }
 
 qint64 LokiEntryQueue::removedCount() const

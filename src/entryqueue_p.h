@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <vector>
 
@@ -121,6 +120,11 @@ public:
 
 private:
     bool hasFullBatchLocked() const;
+    // A ring buffer that grows (doubling) up to the capacity, so an idle client holds little memory and a
+    // busy one allocates nothing per entry.
+    void pushBack(LokiQueuedEntry &&entry);
+    LokiQueuedEntry takeFront();
+    const LokiQueuedEntry &front() const { return m_ring[m_head]; }
 
     const Limits m_limits;
     LokiCounterSet *const m_counters;
@@ -128,7 +132,9 @@ private:
 
     mutable QMutex m_mutex;
     QWaitCondition m_notFull;
-    std::deque<LokiQueuedEntry> m_entries;
+    std::vector<LokiQueuedEntry> m_ring;
+    size_t m_head = 0;
+    size_t m_count = 0;
     qint64 m_bytes = 0;
     qint64 m_lastTimestamp = 0;
     qint64 m_removed = 0;
