@@ -187,6 +187,52 @@ private Q_SLOTS:
         QCOMPARE(doc.array().at(0).toString(), text);
     }
 
+    void utf8Validation_data()
+    {
+        QTest::addColumn<QByteArray>("bytes");
+        QTest::addColumn<bool>("valid");
+        QTest::newRow("empty") << QByteArray() << true;
+        QTest::newRow("ascii, longer than a word") << QByteArray("0123456789abcdefghij") << true;
+        QTest::newRow("two-byte") << QByteArray("caf\xc3\xa9") << true;
+        QTest::newRow("four-byte emoji") << QByteArray("\xf0\x9f\x98\x80 after") << true;
+        QTest::newRow("lone continuation") << QByteArray("abc\x80") << false;
+        QTest::newRow("truncated sequence") << QByteArray("abcdefgh\xe6\x97") << false;
+        QTest::newRow("overlong slash") << QByteArray("\xc0\xaf") << false;
+        QTest::newRow("surrogate half") << QByteArray("\xed\xa0\x80") << false;
+        QTest::newRow("above U+10FFFF") << QByteArray("\xf4\x90\x80\x80") << false;
+        QTest::newRow("0xff") << QByteArray("\xff") << false;
+    }
+    void utf8Validation()
+    {
+        QFETCH(QByteArray, bytes);
+        QFETCH(bool, valid);
+        QCOMPARE(LokiRender::isValidUtf8(bytes), valid);
+    }
+
+    void truncateLine_data()
+    {
+        QTest::addColumn<QByteArray>("line");
+        QTest::addColumn<int>("max");
+        QTest::newRow("ascii") << QByteArray(1000, 'a') << 100;
+        QTest::newRow("two-byte characters at the cut")
+            << QByteArray("a") + QByteArray("\xc3\xa9").repeated(500) << 101;
+        QTest::newRow("four-byte characters at the cut")
+            << QByteArray("\xf0\x9f\x98\x80").repeated(300) << 99;
+    }
+    void truncateLine()
+    {
+        QFETCH(QByteArray, line);
+        QFETCH(int, max);
+        const QByteArray cut = LokiRender::truncateLine(line, max);
+        QVERIFY(cut.size() <= max);
+        QVERIFY(cut.size() >= max - 4); // at most one character's bytes lost to the boundary
+        QVERIFY(LokiRender::isValidUtf8(cut));
+        QVERIFY2(cut.endsWith(" [lokiqt: " + QByteArray::number(line.size()) + " bytes, cut]"),
+                 cut.constData());
+        QVERIFY(line.startsWith(cut.left(cut.indexOf(" [lokiqt:"))));
+        QCOMPARE(LokiRender::truncateLine(QByteArray("short"), 100), QByteArray("short"));
+    }
+
     void encodeJsonGroupsStreamsInTimestampOrder()
     {
         LokiStreamInfo a{LokiRender::streamKey({{QStringLiteral("s"), QStringLiteral("a")}}),
