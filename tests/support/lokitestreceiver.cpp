@@ -1396,7 +1396,9 @@ private:
         // Anything else is taken for snappy-compressed protobuf, as Loki does.
         push.format = ReceivedPush::Format::Protobuf;
         size_t length = 0;
-        if (!snappy::GetUncompressedLength(body.constData(), size_t(body.size()), &length))
+        // Validated before anything is allocated: a corrupt header could claim gigabytes.
+        if (!snappy::GetUncompressedLength(body.constData(), size_t(body.size()), &length) ||
+            !snappy::IsValidCompressedBuffer(body.constData(), size_t(body.size())))
             return refuse(400, QStringLiteral("snappy: corrupt input"));
         push.decodedBytes = qint64(length);
         if (settings.maxDecodedBytes > 0 && push.decodedBytes > settings.maxDecodedBytes)
