@@ -15,7 +15,7 @@ private Q_SLOTS:
         QString why = QStringLiteral("untouched");
         QVERIFY(config.isValid(&why));
         QCOMPARE(why, QStringLiteral("untouched"));
-        QCOMPARE(config.batch.maxEntries, 500);
+        QCOMPARE(config.batch.maxEntries, 2000);
         QCOMPARE(config.batch.maxBytes, 1024 * 1024);
         QCOMPARE(config.batch.maxWait, 1000ms);
         QCOMPARE(config.retry.maxAttempts, 5);
