@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <thread>
 #include <vector>
@@ -52,26 +53,44 @@ const char *handlerName(Handler handler)
 
 struct Result
 {
-    double seconds = 0;        ///< first message to the last thread's last message
-    double cpuSeconds = 0;     ///< process CPU over the same window (includes the client's thread)
-    double deliverSeconds = 0; ///< lokiqt only: until flush() returned
+    double seconds = 0;          ///< first message to the last thread's last message
+    double cpuSeconds = 0;       ///< process CPU over the same window (includes the client's thread)
+    double deliverSeconds = 0;   ///< lokiqt only: until flush() returned
+    double callerCpuSeconds = 0; ///< CPU of the logging threads alone: what qDebug() costs its caller
     double messagesPerSecond(qint64 n) const { return double(n) / seconds; }
     double nsPerMessage(qint64 n) const { return seconds * 1e9 / double(n); }
 };
 
 // Runs @p threads threads that each log @p perThread messages with qDebug(), started together.
+bool g_literalStyle = false; // --style literal: qDebug("...") as the floor figures were measured
+
+double threadCpuSeconds()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
 Result logFromThreads(int threads, qint64 perThread)
 {
     std::atomic<int> ready{0};
     std::atomic<bool> go{false};
     std::vector<std::thread> pool;
+    std::vector<double> callerCpu(size_t(threads), 0.0);
     for (int t = 0; t < threads; ++t) {
-        pool.emplace_back([&ready, &go, t, perThread] {
+        pool.emplace_back([&ready, &go, &callerCpu, t, perThread] {
             ready.fetch_add(1);
             while (!go.load(std::memory_order_acquire))
                 std::this_thread::yield();
-            for (qint64 i = 0; i < perThread; ++i)
-                qDebug() << "handler bench message" << i << "from thread" << t << "with a few words";
+            const double cpuStart = threadCpuSeconds();
+            if (g_literalStyle) {
+                for (qint64 i = 0; i < perThread; ++i)
+                    qDebug("handler bench message from a thread with a few words");
+            } else {
+                for (qint64 i = 0; i < perThread; ++i)
+                    qDebug() << "handler bench message" << i << "from thread" << t << "with a few words";
+            }
+            callerCpu[size_t(t)] = threadCpuSeconds() - cpuStart;
         });
     }
     while (ready.load() < threads)
@@ -84,6 +103,8 @@ Result logFromThreads(int threads, qint64 perThread)
         thread.join();
     result.seconds = Bench::monotonicSeconds() - start;
     result.cpuSeconds = Bench::cpuSeconds() - cpu;
+    for (double c : callerCpu)
+        result.callerCpuSeconds += c;
     return result;
 }
 } // namespace
@@ -118,8 +139,14 @@ int main(int argc, char *argv[])
     const QCommandLineOption queueOption(QStringLiteral("queue-capacity"),
                                          QStringLiteral("LokiConfig::queueCapacity (library default)."),
                                          QStringLiteral("N"));
-    parser.addOptions({urlOption, messagesOption, threadsOption, backpressureOption, queueOption});
+    const QCommandLineOption styleOption(
+        QStringLiteral("style"),
+        QStringLiteral("stream: qDebug() << \"text\" << i << ... (default); literal: qDebug(\"text\")."),
+        QStringLiteral("style"), QStringLiteral("stream"));
+    parser.addOptions(
+        {urlOption, messagesOption, threadsOption, backpressureOption, queueOption, styleOption});
     parser.process(app);
+    g_literalStyle = parser.value(QStringLiteral("style")) == QLatin1String("literal");
 
     if (!parser.isSet(urlOption))
         return usageError(QStringLiteral("--url is required (a receiver for the lokiqt case)"));
@@ -222,9 +249,9 @@ int main(int argc, char *argv[])
     std::printf("### qDebug() cost per message (%lld messages per case, lokiqt: backpressure %s, queue %d, "
                 "callPreviousHandler=false)\n\n",
                 static_cast<long long>(messages), mode, config.queueCapacity);
-    std::printf("| handler | threads | messages/s (total) | ns/message (wall) | CPU ns/message | lokiqt: "
-                "sent / dropped | lokiqt: until delivered, msg/s |\n");
-    std::printf("|---|---:|---:|---:|---:|---|---:|\n");
+    std::printf("| handler | threads | messages/s (total) | ns/message (wall) | CPU ns/message | caller CPU "
+                "ns/message | lokiqt: sent / dropped | lokiqt: until delivered, msg/s |\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---|---:|\n");
     bool allDelivered = true;
     for (Handler handler : {Handler::QtDefault, Handler::Nothing, Handler::Loki}) {
         for (int threads : threadCounts) {
@@ -243,19 +270,21 @@ int main(int argc, char *argv[])
                 if (d.sent != n && config.backpressure == LokiConfig::Backpressure::Block)
                     allDelivered = false; // DropOldest may drop by design; Block must deliver all
             }
-            std::printf("| %s | %d | %.0f | %.0f | %.0f | %s | %s |\n", handlerName(handler), threads,
+            std::printf("| %s | %d | %.0f | %.0f | %.0f | %.0f | %s | %s |\n", handlerName(handler), threads,
                         r.messagesPerSecond(n), r.nsPerMessage(n), r.cpuSeconds * 1e9 / double(n),
-                        delivered.constData(), deliverRate.constData());
+                        r.callerCpuSeconds * 1e9 / double(n), delivered.constData(), deliverRate.constData());
         }
     }
-    std::printf("\n| threads | lokiqt / qt-default (ns per msg) | lokiqt / nothing (ns per msg) "
-                "|\n|---:|---:|---:|\n");
+    std::printf("\n| threads | lokiqt / qt-default (wall ns per msg) | lokiqt / nothing (wall) | lokiqt / "
+                "qt-default (caller CPU per msg) |\n|---:|---:|---:|---:|\n");
     for (int threads : threadCounts) {
         const qint64 n = qMax<qint64>(1, messages / threads) * threads;
         const double loki = results[{Handler::Loki, threads}].nsPerMessage(n);
-        std::printf("| %d | %.2f | %.1f |\n", threads,
+        std::printf("| %d | %.2f | %.1f | %.2f |\n", threads,
                     loki / results[{Handler::QtDefault, threads}].nsPerMessage(n),
-                    loki / results[{Handler::Nothing, threads}].nsPerMessage(n));
+                    loki / results[{Handler::Nothing, threads}].nsPerMessage(n),
+                    results[{Handler::Loki, threads}].callerCpuSeconds /
+                        results[{Handler::QtDefault, threads}].callerCpuSeconds);
     }
     std::printf("\n");
     const int most = threadCounts.back();

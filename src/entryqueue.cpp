@@ -17,8 +17,10 @@ LokiEntryQueue::LokiEntryQueue(const Limits &limits, LokiCounterSet *counters)
     , m_counters(counters)
 {}
 
-LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, QDeadlineTimer deadline)
+LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, const LokiWait &wait)
 {
+    QDeadlineTimer deadline;
+    bool deadlineResolved = false;
     bool wake = false;
     {
         QMutexLocker lock(&m_mutex);
@@ -36,6 +38,10 @@ LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, QDeadli
                 LokiCounterSet::add(m_counters->droppedOldest, 1);
                 break;
             case LokiConfig::Backpressure::Block:
+                if (!deadlineResolved) {
+                    deadline = wait.resolve();
+                    deadlineResolved = true;
+                }
                 if (!m_notFull.wait(&m_mutex, deadline) && m_count >= size_t(m_limits.capacity)) {
                     LokiCounterSet::add(m_counters->timedOut, 1);
                     return PushResult::TimedOut;

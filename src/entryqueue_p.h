@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <vector>
 
@@ -73,6 +74,21 @@ struct LokiCounterSet
     }
 };
 
+/**
+ * How long a push may wait for room in Block mode: a deadline fixed by the caller, or a timeout that starts
+ * only when the queue is found full, so the common case reads no clock.
+ */
+struct LokiWait
+{
+    static LokiWait until(QDeadlineTimer deadline) { return {deadline, std::chrono::milliseconds(0), false}; }
+    static LokiWait atMost(std::chrono::milliseconds timeout) { return {QDeadlineTimer(), timeout, true}; }
+    QDeadlineTimer resolve() const { return relative ? QDeadlineTimer(timeout) : deadline; }
+
+    QDeadlineTimer deadline;
+    std::chrono::milliseconds timeout;
+    bool relative;
+};
+
 class LokiEntryQueue
 {
 public:
@@ -93,7 +109,7 @@ public:
      * kept strictly increasing across all entries so each stream gets distinct, ordered timestamps.
      * @p wake is called (outside the lock) when the worker asked to be told about new entries.
      */
-    PushResult push(LokiQueuedEntry &&entry, QDeadlineTimer deadline);
+    PushResult push(LokiQueuedEntry &&entry, const LokiWait &wait);
 
     /** Worker. Moves up to one batch of entries (by count and line bytes) from the head into @p out. */
     void takeBatch(std::vector<LokiQueuedEntry> &out);

@@ -118,7 +118,7 @@ const LokiStreamInfo *LokiClientPrivate::intern(const LokiRender::LabelMap &labe
 }
 
 LokiClient::SendResult LokiClientPrivate::enqueue(const LokiStreamInfo *stream, qint64 timestampNs,
-                                                  QByteArray line, QDeadlineTimer deadline,
+                                                  QByteArray line, const LokiWait &wait,
                                                   LokiMetadata metadata)
 {
     if (line.size() > config.limits.maxLineBytes) {
@@ -135,7 +135,7 @@ LokiClient::SendResult LokiClientPrivate::enqueue(const LokiStreamInfo *stream, 
     entry.stream = stream;
     entry.line = std::move(line);
     entry.metadata = std::move(metadata);
-    switch (queue.push(std::move(entry), deadline)) {
+    switch (queue.push(std::move(entry), wait)) {
     case LokiEntryQueue::PushResult::Accepted:
         return LokiClient::SendResult::Accepted;
     case LokiEntryQueue::PushResult::Dropped:
@@ -285,7 +285,8 @@ LokiClient::SendResult LokiClient::send(const LokiEntry &entry, QDeadlineTimer d
                                  .arg(limits.maxLabelNames));
         stream = d->streamFor(labels, &metadata, &line);
     }
-    return d->enqueue(stream, entry.timestampNs, line.toUtf8(), deadline, std::move(metadata));
+    return d->enqueue(stream, entry.timestampNs, line.toUtf8(), LokiWait::until(deadline),
+                      std::move(metadata));
 }
 
 LokiClient::SendResult LokiClient::send(const QString &line, QDeadlineTimer deadline)
@@ -295,7 +296,7 @@ LokiClient::SendResult LokiClient::send(const QString &line, QDeadlineTimer dead
         return SendResult::Closed;
     if (!d->configError.isEmpty())
         return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
-    return d->enqueue(d->defaultStream, 0, line.toUtf8(), deadline);
+    return d->enqueue(d->defaultStream, 0, line.toUtf8(), LokiWait::until(deadline));
 }
 
 LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTimer deadline)
@@ -306,8 +307,9 @@ LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTim
     if (!d->configError.isEmpty())
         return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
     if (!LokiRender::isValidUtf8(line))
-        return d->enqueue(d->defaultStream, 0, QString::fromUtf8(line).toUtf8(), deadline); // U+FFFD for junk
-    return d->enqueue(d->defaultStream, 0, line, deadline);
+        return d->enqueue(d->defaultStream, 0, QString::fromUtf8(line).toUtf8(),
+                          LokiWait::until(deadline)); // U+FFFD for junk
+    return d->enqueue(d->defaultStream, 0, line, LokiWait::until(deadline));
 }
 
 bool LokiClient::flush(QDeadlineTimer deadline)

@@ -45,7 +45,7 @@ public:
 
     /** Any thread. Queues an already rendered entry. */
     LokiClient::SendResult enqueue(const LokiStreamInfo *stream, qint64 timestampNs, QByteArray line,
-                                   QDeadlineTimer deadline, LokiMetadata metadata = LokiMetadata());
+                                   const LokiWait &wait, LokiMetadata metadata = LokiMetadata());
     /** Any thread. The interned stream for @p labels (static labels must already be merged in), always. */
     const LokiStreamInfo *intern(const LokiRender::LabelMap &labels);
     /**

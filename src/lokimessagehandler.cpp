@@ -150,8 +150,8 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
             s->categoryIsLabel ? s->d->streamFor(labelsFor(*s, type, context.category), &metadata, &line)
                                : s->levelStreams[size_t(severity(type))];
         const auto deadline = s->d->config.backpressure == LokiConfig::Backpressure::Block
-                                  ? QDeadlineTimer(s->options.blockTimeout)
-                                  : QDeadlineTimer(0);
+                                  ? LokiWait::atMost(s->options.blockTimeout)
+                                  : LokiWait::atMost(std::chrono::milliseconds(0));
         s->d->enqueue(stream, 0, line.toUtf8(), deadline, std::move(metadata));
         if (type == QtFatalMsg) // Qt aborts when we return: push what is queued first, for a bounded time
             s->client->flush(QDeadlineTimer(s->options.fatalFlushTimeout));
