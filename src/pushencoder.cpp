@@ -259,19 +259,19 @@ QByteArray encodeProtobuf(const std::vector<LokiQueuedEntry> &entries)
 
 Body encodeProtobufSnappy(const std::vector<LokiQueuedEntry> &entries)
 {
-    // The uncompressed message and snappy's worst case are large (hundreds of KiB for a full batch): kept
-    // per thread and reused, they cost no allocation, page faults or RSS churn per push. Only the compressed
-    // body, which the network layer holds until the answer, is allocated, at its exact size.
+    // The uncompressed message is large (hundreds of KiB for a full batch): kept per thread and reused, it
+    // costs no allocation, page faults or RSS churn per push. The body is compressed straight into its own
+    // buffer, which is then shrunk in place to its size (the network layer holds it until the answer).
     thread_local QByteArray raw;
-    thread_local QByteArray compressed;
     encodeProtobufInto(entries, raw);
     Body body;
     body.contentType = QByteArrayLiteral("application/x-protobuf");
     body.decodedSize = raw.size();
-    compressed.resize(qsizetype(snappy::MaxCompressedLength(size_t(raw.size()))));
+    body.data.resize(qsizetype(snappy::MaxCompressedLength(size_t(raw.size()))));
     size_t length = 0;
-    snappy::RawCompress(raw.constData(), size_t(raw.size()), compressed.data(), &length);
-    body.data = QByteArray(compressed.constData(), qsizetype(length));
+    snappy::RawCompress(raw.constData(), size_t(raw.size()), body.data.data(), &length);
+    body.data.resize(qsizetype(length));
+    body.data.squeeze();
     return body;
 }
 

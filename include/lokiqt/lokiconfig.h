@@ -126,7 +126,7 @@ public:
     } retry;
 
     /** Entries that may wait in the queue; the batch under way is held besides. */
-    int queueCapacity = 10000;
+    int queueCapacity = 4096;
 
     struct Limits
     {
