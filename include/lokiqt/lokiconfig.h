@@ -111,7 +111,7 @@ public:
 
     struct Batching
     {
-        int maxEntries = 2000;                    ///< flush when a batch holds this many entries
+        int maxEntries = 2000;                   ///< flush when a batch holds this many entries
         qint64 maxBytes = 1024 * 1024;           ///< flush when a batch's lines add up to this many bytes
         std::chrono::milliseconds maxWait{1000}; ///< flush this long after a batch received its first entry
     } batch;
