@@ -53,14 +53,6 @@ bool stallFirstBatch(LokiClient &client, LokiTestReceiver &receiver)
     return QTest::qWaitFor([&] { return !errors.isEmpty(); }, longWait);
 }
 
-QStringList lines(const QList<ReceivedEntry> &entries)
-{
-    QStringList out;
-    for (const ReceivedEntry &e : entries)
-        out << e.line;
-    return out;
-}
-
 // The number of the worker's own timers that run, read in the worker's thread.
 int activeWorkerTimers(LokiClient &client)
 {

@@ -28,14 +28,6 @@ LokiConfig configFor(const LokiTestReceiver &receiver, Encoding encoding = Encod
     return config;
 }
 
-QStringList lines(const QList<ReceivedEntry> &entries)
-{
-    QStringList out;
-    for (const ReceivedEntry &e : entries)
-        out << e.line;
-    return out;
-}
-
 bool anyError(const QSignalSpy &spy, LokiError::Kind kind, const QString &text = QString())
 {
     for (const QList<QVariant> &args : spy) {

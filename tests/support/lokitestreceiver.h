@@ -7,6 +7,7 @@
 #include <QtCore/QMap>
 #include <QtCore/QObject>
 #include <QtCore/QString>
+#include <QtCore/QStringList>
 #include <QtCore/QUrl>
 #include <QtNetwork/qtnetworkglobal.h>
 
@@ -264,5 +265,14 @@ private:
     struct Private;
     std::unique_ptr<Private> d;
 };
+
+/** The lines of @p entries, in their order: what most assertions compare. */
+inline QStringList lines(const QList<ReceivedEntry> &entries)
+{
+    QStringList out;
+    for (const ReceivedEntry &e : entries)
+        out << e.line;
+    return out;
+}
 
 #endif // LOKIQT_LOKITESTRECEIVER_H
