@@ -142,7 +142,10 @@ bool LokiEntryQueue::hasFullBatch() const
 
 bool LokiEntryQueue::hasFullBatchLocked() const
 {
-    return m_count >= size_t(m_limits.batchEntries) || m_bytes >= m_limits.batchBytes;
+    // A full queue is a full batch too: with a capacity below batch.maxEntries it would otherwise wait for
+    // the timer while Block senders wait for room.
+    return m_count >= size_t(std::min(m_limits.batchEntries, m_limits.capacity)) ||
+           m_bytes >= m_limits.batchBytes;
 }
 
 void LokiEntryQueue::pushBack(LokiQueuedEntry &&entry)

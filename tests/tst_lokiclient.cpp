@@ -181,6 +181,21 @@ private Q_SLOTS:
         QCOMPARE(receiver->entryCount(), 10);
     }
 
+    void fullQueueSmallerThanABatchFlushes()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.queueCapacity = 5;
+        config.batch.maxEntries = 100;
+        config.batch.maxWait = 1h;
+        LokiClient client(config);
+        for (int i = 0; i < 12;
+             ++i) // Block mode: each full queue must go out, not wait an hour for the timer
+            QCOMPARE(client.send(QString::number(i), QDeadlineTimer(longWait)),
+                     LokiClient::SendResult::Accepted);
+        QTRY_VERIFY_WITH_TIMEOUT(receiver->entryCount() >= 10, longWait);
+        QCOMPARE(lines(receiver->entries()).mid(0, 10), numbered(0, 10));
+    }
+
     void flushesOnMaxWait()
     {
         LokiConfig config = configFor(*receiver);

@@ -13,6 +13,7 @@
 using namespace std::chrono_literals;
 
 Q_LOGGING_CATEGORY(lcTestUi, "test.ui")
+Q_LOGGING_CATEGORY(lcTestLoki, "lokiqt.test") // an app category that looks like the client's own
 
 namespace {
 constexpr int longWait = 20000;
@@ -256,7 +257,7 @@ private Q_SLOTS:
         // handler, but never Loki.
         QTRY_VERIFY_WITH_TIMEOUT(!previousSaw().filter(QStringLiteral("refused on purpose")).isEmpty(),
                                  longWait);
-        qCWarning(QLoggingCategory("lokiqt.test")) << "own category from the app thread";
+        qCWarning(lcTestLoki) << "own category from the app thread";
         qWarning("after");
         QVERIFY(client->flush(QDeadlineTimer(longWait)));
         const QList<ReceivedEntry> got = receiver->entries();

@@ -101,22 +101,26 @@ int main(int argc, char *argv[])
     const QCommandLineOption labelOption(QStringLiteral("label"),
                                          QStringLiteral("A label for every entry (repeatable)."),
                                          QStringLiteral("name=value"));
-    const QCommandLineOption batchEntriesOption(QStringLiteral("batch-entries"),
-                                                QStringLiteral("Entries per push (default 500)."),
-                                                QStringLiteral("n"));
-    const QCommandLineOption batchBytesOption(QStringLiteral("batch-bytes"),
-                                              QStringLiteral("Line bytes per push (default 1048576)."),
-                                              QStringLiteral("n"));
+    const QCommandLineOption batchEntriesOption(
+        QStringLiteral("batch-entries"),
+        QStringLiteral("Entries per push (default %1).").arg(LokiConfig().batch.maxEntries),
+        QStringLiteral("n"));
+    const QCommandLineOption batchBytesOption(
+        QStringLiteral("batch-bytes"),
+        QStringLiteral("Line bytes per push (default %1).").arg(LokiConfig().batch.maxBytes),
+        QStringLiteral("n"));
     const QCommandLineOption batchWaitOption(
         QStringLiteral("batch-wait-ms"),
-        QStringLiteral("Longest wait before a partial batch is pushed (default 1000)."),
+        QStringLiteral("Longest wait before a partial batch is pushed (default %1).")
+            .arg(LokiConfig().batch.maxWait.count()),
         QStringLiteral("ms"));
     const QCommandLineOption backpressureOption(
         QStringLiteral("backpressure"), QStringLiteral("block, drop-new or drop-oldest (default block)."),
         QStringLiteral("mode"));
-    const QCommandLineOption capacityOption(QStringLiteral("queue-capacity"),
-                                            QStringLiteral("Entries the queue holds (default 10000)."),
-                                            QStringLiteral("n"));
+    const QCommandLineOption capacityOption(
+        QStringLiteral("queue-capacity"),
+        QStringLiteral("Entries the queue holds (default %1).").arg(LokiConfig().queueCapacity),
+        QStringLiteral("n"));
     const QCommandLineOption timeoutOption(QStringLiteral("timeout-ms"),
                                            QStringLiteral("Deadline for the final flush (default 10000)."),
                                            QStringLiteral("ms"));
