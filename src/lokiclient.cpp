@@ -285,7 +285,7 @@ LokiClient::SendResult LokiClient::send(const LokiEntry &entry, QDeadlineTimer d
                                  .arg(limits.maxLabelNames));
         stream = d->streamFor(labels, &metadata, &line);
     }
-    return d->enqueue(stream, entry.timestampNs, line.toUtf8(), LokiWait::until(deadline),
+    return d->enqueue(stream, entry.timestampNs, LokiRender::toUtf8Exact(line), LokiWait::until(deadline),
                       std::move(metadata));
 }
 
@@ -296,7 +296,7 @@ LokiClient::SendResult LokiClient::send(const QString &line, QDeadlineTimer dead
         return SendResult::Closed;
     if (!d->configError.isEmpty())
         return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
-    return d->enqueue(d->defaultStream, 0, line.toUtf8(), LokiWait::until(deadline));
+    return d->enqueue(d->defaultStream, 0, LokiRender::toUtf8Exact(line), LokiWait::until(deadline));
 }
 
 LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTimer deadline)
@@ -307,7 +307,7 @@ LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTim
     if (!d->configError.isEmpty())
         return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
     if (!LokiRender::isValidUtf8(line))
-        return d->enqueue(d->defaultStream, 0, QString::fromUtf8(line).toUtf8(),
+        return d->enqueue(d->defaultStream, 0, LokiRender::toUtf8Exact(QString::fromUtf8(line)),
                           LokiWait::until(deadline)); // U+FFFD for junk
     return d->enqueue(d->defaultStream, 0, line, LokiWait::until(deadline));
 }

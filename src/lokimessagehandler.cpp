@@ -152,7 +152,7 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
         const auto deadline = s->d->config.backpressure == LokiConfig::Backpressure::Block
                                   ? LokiWait::atMost(s->options.blockTimeout)
                                   : LokiWait::atMost(std::chrono::milliseconds(0));
-        s->d->enqueue(stream, 0, line.toUtf8(), deadline, std::move(metadata));
+        s->d->enqueue(stream, 0, LokiRender::toUtf8Exact(line), deadline, std::move(metadata));
         if (type == QtFatalMsg) // Qt aborts when we return: push what is queued first, for a bounded time
             s->client->flush(QDeadlineTimer(s->options.fatalFlushTimeout));
         t_inHandler = false;

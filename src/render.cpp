@@ -265,6 +265,20 @@ QByteArray jsonLabels(const LabelMap &labels)
     return out;
 }
 
+QByteArray toUtf8Exact(const QString &text)
+{
+    const ushort *p = text.utf16();
+    const ushort *end = p + text.size();
+    ushort any = 0;
+    for (; p < end; ++p)
+        any |= *p;
+    if (any < 0x80)
+        return text.toLatin1(); // exact size, and the same bytes as UTF-8 for ASCII
+    QByteArray utf8 = text.toUtf8();
+    utf8.squeeze();
+    return utf8;
+}
+
 bool isValidUtf8(const QByteArray &utf8)
 {
     const auto *p = reinterpret_cast<const unsigned char *>(utf8.constData());

@@ -56,6 +56,13 @@ inline void appendJsonEscaped(QByteArray &out, const QByteArray &utf8)
 /** Appends @p value escaped as a Go string literal's content (what Prometheus label text uses). */
 void appendGoEscaped(QByteArray &out, const QByteArray &utf8);
 
+/**
+ * @p text as UTF-8 in a buffer of its exact size. QString::toUtf8() reserves three bytes per character and
+ * keeps that capacity, which would triple the memory of every queued line; ASCII text (the common case) is
+ * copied as Latin-1, the rest converted and shrunk.
+ */
+QByteArray toUtf8Exact(const QString &text);
+
 /** Whether @p utf8 is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF). */
 bool isValidUtf8(const QByteArray &utf8);
 

@@ -187,6 +187,24 @@ private Q_SLOTS:
         QCOMPARE(doc.array().at(0).toString(), text);
     }
 
+    void utf8Exact_data()
+    {
+        QTest::addColumn<QString>("text");
+        QTest::newRow("empty") << QString();
+        QTest::newRow("ascii") << QStringLiteral("plain ascii line with 0123 and ~");
+        QTest::newRow("latin-1 but not ascii") << QStringLiteral("café");
+        QTest::newRow("cjk and emoji") << QStringLiteral("日本語 😀");
+        QTest::newRow("lone surrogate") << (QStringLiteral("x") + QChar(0xd800) + QStringLiteral("y"));
+    }
+    void utf8Exact()
+    {
+        QFETCH(QString, text);
+        const QByteArray exact = LokiRender::toUtf8Exact(text);
+        QCOMPARE(exact, text.toUtf8());                 // the same bytes as Qt's conversion ...
+        QVERIFY(exact.capacity() <= exact.size() + 16); // ... without three bytes reserved per character
+        QVERIFY(LokiRender::isValidUtf8(exact));
+    }
+
     void utf8Validation_data()
     {
         QTest::addColumn<QByteArray>("bytes");
