@@ -5,6 +5,7 @@
 #include "retrypolicy_p.h"
 #include "sockettuning_p.h"
 
+#include <QtCore/QDateTime>
 #include <QtCore/QRandomGenerator>
 #include <QtCore/QTimer>
 #include <QtNetwork/QHostInfo>
@@ -228,7 +229,14 @@ void LokiWorker::onReplyFinished()
         LokiCounterSet::add(d->counters.retried, 1);
         const auto delay =
             LokiRetry::backoffDelay(d->config.retry, m_attempt, QRandomGenerator::global()->generateDouble());
-        m_backoffTimer->start(delay);
+        // A server (or the gateway in front of Loki) that says when to come back is believed, within
+        // maxBackoff.
+        const auto asked =
+            (status == 429 || status == 503)
+                ? LokiRetry::retryAfterDelay(reply->rawHeader(QByteArrayLiteral("Retry-After")),
+                                             QDateTime::currentDateTimeUtc(), d->config.retry.maxBackoff)
+                : std::chrono::milliseconds(-1);
+        m_backoffTimer->start(asked.count() >= 0 ? asked : delay);
         d->setState(LokiClient::State::Retrying);
         d->notifyCounters();
         return;

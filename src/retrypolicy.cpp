@@ -39,4 +39,29 @@ std::chrono::milliseconds backoffDelay(const LokiConfig::Retry &retry, int retry
     return std::chrono::milliseconds(qint64(std::llround(std::clamp(spread, 0.0, cap))));
 }
 
+std::chrono::milliseconds retryAfterDelay(const QByteArray &header, const QDateTime &nowUtc,
+                                          std::chrono::milliseconds cap)
+{
+    const QByteArray value = header.trimmed();
+    if (value.isEmpty())
+        return std::chrono::milliseconds(-1);
+    bool isNumber = false;
+    const qint64 seconds = value.toLongLong(&isNumber);
+    qint64 ms = -1;
+    if (isNumber) {
+        if (seconds < 0)
+            return std::chrono::milliseconds(-1);
+        ms = seconds > cap.count() / 1000 + 1 ? cap.count() : seconds * 1000;
+    } else {
+        // RFC 9110 IMF-fixdate, the only form servers are allowed to send: "Sun, 06 Nov 1994 08:49:37 GMT".
+        QDateTime when = QDateTime::fromString(QString::fromLatin1(value),
+                                               QStringLiteral("ddd, dd MMM yyyy hh:mm:ss 'GMT'"));
+        if (!when.isValid())
+            return std::chrono::milliseconds(-1);
+        when.setTimeSpec(Qt::UTC);
+        ms = std::max<qint64>(0, nowUtc.msecsTo(when));
+    }
+    return std::chrono::milliseconds(std::min<qint64>(ms, cap.count()));
+}
+
 } // namespace LokiRetry

@@ -7,6 +7,7 @@
 #include <lokiqt/lokiconfig.h>
 
 #include <QtCore/QByteArray>
+#include <QtCore/QDateTime>
 
 #include <chrono>
 
@@ -37,6 +38,14 @@ bool isTooLarge(int httpStatus, const QByteArray &body);
  * and never negative.
  */
 std::chrono::milliseconds backoffDelay(const LokiConfig::Retry &retry, int retryNumber, double random01);
+
+/**
+ * The wait a `Retry-After` header asks for: delta-seconds (`120`) or an HTTP date (`Wed, 21 Oct 2015
+ * 07:28:00 GMT`, taken relative to @p nowUtc), capped at @p cap and never negative. -1 when the header is
+ * absent or unreadable, so the regular backoff applies.
+ */
+std::chrono::milliseconds retryAfterDelay(const QByteArray &header, const QDateTime &nowUtc,
+                                          std::chrono::milliseconds cap);
 
 } // namespace LokiRetry
 

@@ -282,6 +282,21 @@ private Q_SLOTS:
         QCOMPARE(client.failed(), 0);
     }
 
+    void honoursRetryAfter()
+    {
+        LokiConfig config = configFor(*receiver); // backoff 20 ms .. 100 ms
+        config.retry.maxBackoff = 5s;
+        LokiClient client(config);
+        receiver->failNext(1, 429, "slow down", "1");
+        QElapsedTimer timer;
+        timer.start();
+        client.send(QStringLiteral("patient"));
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        // The server asked for one second; the configured backoff alone would have retried after 20 ms.
+        QVERIFY2(timer.elapsed() >= 950, qPrintable(QString::number(timer.elapsed())));
+        QCOMPARE(client.retried(), 1);
+    }
+
     void failsAtOnceOnOtherErrors_data()
     {
         QTest::addColumn<int>("status");

@@ -92,6 +92,31 @@ private Q_SLOTS:
         }
     }
 
+    void retryAfter_data()
+    {
+        QTest::addColumn<QByteArray>("header");
+        QTest::addColumn<qint64>("expectedMs");
+        QTest::newRow("absent") << QByteArray() << qint64(-1);
+        QTest::newRow("seconds") << QByteArray("2") << qint64(2000);
+        QTest::newRow("zero") << QByteArray("0") << qint64(0);
+        QTest::newRow("spaces") << QByteArray(" 1 ") << qint64(1000);
+        QTest::newRow("capped at maxBackoff") << QByteArray("3600") << qint64(5000);
+        QTest::newRow("huge number, no overflow") << QByteArray("99999999999999") << qint64(5000);
+        QTest::newRow("negative is ignored") << QByteArray("-5") << qint64(-1);
+        QTest::newRow("garbage is ignored") << QByteArray("soon") << qint64(-1);
+        QTest::newRow("HTTP date 3 s ahead") << QByteArray("Fri, 27 Nov 2026 10:00:03 GMT") << qint64(3000);
+        QTest::newRow("HTTP date in the past") << QByteArray("Fri, 27 Nov 2026 09:59:00 GMT") << qint64(0);
+        QTest::newRow("HTTP date far ahead, capped")
+            << QByteArray("Sat, 28 Nov 2026 10:00:00 GMT") << qint64(5000);
+    }
+    void retryAfter()
+    {
+        QFETCH(QByteArray, header);
+        QFETCH(qint64, expectedMs);
+        const QDateTime now(QDate(2026, 11, 27), QTime(10, 0, 0), Qt::UTC);
+        QCOMPARE(LokiRetry::retryAfterDelay(header, now, 5s).count(), expectedMs);
+    }
+
     void otherMultipliers()
     {
         LokiConfig::Retry policy;
