@@ -54,7 +54,7 @@ LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, const L
         if (entry.timestampNs == 0) {
             // Distinct and increasing across threads: entries of one stream never share a timestamp, so
             // Loki never takes two different entries for duplicates, and order within a stream is kept.
-            const qint64 now = nowNs();
+            const qint64 now = nowNs() + m_clockOffsetNs.load(std::memory_order_relaxed);
             entry.timestampNs = now > m_lastTimestamp ? now : m_lastTimestamp + 1;
             m_lastTimestamp = entry.timestampNs;
         }
@@ -113,6 +113,17 @@ bool LokiEntryQueue::armWake(WakeWhen when)
         (when == WakeWhen::AnyEntry && m_count > 0) || (when == WakeWhen::FullBatch && hasFullBatchLocked());
     m_wakeWhen = ready ? WakeWhen::Never : when;
     return ready;
+}
+
+void LokiEntryQueue::setClockOffset(qint64 ns)
+{
+    QMutexLocker lock(&m_mutex);
+    const qint64 delta = ns - m_clockOffsetNs.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < m_count; ++i)
+        m_ring[(m_head + i) % m_ring.size()].timestampNs += delta;
+    if (m_lastTimestamp != 0)
+        m_lastTimestamp += delta;
+    m_clockOffsetNs.store(ns, std::memory_order_relaxed);
 }
 
 void LokiEntryQueue::close()

@@ -122,6 +122,14 @@ public:
     bool armWake(WakeWhen when);
     void setWakeCallback(std::function<void()> wake) { m_wake = std::move(wake); }
 
+    /**
+     * Any thread. Added to the clock for the timestamps the queue assigns (see
+     * LokiConfig::clockSkewThreshold). Entries waiting in the queue are shifted by the change, so every entry
+     * not yet taken carries the new correction, and the timestamps stay increasing.
+     */
+    void setClockOffset(qint64 ns);
+    qint64 clockOffset() const { return m_clockOffsetNs.load(std::memory_order_relaxed); }
+
     /** Any thread. Refuses all later pushes and wakes blocked senders. */
     void close();
     bool isClosed() const;
@@ -153,6 +161,7 @@ private:
     size_t m_count = 0;
     qint64 m_bytes = 0;
     qint64 m_lastTimestamp = 0;
+    std::atomic<qint64> m_clockOffsetNs{0};
     qint64 m_removed = 0;
     qint64 m_accepted = 0;
     WakeWhen m_wakeWhen = WakeWhen::AnyEntry;

@@ -124,6 +124,8 @@ void LokiWorker::dispatch()
     if (batch.empty())
         return;
     m_parts.push_back(std::move(batch));
+    m_batchClockOffsetNs = d->queue.clockOffset();
+    m_batchClockCorrected = false;
     encodeFront();
     post();
 }
@@ -172,6 +174,7 @@ void LokiWorker::onReplyFinished()
     m_reply = nullptr;
     reply->deleteLater();
     tuneSockets();
+    learnClock(reply);
     const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     const auto disposition = LokiRetry::classify(status);
     std::vector<LokiQueuedEntry> &part = m_parts.front();
@@ -192,6 +195,20 @@ void LokiWorker::onReplyFinished()
         part.resize(size_t(entries / 2));
         m_parts.insert(m_parts.begin() + 1, std::move(second));
         LokiCounterSet::add(d->counters.splits, 1);
+        encodeFront();
+        post();
+        return;
+    }
+    const qint64 clockShift = d->queue.clockOffset() - m_batchClockOffsetNs;
+    if (status == 400 && clockShift != 0 && !m_batchClockCorrected &&
+        (body.contains("timestamp too old") || body.contains("timestamp too new"))) {
+        // Refused for its time, stamped before the clock's offset was known: correct it and send it again
+        // once.
+        for (auto &batchPart : m_parts) {
+            for (LokiQueuedEntry &entry : batchPart)
+                entry.timestampNs += clockShift;
+        }
+        m_batchClockCorrected = true;
         encodeFront();
         post();
         return;
@@ -257,6 +274,33 @@ void LokiWorker::tuneSockets()
     m_lastTuning.start();
     const int defaultPort = d->pushUrl.scheme() == QLatin1String("https") ? 443 : 80;
     LokiSocketTuning::disableNagleToward(m_lokiAddresses, quint16(d->pushUrl.port(defaultPort)));
+}
+
+void LokiWorker::learnClock(const QNetworkReply *reply)
+{
+    const qint64 thresholdMs = d->config.clockSkewThreshold.count();
+    if (thresholdMs <= 0 || !reply->hasRawHeader(QByteArrayLiteral("Date")))
+        return;
+    QDateTime server = QDateTime::fromString(QString::fromLatin1(reply->rawHeader(QByteArrayLiteral("Date"))),
+                                             QStringLiteral("ddd, dd MMM yyyy hh:mm:ss 'GMT'"));
+    if (!server.isValid())
+        return;
+    server.setTimeSpec(Qt::UTC);
+    const qint64 measuredMs = QDateTime::currentDateTimeUtc().msecsTo(server);
+    const qint64 currentMs = d->queue.clockOffset() / 1000000;
+    // Date has a resolution of one second and arrives late by the answer's transit: only a difference beyond
+    // the threshold counts, both to start correcting and to change (or end) a correction.
+    if (qAbs(measuredMs - currentMs) <= thresholdMs)
+        return;
+    const qint64 offsetMs = qAbs(measuredMs) > thresholdMs ? measuredMs : 0;
+    d->queue.setClockOffset(offsetMs * 1000000);
+    d->reportError(LokiError(LokiError::Kind::Limit,
+                             offsetMs
+                                 ? QStringLiteral("this device's clock is %1 s behind Loki's (from its Date "
+                                                  "header): timestamps are corrected by that")
+                                       .arg(offsetMs / 1000)
+                                 : QStringLiteral("this device's clock agrees with Loki's again: timestamps "
+                                                  "are no longer corrected")));
 }
 
 void LokiWorker::nextPart()

@@ -64,6 +64,8 @@ private:
     void nextPart();
     QNetworkRequest makeRequest() const;
     void tuneSockets();
+    /** Measures the clock's offset from the answer's Date header and corrects new timestamps by it. */
+    void learnClock(const QNetworkReply *reply);
     void finishFlushes();
     void reportDrops();
 
@@ -82,6 +84,8 @@ private:
     QElapsedTimer m_pushClock;           ///< since the push under way was posted
     QElapsedTimer m_lastTuning;
     bool m_newConnection = true;
+    qint64 m_batchClockOffsetNs = 0; ///< the clock offset in force when the batch under way was taken
+    bool m_batchClockCorrected = false;
     int m_attempt = 0;
     bool m_waitDue = false;
     bool m_stopped = false;

@@ -297,6 +297,72 @@ private Q_SLOTS:
         QCOMPARE(client.retried(), 1);
     }
 
+    void correctsTimestampsOfADeviceWithAWrongClock_data()
+    {
+        QTest::addColumn<qint64>("offsetMs");
+        QTest::newRow("device three years behind") << qint64(3) * 365 * 24 * 3600 * 1000;
+        QTest::newRow("device two days ahead") << -qint64(2) * 24 * 3600 * 1000;
+    }
+    void correctsTimestampsOfADeviceWithAWrongClock()
+    {
+        QFETCH(qint64, offsetMs);
+        receiver->setCheckTimestamps(true); // Loki's one-week and ten-minute rules, on the receiver's clock
+        receiver->setClockOffset(std::chrono::milliseconds(offsetMs));
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxWait = 1h; // the three entries go out together, when flushed
+        LokiClient client(config);
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        for (int i = 0; i < 3; ++i)
+            client.send(QString::number(i));
+        QVERIFY2(client.flush(QDeadlineTimer(longWait)), qPrintable(client.lastError().toString()));
+        client.send(QStringLiteral("after"));
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(lines(got), numbered(0, 3) << QStringLiteral("after"));
+        const qint64 serverNowNs = (QDateTime::currentMSecsSinceEpoch() + offsetMs) * 1000000;
+        for (const ReceivedEntry &e : got)
+            QVERIFY2(qAbs(e.timestampNs - serverNowNs) < qint64(120) * 1000000000, qPrintable(e.line));
+        for (int i = 1; i < got.size(); ++i)
+            QVERIFY(got[i].timestampNs > got[i - 1].timestampNs); // still distinct and in order
+        QCOMPARE(receiver->pushCount(), 3); // refused once, corrected and resent, then right from the start
+        QCOMPARE(client.failed(), 0);
+        QTRY_VERIFY_WITH_TIMEOUT(std::any_of(errors.cbegin(), errors.cend(),
+                                             [](const QList<QVariant> &args) {
+                                                 const auto e = args.at(0).value<LokiError>();
+                                                 return e.kind() == LokiError::Kind::Limit &&
+                                                        e.message().contains(QStringLiteral("clock"));
+                                             }),
+                                 longWait);
+    }
+
+    void smallClockDifferencesAreLeftAlone()
+    {
+        receiver->setCheckTimestamps(true);
+        receiver->setClockOffset(std::chrono::seconds(30)); // below the 5-minute threshold
+        LokiClient client(configFor(*receiver));
+        const qint64 before = QDateTime::currentMSecsSinceEpoch() * 1000000;
+        client.send(QStringLiteral("x"));
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        const qint64 after = QDateTime::currentMSecsSinceEpoch() * 1000000;
+        const qint64 ts = receiver->entries().first().timestampNs;
+        QVERIFY(ts >= before - 1000000000 && ts <= after + 1000000000);
+    }
+
+    void clockCorrectionCanBeTurnedOff()
+    {
+        receiver->setCheckTimestamps(true);
+        receiver->setClockOffset(std::chrono::hours(24 * 365));
+        LokiConfig config = configFor(*receiver);
+        config.clockSkewThreshold = std::chrono::milliseconds(0);
+        LokiClient client(config);
+        client.send(QStringLiteral("too old for that server"));
+        QVERIFY(!client.flush(QDeadlineTimer(longWait)));
+        QCOMPARE(client.failed(), 1);
+        QVERIFY2(client.lastError().message().contains(QStringLiteral("timestamp too old")),
+                 qPrintable(client.lastError().message()));
+        QCOMPARE(receiver->pushCount(), 1);
+    }
+
     void failsAtOnceOnOtherErrors_data()
     {
         QTest::addColumn<int>("status");

@@ -214,6 +214,7 @@ private slots:
     void cleanup();
 
     void readyAnswers200();
+    void timestampsAreCheckedOnTheReceiversClock();
     void unknownPathAnswers404();
     void validPushIsStoredExactly();
     void invalidPushIsRefusedWithLokiWording_data();
@@ -299,6 +300,26 @@ void TestReceiverTest::readyAnswers200()
     QCOMPARE(answer.status, 200);
     QCOMPARE(answer.body.trimmed(), QByteArray("ready"));
     QCOMPARE(receiver->pushCount(), 0);
+}
+
+void TestReceiverTest::timestampsAreCheckedOnTheReceiversClock()
+{
+    receiver->setCheckTimestamps(true);
+    receiver->setClockOffset(std::chrono::hours(24 * 30)); // the receiver lives a month ahead
+    const qint64 realNowNs = QDateTime::currentMSecsSinceEpoch() * 1000000;
+    const QByteArray now = QByteArray::number(realNowNs);
+    const QByteArray monthAhead = QByteArray::number(realNowNs + qint64(30) * 24 * 3600 * 1000000000);
+    Answer answer = send(*nam, receiver->pushUrl(), onePush("a", now, "real now is a month old there"));
+    QCOMPARE(answer.status, 400);
+    QVERIFY2(answer.body.contains("has timestamp too old"), answer.body.constData());
+    answer = send(*nam, receiver->pushUrl(), onePush("a", monthAhead, "on time there"));
+    QCOMPARE(answer.status, 204);
+    QCOMPARE(receiver->entryCount(), 1);
+    receiver->setClockOffset(std::chrono::hours(-24)); // now a day behind: real now is too new
+    answer = send(*nam, receiver->pushUrl(), onePush("a", now, "too new there"));
+    QCOMPARE(answer.status, 400);
+    QVERIFY2(answer.body.contains("has timestamp too new"), answer.body.constData());
+    QCOMPARE(receiver->entryCount(), 1);
 }
 
 void TestReceiverTest::unknownPathAnswers404()

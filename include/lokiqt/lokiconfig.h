@@ -151,6 +151,15 @@ public:
     /** Time one push may take before it counts as a network failure (and is retried). */
     std::chrono::milliseconds requestTimeout{10000};
 
+    /**
+     * Devices without a real-time clock often log with a wrong date until they sync. The client compares its
+     * clock with the `Date` header of Loki's answers; when they differ by more than this, the timestamps it
+     * assigns from then on are corrected by the difference, entries still queued are shifted by it, and a
+     * batch Loki refused as too old or too new because of it is corrected and sent again once (queued and
+     * refused entries are shifted whole: explicit timestamps too). 0 turns correction off.
+     */
+    std::chrono::milliseconds clockSkewThreshold{5 * 60 * 1000};
+
     /** The deadline the destructor gives close() when the client was not closed before. */
     std::chrono::milliseconds destructorCloseTimeout{2000};
 

@@ -51,6 +51,7 @@ struct HttpAnswer
     QByteArray body;
     QByteArray retryAfter;
     QByteArray wwwAuthenticate;
+    QByteArray date; ///< the Date header, when the receiver sends one
     bool close = false;
 };
 
@@ -633,6 +634,8 @@ struct Settings
     qint64 maxLineBytes = 0;
     int maxLabelNames = 0;
     bool rejectStructuredMetadata = false;
+    bool checkAge = false;    ///< Loki's reject_old_samples (a week) and creation grace (10 minutes)
+    qint64 clockOffsetMs = 0; ///< this receiver's clock minus the real one
     bool acceptProtobuf = true;
     QString basicUser;
     QString basicPassword;
@@ -677,19 +680,47 @@ QString streamError(const Settings &settings, const QMap<QString, QString> &labe
 
 bool entryLimitsActive(const Settings &settings)
 {
-    return settings.maxLineBytes > 0 || settings.rejectStructuredMetadata;
+    return settings.maxLineBytes > 0 || settings.rejectStructuredMetadata || settings.checkAge;
 }
 
-bool entryRefused(const Settings &settings, qint64 lineBytes, bool hasMetadata)
+// The receiver's notion of now: the real clock plus its configured offset (a server whose clock is off).
+qint64 receiverNowNs(const Settings &settings)
 {
+    return (QDateTime::currentMSecsSinceEpoch() + settings.clockOffsetMs) * 1000000;
+}
+
+constexpr qint64 maxAgeNs = 7LL * 24 * 3600 * 1000000000;  // reject_old_samples_max_age: 1 week
+constexpr qint64 creationGraceNs = 10LL * 60 * 1000000000; // creation_grace_period: 10 minutes
+
+bool entryRefused(const Settings &settings, qint64 lineBytes, bool hasMetadata, qint64 timestampNs)
+{
+    if (settings.checkAge) {
+        const qint64 now = receiverNowNs(settings);
+        if (timestampNs < now - maxAgeNs || timestampNs > now + creationGraceNs)
+            return true;
+    }
     return (settings.maxLineBytes > 0 && lineBytes > settings.maxLineBytes) ||
            (hasMetadata && settings.rejectStructuredMetadata);
 }
 
 // Loki's reason for refusing an entry (the distributor's ValidateEntry), in the order Loki checks.
-QString entryError(const Settings &settings, const QMap<QString, QString> &labels, qint64 lineBytes)
+QString entryError(const Settings &settings, const QMap<QString, QString> &labels, qint64 lineBytes,
+                   qint64 timestampNs)
 {
     const QString labelText = LokiTestReceiver::formatLabels(labels);
+    if (settings.checkAge) {
+        const qint64 now = receiverNowNs(settings);
+        const auto time = [](qint64 ns) {
+            return QDateTime::fromMSecsSinceEpoch(ns / 1000000, Qt::UTC).toString(Qt::ISODateWithMs);
+        };
+        if (timestampNs < now - maxAgeNs)
+            return QStringLiteral(
+                       "entry for stream '%1' has timestamp too old: %2, oldest acceptable timestamp is: %3")
+                .arg(labelText, time(timestampNs), time(now - maxAgeNs));
+        if (timestampNs > now + creationGraceNs)
+            return QStringLiteral("entry for stream '%1' has timestamp too new: %2")
+                .arg(labelText, time(timestampNs));
+    }
     if (settings.maxLineBytes > 0 && lineBytes > settings.maxLineBytes)
         return QStringLiteral("Max entry size '%1' bytes exceeded for stream '%2' while adding an entry with "
                               "length '%3' bytes")
@@ -723,10 +754,10 @@ void validateStreams(const Settings &settings, const QList<ReceivedStream> &stre
         QString firstError;
         for (const ReceivedEntry &entry : stream.entries) {
             const qint64 lineBytes = settings.maxLineBytes > 0 ? utf8Length(entry.line) : 0;
-            if (!entryRefused(settings, lineBytes, !entry.metadata.isEmpty())) {
+            if (!entryRefused(settings, lineBytes, !entry.metadata.isEmpty(), entry.timestampNs)) {
                 kept.entries.append(entry);
             } else if (firstError.isEmpty()) {
-                firstError = entryError(settings, stream.labels, lineBytes);
+                firstError = entryError(settings, stream.labels, lineBytes, entry.timestampNs);
             }
         }
         if (!firstError.isEmpty())
@@ -788,11 +819,12 @@ qint64 countProto(const Settings &settings, const logproto::PushRequest &request
         bool refused = false;
         for (const logproto::EntryAdapter &entry : stream.entries()) {
             const qint64 lineBytes = qint64(entry.line().size());
-            if (!entryRefused(settings, lineBytes, entry.structuredmetadata_size() > 0)) {
+            const qint64 timestampNs = protoTimestampNs(entry);
+            if (!entryRefused(settings, lineBytes, entry.structuredmetadata_size() > 0, timestampNs)) {
                 ++count;
             } else if (!refused) {
                 refused = true;
-                errors.append(entryError(settings, labels.at(i), lineBytes));
+                errors.append(entryError(settings, labels.at(i), lineBytes, timestampNs));
             }
         }
     }
@@ -837,6 +869,11 @@ QByteArray renderAnswer(const HttpAnswer &answer)
     if (!answer.retryAfter.isEmpty()) {
         out += "Retry-After: ";
         out += answer.retryAfter;
+        out += "\r\n";
+    }
+    if (!answer.date.isEmpty()) {
+        out += "Date: ";
+        out += answer.date;
         out += "\r\n";
     }
     if (!answer.wwwAuthenticate.isEmpty()) {
@@ -1511,14 +1548,26 @@ private:
         });
     }
 
-    void write(Connection *c, const HttpAnswer &answer)
+    void write(Connection *c, HttpAnswer answer)
     {
         switch (answer.kind) {
-        case HttpAnswer::Kind::Normal:
+        case HttpAnswer::Kind::Normal: {
+            qint64 offsetMs = 0;
+            {
+                QMutexLocker locker(&d->mutex);
+                offsetMs = d->settings.clockOffsetMs;
+            }
+            // RFC 9110's IMF-fixdate, from this receiver's (possibly skewed) clock, as every HTTP server
+            // sends.
+            answer.date = QDateTime::currentDateTimeUtc()
+                              .addMSecs(offsetMs)
+                              .toString(QStringLiteral("ddd, dd MMM yyyy hh:mm:ss 'GMT'"))
+                              .toLatin1();
             c->socket->write(renderAnswer(answer));
             if (!answer.close)
                 return;
             break;
+        }
         case HttpAnswer::Kind::CloseMidResponse:
             c->socket->write("HTTP/1.1 2");
             break;
@@ -1767,6 +1816,18 @@ void LokiTestReceiver::setMaxLineBytes(qint64 bytes)
 {
     QMutexLocker locker(&d->mutex);
     d->settings.maxLineBytes = std::max<qint64>(bytes, 0);
+}
+
+void LokiTestReceiver::setCheckTimestamps(bool check)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.checkAge = check;
+}
+
+void LokiTestReceiver::setClockOffset(std::chrono::milliseconds offset)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.clockOffsetMs = offset.count();
 }
 
 void LokiTestReceiver::setMaxLabelNames(int count)

@@ -195,6 +195,18 @@ public:
      * label names; limit M`. Loki 2.9's default is 30, 3.x's 15; 0 (the default here) turns it off.
      */
     void setMaxLabelNames(int count);
+    /**
+     * Loki's age checks, off by default: entries older than a week (`reject_old_samples_max_age`) or more
+     * than 10 minutes ahead (`creation_grace_period`) of the receiver's clock are refused with Loki's 400
+     * `entry for stream '{...}' has timestamp too old: ...` / `... too new: ...`; the stream's other entries
+     * are stored.
+     */
+    void setCheckTimestamps(bool check);
+    /**
+     * Runs the receiver's clock @p offset away from the real one: its `Date` header (sent with every answer,
+     * as HTTP servers do) and the age checks use it. For clients on devices whose clock is wrong.
+     */
+    void setClockOffset(std::chrono::milliseconds offset);
 
     /**
      * The next @p count pushes are answered @p status with @p body (and `Retry-After` when given), and
