@@ -9,6 +9,7 @@
 #include <QtCore/QJsonObject>
 #include <QtCore/QMutex>
 #include <QtCore/QMutexLocker>
+#include <QtCore/QRandomGenerator>
 #include <QtCore/QSet>
 #include <QtCore/QThread>
 #include <QtCore/QTimer>
@@ -955,6 +956,9 @@ struct ReceiverState
     std::chrono::milliseconds delay{0};
     int closeMidCount = 0;
     int garbageCount = 0;
+    double failRate = 0;
+    int failRateStatus = 503;
+    QRandomGenerator failRandom;
     // Listening state, guarded by mutex, written by the server thread.
     quint16 port = 0;
     bool listening = false;
@@ -1324,6 +1328,12 @@ private:
                 answer.status = d->failStatus;
                 answer.body = d->failBody;
                 answer.retryAfter = d->failRetryAfter;
+            } else if (d->failRate > 0 && d->failRandom.generateDouble() < d->failRate) {
+                push.fault = ReceivedPush::Fault::FailNext;
+                push.status = d->failRateStatus;
+                push.error = QStringLiteral("injected failure");
+                answer.status = d->failRateStatus;
+                answer.body = "injected failure\n";
             }
         }
         if (push.fault == ReceivedPush::Fault::Garbage || push.fault == ReceivedPush::Fault::FailNext) {
@@ -1687,6 +1697,14 @@ void LokiTestReceiver::failNext(int count, int status, const QByteArray &body, c
     d->failStatus = status;
     d->failBody = body;
     d->failRetryAfter = retryAfter;
+}
+
+void LokiTestReceiver::setFailRate(double rate, int status, quint32 seed)
+{
+    QMutexLocker locker(&d->mutex);
+    d->failRate = std::clamp(rate, 0.0, 1.0);
+    d->failRateStatus = status;
+    d->failRandom.seed(seed);
 }
 
 void LokiTestReceiver::setResponseDelay(std::chrono::milliseconds delay)

@@ -215,6 +215,12 @@ public:
      */
     void failNext(int count, int status, const QByteArray &body = QByteArray(),
                   const QByteArray &retryAfter = QByteArray());
+    /**
+     * From now on each push is answered @p status (nothing stored) with probability @p rate, drawn from a
+     * generator seeded with @p seed so a test sees the same pattern every run; failNext() goes first. 0 stops
+     * it.
+     */
+    void setFailRate(double rate, int status = 503, quint32 seed = 1);
     /** Every answer waits this long before it is written (0 to stop delaying). */
     void setResponseDelay(std::chrono::milliseconds delay);
     /**

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+// Fault injection: exact counts at the receiver and in the client's counters under failing servers.
+#include <lokiqt/lokiclient.h>
+
+#include "lokitestreceiver.h"
+
+#include <QtTest/QtTest>
+
+#include <memory>
+
+using namespace std::chrono_literals;
+using Mode = LokiConfig::Backpressure;
+
+namespace {
+constexpr int longWait = 60000;
+
+LokiConfig configFor(const LokiTestReceiver &receiver, Mode mode)
+{
+    LokiConfig config;
+    config.url = receiver.url();
+    config.labels = {{QStringLiteral("app"), QStringLiteral("faults")}};
+    config.backpressure = mode;
+    config.batch.maxEntries = 100;
+    config.batch.maxWait = 20ms;
+    config.retry.initialBackoff = 5ms;
+    config.retry.maxBackoff = 20ms;
+    config.retry.maxAttempts = 1000; // transient faults never exhaust the retries here
+    return config;
+}
+
+int injectedFailures(const LokiTestReceiver &receiver)
+{
+    int n = 0;
+    for (const ReceivedPush &push : receiver.pushes())
+        n += push.fault == ReceivedPush::Fault::FailNext ? 1 : 0;
+    return n;
+}
+
+// Every entry the client counts as sent is at the receiver exactly once, and nothing else is.
+void checkExactlyOnce(const LokiClient &client, const LokiTestReceiver &receiver, int offered)
+{
+    const LokiClient::Counters c = client.counters();
+    QCOMPARE(c.accepted + c.droppedNew + c.timedOut, qint64(offered));
+    QCOMPARE(c.sent + c.failed + c.droppedOldest + c.droppedClosed, c.accepted);
+    QCOMPARE(c.queued, 0);
+    const QStringList got = lines(receiver.entries());
+    QCOMPARE(qint64(got.size()), c.sent);
+    QCOMPARE(QSet<QString>(got.cbegin(), got.cend()).size(), got.size());
+}
+} // namespace
+
+class tst_Faults : public QObject
+{
+    Q_OBJECT
+private:
+    std::unique_ptr<LokiTestReceiver> receiver;
+
+private Q_SLOTS:
+    void init()
+    {
+        receiver = std::make_unique<LokiTestReceiver>();
+        QVERIFY(receiver->listen());
+    }
+    void cleanup() { receiver.reset(); }
+
+    void thirtyPercentOfPushesAnswered503_data()
+    {
+        QTest::addColumn<Mode>("mode");
+        QTest::newRow("block: nothing lost") << Mode::Block;
+        QTest::newRow("drop-new: drops counted") << Mode::DropNew;
+        QTest::newRow("drop-oldest: drops counted") << Mode::DropOldest;
+    }
+    void thirtyPercentOfPushesAnswered503()
+    {
+        QFETCH(Mode, mode);
+        constexpr int offered = 5000;
+        receiver->setFailRate(0.3, 503, 42);
+        receiver->failNext(2, 503); // the drop modes make few pushes: make sure some of them fail
+        LokiConfig config = configFor(*receiver, mode);
+        config.queueCapacity = mode == Mode::Block ? 4096 : 300;
+        LokiClient client(config);
+        for (int i = 0; i < offered; ++i)
+            client.send(QString::number(i));
+        QVERIFY(client.flush(QDeadlineTimer(longWait)) || mode != Mode::Block);
+        QTRY_COMPARE_WITH_TIMEOUT(client.queued(), 0, longWait);
+        checkExactlyOnce(client, *receiver, offered);
+        QCOMPARE(client.failed(), 0);
+        QCOMPARE(client.retried(), injectedFailures(*receiver)); // every injected 503 was retried, once
+        QVERIFY(injectedFailures(*receiver) > 0);
+        if (mode == Mode::Block)
+            QCOMPARE(client.sent(), offered);
+    }
+
+    void retryAfterOn429IsCountedLikeAnyRetry()
+    {
+        receiver->failNext(3, 429, "Ingestion rate limit exceeded", "0");
+        LokiClient client(configFor(*receiver, Mode::Block));
+        for (int i = 0; i < 250; ++i)
+            client.send(QString::number(i));
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        checkExactlyOnce(client, *receiver, 250);
+        QCOMPARE(client.sent(), 250);
+        QCOMPARE(client.retried(), 3);
+    }
+
+    void answersSlowerThanTheRequestTimeout()
+    {
+        LokiConfig config = configFor(*receiver, Mode::Block);
+        config.requestTimeout = 300ms;
+        LokiClient client(config);
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        receiver->setResponseDelay(2s);
+        for (int i = 0; i < 50; ++i)
+            client.send(QString::number(i));
+        QTRY_VERIFY_WITH_TIMEOUT(errors.size() >= 2, longWait); // timed out, retried, timed out again
+        QCOMPARE(errors.first().at(0).value<LokiError>().kind(), LokiError::Kind::Network);
+        receiver->setResponseDelay(0ms);
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        // The slow answers' pushes were stored before they timed out: the resends are exact duplicates, which
+        // Loki (and the receiver) drop, so each entry is stored once.
+        checkExactlyOnce(client, *receiver, 50);
+        QCOMPARE(client.sent(), 50);
+        QVERIFY(client.retried() >= 2);
+    }
+
+    void receiverStoppedThenStartedAgain_data()
+    {
+        QTest::addColumn<Mode>("mode");
+        QTest::newRow("block") << Mode::Block;
+        QTest::newRow("drop-oldest") << Mode::DropOldest;
+    }
+    void receiverStoppedThenStartedAgain()
+    {
+        QFETCH(Mode, mode);
+        LokiConfig config = configFor(*receiver, mode);
+        config.queueCapacity = 1000;
+        LokiClient client(config);
+        receiver->stop();
+        for (int i = 0; i < 3000; ++i)
+            client.send(QString::number(i), QDeadlineTimer(0));    // Block: a full queue times out at once
+        QTRY_VERIFY_WITH_TIMEOUT(client.retried() >= 5, longWait); // several attempts while it is down
+        QVERIFY(receiver->restart());
+        QTRY_COMPARE_WITH_TIMEOUT(client.queued(), 0, longWait);
+        checkExactlyOnce(client, *receiver, 3000);
+        QCOMPARE(client.failed(), 0);
+        if (mode == Mode::Block)
+            QCOMPARE(client.sent() + client.counters().timedOut, 3000);
+        else
+            QCOMPARE(client.sent() + client.counters().droppedOldest, 3000);
+    }
+
+    void oneBadBatchAmongGoodOnes()
+    {
+        LokiConfig config = configFor(*receiver, Mode::Block);
+        config.batch.maxWait = 1h;
+        LokiClient client(config);
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        for (int i = 0; i < 100; ++i)
+            client.send(QStringLiteral("a%1").arg(i));
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        receiver->failNext(1, 400, "entry for stream '{app=\"faults\"}' has timestamp too old");
+        for (int i = 0; i < 100; ++i)
+            client.send(QStringLiteral("b%1").arg(i));
+        QVERIFY(!client.flush(QDeadlineTimer(longWait)));
+        for (int i = 0; i < 100; ++i)
+            client.send(QStringLiteral("c%1").arg(i));
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        QCOMPARE(client.failed(), 100);
+        QCOMPARE(client.sent(), 200);
+        QCOMPARE(receiver->entryCount(), 200);
+        QVERIFY(lines(receiver->entries()).filter(QStringLiteral("b")).isEmpty());
+        QTRY_COMPARE_WITH_TIMEOUT(errors.size(), 1, longWait); // only that batch was reported
+        QCOMPARE(errors.first().at(0).value<LokiError>().entries(), 100);
+        checkExactlyOnce(client, *receiver, 300);
+    }
+};
+
+QTEST_GUILESS_MAIN(tst_Faults)
+#include "tst_faults.moc"
