@@ -381,6 +381,37 @@ private Q_SLOTS:
         QCOMPARE(receiver->pushCount(), 1); // 401 is not retried
     }
 
+    void redirectsNeverCarryCredentialsToAnotherHost()
+    {
+        LokiTestReceiver elsewhere; // another origin: same host, other port
+        QVERIFY(elsewhere.listen());
+        LokiConfig config = configFor(*receiver);
+        config.basicAuthUser = QStringLiteral("tenant");
+        config.basicAuthPassword = QStringLiteral("s3cret-token");
+        config.retry.maxAttempts = 1;
+        LokiClient client(config);
+        receiver->redirectNext(1, 307, elsewhere.pushUrl());
+        client.send(QStringLiteral("stays home"));
+        QVERIFY(!client.flush(QDeadlineTimer(longWait)));
+        QCOMPARE(elsewhere.pushCount(), 0); // the redirect was not followed, so nothing went there
+        QCOMPARE(receiver->pushCount(), 1);
+        QVERIFY2(!client.lastError().toString().contains(QStringLiteral("s3cret-token")),
+                 qPrintable(client.lastError().toString()));
+    }
+
+    void hugeErrorBodiesAreCapped()
+    {
+        LokiConfig config = configFor(*receiver);
+        LokiClient client(config);
+        receiver->failNext(1, 400, QByteArray(8 * 1024 * 1024, 'E')); // a hostile 8 MiB error answer
+        client.send(QStringLiteral("x"));
+        QVERIFY(!client.flush(QDeadlineTimer(longWait)));
+        QCOMPARE(client.lastError().httpStatus(), 400);
+        QVERIFY(client.lastError().message().size() <= 1100); // Loki's reasons are short; the rest is cut
+        client.send(QStringLiteral("y"));
+        QVERIFY(client.flush(QDeadlineTimer(longWait))); // and the client goes on
+    }
+
     void urlPasswordNeverInNetworkErrors()
     {
         receiver->stop();

@@ -52,7 +52,8 @@ struct HttpAnswer
     QByteArray body;
     QByteArray retryAfter;
     QByteArray wwwAuthenticate;
-    QByteArray date; ///< the Date header, when the receiver sends one
+    QByteArray date;     ///< the Date header, when the receiver sends one
+    QByteArray location; ///< the Location header of a redirect
     bool close = false;
 };
 
@@ -867,6 +868,11 @@ QByteArray renderAnswer(const HttpAnswer &answer)
         out += QByteArray::number(answer.body.size());
         out += "\r\n";
     }
+    if (!answer.location.isEmpty()) {
+        out += "Location: ";
+        out += answer.location;
+        out += "\r\n";
+    }
     if (!answer.retryAfter.isEmpty()) {
         out += "Retry-After: ";
         out += answer.retryAfter;
@@ -953,6 +959,7 @@ struct ReceiverState
     int failStatus = 0;
     QByteArray failBody;
     QByteArray failRetryAfter;
+    QByteArray failLocation;
     std::chrono::milliseconds delay{0};
     int closeMidCount = 0;
     int garbageCount = 0;
@@ -1328,6 +1335,7 @@ private:
                 answer.status = d->failStatus;
                 answer.body = d->failBody;
                 answer.retryAfter = d->failRetryAfter;
+                answer.location = d->failLocation;
             } else if (d->failRate > 0 && d->failRandom.generateDouble() < d->failRate) {
                 push.fault = ReceivedPush::Fault::FailNext;
                 push.status = d->failRateStatus;
@@ -1697,6 +1705,17 @@ void LokiTestReceiver::failNext(int count, int status, const QByteArray &body, c
     d->failStatus = status;
     d->failBody = body;
     d->failRetryAfter = retryAfter;
+    d->failLocation.clear();
+}
+
+void LokiTestReceiver::redirectNext(int count, int status, const QUrl &location)
+{
+    QMutexLocker locker(&d->mutex);
+    d->failCount = count;
+    d->failStatus = status;
+    d->failBody = QByteArray();
+    d->failRetryAfter = QByteArray();
+    d->failLocation = location.toEncoded();
 }
 
 void LokiTestReceiver::setFailRate(double rate, int status, quint32 seed)

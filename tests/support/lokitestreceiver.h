@@ -215,6 +215,8 @@ public:
      */
     void failNext(int count, int status, const QByteArray &body = QByteArray(),
                   const QByteArray &retryAfter = QByteArray());
+    /** The next @p count pushes are answered @p status (301, 302, 307, 308) with `Location: @p location`. */
+    void redirectNext(int count, int status, const QUrl &location);
     /**
      * From now on each push is answered @p status (nothing stored) with probability @p rate, drawn from a
      * generator seeded with @p seed so a test sees the same pattern every run; failNext() goes first. 0 stops
