@@ -149,6 +149,31 @@ private Q_SLOTS:
             QCOMPARE(client.sent() + client.counters().droppedOldest, 3000);
     }
 
+    void brokenAnswers_data()
+    {
+        QTest::addColumn<bool>("garbage");
+        QTest::newRow("connection reset mid-response") << false;
+        QTest::newRow("garbage instead of HTTP") << true;
+    }
+    void brokenAnswers()
+    {
+        QFETCH(bool, garbage);
+        LokiClient client(configFor(*receiver, Mode::Block));
+        // Qt resends a POST whose answer broke off a few times by itself; 12 faults reach the client too.
+        if (garbage)
+            receiver->answerGarbageNext(12);
+        else
+            receiver->closeMidResponseNext(12);
+        for (int i = 0; i < 1000; ++i)
+            client.send(QString::number(i));
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        // A cut answer may follow a stored push; its resend is an exact duplicate, dropped as Loki does.
+        checkExactlyOnce(client, *receiver, 1000);
+        QCOMPARE(client.sent(), 1000);
+        QCOMPARE(client.failed(), 0);
+        QVERIFY(client.retried() >= 1);
+    }
+
     void oneBadBatchAmongGoodOnes()
     {
         LokiConfig config = configFor(*receiver, Mode::Block);
