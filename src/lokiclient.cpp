@@ -53,18 +53,8 @@ LokiClientPrivate::LokiClientPrivate(LokiClient *q, const LokiConfig &config)
 const LokiStreamInfo *LokiClientPrivate::streamFor(const LokiRender::LabelMap &labels, LokiMetadata *metadata,
                                                    QString *line)
 {
-    const QByteArray key = LokiRender::streamKey(labels);
-    {
-        QMutexLocker lock(&streamsMutex);
-        auto it = streams.constFind(key);
-        if (it != streams.constEnd())
-            return it.value();
-        if (streams.size() < config.limits.maxStreams) {
-            auto *info = new LokiStreamInfo{key, LokiRender::jsonLabels(labels)};
-            streams.insert(key, info);
-            return info;
-        }
-    }
+    if (const LokiStreamInfo *stream = intern(labels, config.limits.maxStreams))
+        return stream;
     // Over the cap: the labels beyond the static ones travel as metadata (or in the line), in the static
     // stream.
     for (auto it = labels.cbegin(); it != labels.cend(); ++it) {
@@ -105,13 +95,15 @@ QString LokiClientPrivate::redact(QString text) const
     return text;
 }
 
-const LokiStreamInfo *LokiClientPrivate::intern(const LokiRender::LabelMap &labels)
+const LokiStreamInfo *LokiClientPrivate::intern(const LokiRender::LabelMap &labels, qsizetype maxStreams)
 {
     QByteArray key = LokiRender::streamKey(labels);
     QMutexLocker lock(&streamsMutex);
     auto it = streams.constFind(key);
     if (it != streams.constEnd())
         return it.value();
+    if (streams.size() >= maxStreams)
+        return nullptr;
     auto *info = new LokiStreamInfo{key, LokiRender::jsonLabels(labels)};
     streams.insert(key, info);
     return info;

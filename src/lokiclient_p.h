@@ -13,6 +13,7 @@
 #include <QtCore/QThread>
 
 #include <atomic>
+#include <limits>
 #include <memory>
 
 Q_DECLARE_LOGGING_CATEGORY(lcLoki)
@@ -46,8 +47,10 @@ public:
     /** Any thread. Queues an already rendered entry. */
     LokiClient::SendResult enqueue(const LokiStreamInfo *stream, qint64 timestampNs, QByteArray line,
                                    const LokiWait &wait, LokiMetadata metadata = LokiMetadata());
-    /** Any thread. The interned stream for @p labels (static labels must already be merged in), always. */
-    const LokiStreamInfo *intern(const LokiRender::LabelMap &labels);
+    /** Any thread. The interned stream for @p labels (static labels must already be merged in); nullptr when
+     * it would be new and @p maxStreams streams exist already. */
+    const LokiStreamInfo *intern(const LokiRender::LabelMap &labels,
+                                 qsizetype maxStreams = std::numeric_limits<qsizetype>::max());
     /**
      * Any thread. The stream for an entry with @p labels, under the cardinality guard: past
      * Limits::maxStreams, a new label set is not created; its labels beyond the static ones are appended to
