@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "entryqueue_p.h"
 
+#include "spool_p.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -26,23 +28,23 @@ LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, const L
         QMutexLocker lock(&m_mutex);
         if (m_closed)
             return PushResult::Closed;
-        while (m_count >= size_t(m_limits.capacity)) {
+        while (fullFor(entry)) {
             switch (m_limits.mode) {
             case LokiConfig::Backpressure::DropNew:
                 LokiCounterSet::add(m_counters->droppedNew, 1);
                 return PushResult::Dropped;
             case LokiConfig::Backpressure::DropOldest:
-                m_bytes -= front().line.size();
-                takeFront();
-                ++m_removed;
-                LokiCounterSet::add(m_counters->droppedOldest, 1);
+                if (!dropOldestLocked()) {
+                    LokiCounterSet::add(m_counters->droppedNew, 1);
+                    return PushResult::Dropped;
+                }
                 break;
             case LokiConfig::Backpressure::Block:
                 if (!deadlineResolved) {
                     deadline = wait.resolve();
                     deadlineResolved = true;
                 }
-                if (!m_notFull.wait(&m_mutex, deadline) && m_count >= size_t(m_limits.capacity)) {
+                if (!m_notFull.wait(&m_mutex, deadline) && fullFor(entry)) {
                     LokiCounterSet::add(m_counters->timedOut, 1);
                     return PushResult::TimedOut;
                 }
@@ -58,8 +60,17 @@ LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, const L
             entry.timestampNs = now > m_lastTimestamp ? now : m_lastTimestamp + 1;
             m_lastTimestamp = entry.timestampNs;
         }
-        m_bytes += entry.line.size();
-        pushBack(std::move(entry));
+        if (m_spool) {
+            if (!m_spool->append(entry, m_clockOffsetNs.load(std::memory_order_relaxed))) {
+                LokiCounterSet::add(m_counters->droppedNew, 1); // reported by the spool
+                return PushResult::Dropped;
+            }
+            ++m_count;
+            m_bytes += entry.line.size();
+        } else {
+            m_bytes += entry.line.size();
+            pushBack(std::move(entry));
+        }
         ++m_accepted;
         m_counters->accepted.store(m_accepted, std::memory_order_relaxed); // only written under m_mutex
         if (m_wakeWhen == WakeWhen::AnyEntry || (m_wakeWhen == WakeWhen::FullBatch && hasFullBatchLocked())) {
@@ -72,9 +83,78 @@ LokiEntryQueue::PushResult LokiEntryQueue::push(LokiQueuedEntry &&entry, const L
     return PushResult::Accepted;
 }
 
+bool LokiEntryQueue::fullFor(const LokiQueuedEntry &entry) const
+{
+    return m_spool ? !m_spool->hasRoomFor(entry) : m_count >= size_t(m_limits.capacity);
+}
+
+bool LokiEntryQueue::dropOldestLocked()
+{
+    if (!m_spool) {
+        m_bytes -= front().line.size();
+        takeFront();
+        ++m_removed;
+        LokiCounterSet::add(m_counters->droppedOldest, 1);
+        return true;
+    }
+    qint64 bytes = 0;
+    const qint64 dropped = m_spool->dropOldestSegment(&bytes);
+    if (dropped < 0)
+        return false;
+    m_count -= size_t(dropped);
+    m_bytes -= bytes;
+    m_removed += dropped;
+    LokiCounterSet::add(m_counters->droppedOldest, dropped);
+    return true;
+}
+
+void LokiEntryQueue::attachSpool(LokiSpool *spool)
+{
+    QMutexLocker lock(&m_mutex);
+    m_spool = spool;
+    m_count = size_t(spool->pendingEntries());
+    m_bytes = spool->pendingBytes();
+    m_replayed = spool->pendingEntries();
+}
+
+void LokiEntryQueue::batchDone()
+{
+    QMutexLocker lock(&m_mutex);
+    if (m_spool && m_spool->acknowledge())
+        m_notFull.wakeAll(); // disk space was freed
+}
+
+void LokiEntryQueue::syncSpool()
+{
+    QMutexLocker lock(&m_mutex);
+    if (m_spool)
+        m_spool->sync();
+}
+
+bool LokiEntryQueue::spoolNeedsSync() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_spool && m_spool->needsSync();
+}
+
 void LokiEntryQueue::takeBatch(std::vector<LokiQueuedEntry> &out)
 {
     QMutexLocker lock(&m_mutex);
+    if (m_spool) {
+        qint64 expired = 0;
+        qint64 damaged = 0;
+        const size_t before = out.size();
+        const qint64 bytes =
+            m_spool->take(out, m_limits.batchEntries, m_limits.batchBytes,
+                          m_clockOffsetNs.load(std::memory_order_relaxed), &expired, &damaged);
+        const qint64 removed = qint64(out.size() - before) + expired + damaged;
+        m_count -= size_t(removed);
+        m_bytes -= bytes;
+        m_removed += removed;
+        LokiCounterSet::add(m_counters->expired, expired);
+        LokiCounterSet::add(m_counters->corrupted, damaged);
+        return;
+    }
     qint64 bytes = 0;
     int taken = 0;
     out.reserve(out.size() + std::min(m_count, size_t(m_limits.batchEntries)));
@@ -97,6 +177,8 @@ std::vector<LokiQueuedEntry> LokiEntryQueue::takeAll()
 {
     QMutexLocker lock(&m_mutex);
     std::vector<LokiQueuedEntry> out;
+    if (m_spool)
+        return out;
     out.reserve(m_count);
     m_removed += qint64(m_count);
     while (m_count > 0)
@@ -155,8 +237,9 @@ bool LokiEntryQueue::hasFullBatchLocked() const
 {
     // A full queue is a full batch too: with a capacity below batch.maxEntries it would otherwise wait for
     // the timer while Block senders wait for room.
-    return m_count >= size_t(std::min(m_limits.batchEntries, m_limits.capacity)) ||
-           m_bytes >= m_limits.batchBytes;
+    const int fullBatch =
+        m_spool ? m_limits.batchEntries : std::min(m_limits.batchEntries, m_limits.capacity);
+    return m_count >= size_t(fullBatch) || m_bytes >= m_limits.batchBytes;
 }
 
 void LokiEntryQueue::pushBack(LokiQueuedEntry &&entry)
@@ -192,5 +275,5 @@ qint64 LokiEntryQueue::removedCount() const
 qint64 LokiEntryQueue::acceptedCount() const
 {
     QMutexLocker lock(&m_mutex);
-    return m_accepted;
+    return m_accepted + m_replayed;
 }

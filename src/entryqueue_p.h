@@ -58,14 +58,24 @@ struct LokiCounterSet
     std::atomic<qint64> droppedClosed{0};
     std::atomic<qint64> retried{0};
     std::atomic<qint64> splits{0};
+    std::atomic<qint64> expired{0};   ///< read from the spool older than Spool::maxAge
+    std::atomic<qint64> corrupted{0}; ///< lost with a spool segment damaged while the client ran
+    std::atomic<qint64> replayed{0};  ///< found in the spool at start (written by an earlier run)
+
+    /** Entries resolved: delivered, failed for good, or dropped after they were accepted. */
+    qint64 resolved() const
+    {
+        return sent.load() + failed.load() + droppedOldest.load() + droppedClosed.load() + expired.load() +
+               corrupted.load();
+    }
 
     /** Accepted but not yet sent, failed or dropped. */
     qint64 queued() const
     {
         // Read the resolutions first, so a concurrent accept can only make the result larger; a drop-oldest
         // counted just before its accept is published can make it one less, hence the clamp.
-        const qint64 resolved = sent.load() + failed.load() + droppedOldest.load() + droppedClosed.load();
-        return std::max<qint64>(0, accepted.load() - resolved);
+        const qint64 done = resolved();
+        return std::max<qint64>(0, accepted.load() + replayed.load() - done);
     }
 
     static void add(std::atomic<qint64> &counter, qint64 n)
@@ -89,6 +99,13 @@ struct LokiWait
     bool relative;
 };
 
+class LokiSpool;
+
+/**
+ * The queue in memory (a ring buffer of capacity entries) or, with a spool attached, on disk: then every
+ * accepted entry is written to the spool before push() returns, batches are read back from it, and the
+ * spool's disk bound takes the place of the capacity.
+ */
 class LokiEntryQueue
 {
 public:
@@ -113,8 +130,17 @@ public:
 
     /** Worker. Moves up to one batch of entries (by count and line bytes) from the head into @p out. */
     void takeBatch(std::vector<LokiQueuedEntry> &out);
-    /** Worker. Takes and returns everything (at shutdown). */
+    /** Worker. Takes and returns everything (at shutdown); nothing with a spool, where it stays. */
     std::vector<LokiQueuedEntry> takeAll();
+
+    /** Before any push. Keeps the entries in @p spool from now on (see the class comment). */
+    void attachSpool(LokiSpool *spool);
+    bool hasSpool() const { return m_spool != nullptr; }
+    /** Worker. The batch taken last is resolved (delivered or failed for good): the spool may free it. */
+    void batchDone();
+    /** Any thread. Forces the spool's writes onto the storage. */
+    void syncSpool();
+    bool spoolNeedsSync() const;
 
     /** Worker. What the worker wants to hear about: nothing, the first entry, or a full batch. */
     enum class WakeWhen { Never, AnyEntry, FullBatch };
@@ -139,11 +165,14 @@ public:
     bool hasFullBatch() const;
     /** Entries removed from the head so far (taken by the worker or dropped as oldest). */
     qint64 removedCount() const;
-    /** Entries accepted so far. */
+    /** Entries that entered the queue so far: accepted, and found in the spool at start. */
     qint64 acceptedCount() const;
 
 private:
     bool hasFullBatchLocked() const;
+    bool fullFor(const LokiQueuedEntry &entry) const;
+    /** Makes room in DropOldest mode; false when nothing can be dropped. */
+    bool dropOldestLocked();
     // A ring buffer that grows (doubling) up to the capacity, so an idle client holds little memory and a
     // busy one allocates nothing per entry.
     void pushBack(LokiQueuedEntry &&entry);
@@ -153,6 +182,7 @@ private:
     const Limits m_limits;
     LokiCounterSet *const m_counters;
     std::function<void()> m_wake;
+    LokiSpool *m_spool = nullptr;
 
     mutable QMutex m_mutex;
     QWaitCondition m_notFull;
@@ -164,6 +194,7 @@ private:
     std::atomic<qint64> m_clockOffsetNs{0};
     qint64 m_removed = 0;
     qint64 m_accepted = 0;
+    qint64 m_replayed = 0;
     WakeWhen m_wakeWhen = WakeWhen::AnyEntry;
     bool m_closed = false;
 };

@@ -95,6 +95,47 @@ QString LokiClientPrivate::redact(QString text) const
     return text;
 }
 
+const LokiStreamInfo *LokiClientPrivate::internRaw(const QByteArray &key, const QByteArray &json)
+{
+    QMutexLocker lock(&streamsMutex);
+    auto it = streams.constFind(key);
+    if (it != streams.constEnd())
+        return it.value();
+    auto *info = new LokiStreamInfo{key, json};
+    streams.insert(key, info);
+    return info;
+}
+
+void LokiClientPrivate::openSpool()
+{
+    if (config.spool.directory.isEmpty() || !configError.isEmpty())
+        return;
+    LokiSpool::Options options;
+    options.directory = config.spool.directory;
+    options.maxBytes = config.spool.maxBytes;
+    options.segmentBytes = config.spool.segmentBytes;
+    options.sync = config.spool.sync;
+    options.maxAge = config.spool.maxAge;
+    options.syncEntries = qMax(1, config.batch.maxEntries);
+    options.syncBytes = qMax<qint64>(1, config.batch.maxBytes);
+    spool = std::make_unique<LokiSpool>(
+        options, [this](const QByteArray &key, const QByteArray &json) { return internRaw(key, json); },
+        [this](const QString &message) { reportError(LokiError(LokiError::Kind::Spool, message)); });
+    QString why;
+    if (!spool->open(&why)) {
+        spool.reset();
+        qCWarning(lcLoki, "%s; entries are kept in memory only", qPrintable(why));
+        reportError(
+            LokiError(LokiError::Kind::Spool, why + QStringLiteral("; entries are kept in memory only")));
+        return;
+    }
+    counters.replayed.store(spool->replayedEntries());
+    if (spool->replayedEntries() > 0)
+        qCInfo(lcLoki, "%lld entries left in the spool by an earlier run are sent first",
+               spool->replayedEntries());
+    queue.attachSpool(spool.get());
+}
+
 const LokiStreamInfo *LokiClientPrivate::intern(const LokiRender::LabelMap &labels, qsizetype maxStreams)
 {
     QByteArray key = LokiRender::streamKey(labels);
@@ -197,6 +238,7 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
     Q_D(LokiClient);
     qRegisterMetaType<LokiError>();
     qRegisterMetaType<LokiClient::State>();
+    d->openSpool();
     d->thread.setObjectName(QStringLiteral("lokiqt-client"));
     d->worker = new LokiWorker(d);
     d->worker->moveToThread(&d->thread);
@@ -367,6 +409,9 @@ LokiClient::Counters LokiClient::counters() const
     out.truncated = c.truncated.load();
     out.demoted = c.demoted.load();
     out.splits = c.splits.load();
+    out.expired = c.expired.load();
+    out.corrupted = c.corrupted.load();
+    out.replayed = c.replayed.load();
     return out;
 }
 
@@ -405,6 +450,11 @@ LokiError LokiClient::lastError() const
     Q_D(const LokiClient);
     QMutexLocker lock(&d->errorMutex);
     return d->lastError;
+}
+
+bool LokiClient::isSpooling() const
+{
+    return d_func()->spool != nullptr;
 }
 
 bool LokiClient::isClientThread(const QThread *thread) const

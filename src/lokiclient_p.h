@@ -6,6 +6,7 @@
 
 #include "entryqueue_p.h"
 #include "render_p.h"
+#include "spool_p.h"
 
 #include <QtCore/QHash>
 #include <QtCore/QLoggingCategory>
@@ -58,6 +59,10 @@ public:
      */
     const LokiStreamInfo *streamFor(const LokiRender::LabelMap &labels, LokiMetadata *metadata,
                                     QString *line);
+    /** Any thread. The interned stream for a key and JSON form read back from the spool. */
+    const LokiStreamInfo *internRaw(const QByteArray &key, const QByteArray &json);
+    /** Owner thread, before the worker starts. Opens the spool directory when one is configured. */
+    void openSpool();
     /** Any thread. Counts an invalid entry and reports it. */
     LokiClient::SendResult reject(const QString &why);
 
@@ -74,7 +79,8 @@ public:
 
     qint64 failuresSoFar() const
     {
-        return counters.failed.load() + counters.droppedOldest.load() + counters.droppedClosed.load();
+        return counters.failed.load() + counters.droppedOldest.load() + counters.droppedClosed.load() +
+               counters.expired.load() + counters.corrupted.load();
     }
 
     LokiClient *const q_ptr;
@@ -83,6 +89,7 @@ public:
     const QUrl pushUrl;  ///< without user info: credentials go in the Authorization header, never in the URL
 
     LokiCounterSet counters;
+    std::unique_ptr<LokiSpool> spool; ///< null unless LokiConfig::spool.directory is set and usable
     LokiEntryQueue queue;
 
     QMutex streamsMutex;

@@ -184,6 +184,20 @@ bool LokiConfig::isValid(QString *why) const
     if (limits.maxStreams < 1)
         return fail(why,
                     QStringLiteral("limits.maxStreams: must be at least 1 (is %1)").arg(limits.maxStreams));
+    if (!spool.directory.isEmpty()) {
+        constexpr qint64 minSpoolBytes = 1024 * 1024;
+        if (spool.maxBytes < minSpoolBytes || spool.maxBytes < 4 * limits.maxLineBytes)
+            return fail(why, QStringLiteral("spool.maxBytes: must be at least 1 MiB and 4 times "
+                                            "limits.maxLineBytes (is %1)")
+                                 .arg(spool.maxBytes));
+        if (spool.segmentBytes < 64 * 1024)
+            return fail(why, QStringLiteral("spool.segmentBytes: must be at least 64 KiB (is %1)")
+                                 .arg(spool.segmentBytes));
+        if (spool.syncInterval.count() < 1)
+            return fail(why, QStringLiteral("spool.syncInterval: must be at least 1 ms"));
+        if (spool.maxAge.count() < 1)
+            return fail(why, QStringLiteral("spool.maxAge: must be at least 1 ms"));
+    }
     if (basicAuthUser.isEmpty() && !basicAuthPassword.isEmpty())
         return fail(why, QStringLiteral("basicAuthPassword: set without basicAuthUser"));
     if (!basicAuthUser.isEmpty() && !bearerToken.isEmpty())

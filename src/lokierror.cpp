@@ -22,6 +22,9 @@ QString LokiError::toString() const
     case Kind::Limit:
         what = QStringLiteral("limit: %1").arg(m_message);
         break;
+    case Kind::Spool:
+        what = QStringLiteral("spool: %1").arg(m_message);
+        break;
     }
     if (m_entries > 0)
         what += QStringLiteral(" (%1 %2").arg(m_entries).arg(m_entries == 1 ? QStringLiteral("entry")

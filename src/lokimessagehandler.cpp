@@ -153,8 +153,12 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
                                   ? LokiWait::atMost(s->options.blockTimeout)
                                   : LokiWait::atMost(std::chrono::milliseconds(0));
         s->d->enqueue(stream, 0, LokiRender::toUtf8Exact(line), deadline, std::move(metadata));
-        if (type == QtFatalMsg) // Qt aborts when we return: push what is queued first, for a bounded time
+        if (type == QtFatalMsg) {
+            // Qt aborts when we return. With a spool the entries are in its files already: force them onto
+            // the storage. Then push what is queued, for a bounded time.
+            s->d->queue.syncSpool();
             s->client->flush(QDeadlineTimer(s->options.fatalFlushTimeout));
+        }
         t_inHandler = false;
     }
     const QtMessageHandler previous = s->options.callPreviousHandler ? s->previous : nullptr;

@@ -70,6 +70,15 @@ void LokiWorker::start()
     m_backoffTimer = new QTimer(this);
     m_backoffTimer->setSingleShot(true);
     connect(m_backoffTimer, &QTimer::timeout, this, &LokiWorker::post);
+    if (d->queue.hasSpool() && d->config.spool.sync == LokiConfig::SpoolSync::Interval) {
+        m_syncTimer = new QTimer(this);
+        m_syncTimer->setSingleShot(true);
+        m_syncTimer->setTimerType(Qt::CoarseTimer);
+        connect(m_syncTimer, &QTimer::timeout, this, [this] {
+            d->queue.syncSpool();
+            schedule();
+        });
+    }
 }
 
 void LokiWorker::schedule()
@@ -78,6 +87,9 @@ void LokiWorker::schedule()
         return;
     reportDrops();
     d->notifyCounters();
+    // Written entries reach the storage at most syncInterval later; no timer runs when nothing waits.
+    if (m_syncTimer && !m_syncTimer->isActive() && d->queue.spoolNeedsSync())
+        m_syncTimer->start(d->config.spool.syncInterval);
     if (batchUnderWay())
         return; // its completion calls schedule() again
     for (;;) {
@@ -119,10 +131,18 @@ void LokiWorker::dispatch()
 {
     m_waitTimer->stop();
     m_waitDue = false;
+    if (d->queue.hasSpool() && d->config.spool.sync == LokiConfig::SpoolSync::PerBatch)
+        d->queue.syncSpool();
     std::vector<LokiQueuedEntry> batch;
     d->queue.takeBatch(batch);
-    if (batch.empty())
+    if (batch.empty()) {
+        // Every entry read from the spool was too old (or lost): resolved without a push.
+        d->queue.batchDone();
+        reportDrops();
+        finishFlushes();
+        QMetaObject::invokeMethod(this, &LokiWorker::schedule, Qt::QueuedConnection);
         return;
+    }
     m_parts.push_back(std::move(batch));
     m_batchClockOffsetNs = d->queue.clockOffset();
     m_batchClockCorrected = false;
@@ -313,6 +333,7 @@ void LokiWorker::nextPart()
         post();
         return;
     }
+    d->queue.batchDone();
     finishFlushes();
     schedule();
 }
@@ -335,6 +356,17 @@ void LokiWorker::finishFlushes()
 
 void LokiWorker::reportDrops()
 {
+    const qint64 expired = d->counters.expired.load();
+    if (expired != m_reportedExpired) {
+        const qint64 delta = expired - m_reportedExpired;
+        m_reportedExpired = expired;
+        d->reportError(
+            LokiError(LokiError::Kind::Dropped,
+                      QStringLiteral("spooled entries older than spool.maxAge (%1 h) were dropped: "
+                                     "Loki refuses entries that old")
+                          .arg(d->config.spool.maxAge.count() / 3600000.0),
+                      int(qMin<qint64>(delta, std::numeric_limits<int>::max()))));
+    }
     const qint64 drops =
         d->counters.droppedNew.load() + d->counters.droppedOldest.load() + d->counters.timedOut.load();
     if (drops == m_reportedDrops)
@@ -351,7 +383,8 @@ void LokiWorker::reportDrops()
 int LokiWorker::activeTimers() const
 {
     return (m_waitTimer && m_waitTimer->isActive() ? 1 : 0) +
-           (m_backoffTimer && m_backoffTimer->isActive() ? 1 : 0);
+           (m_backoffTimer && m_backoffTimer->isActive() ? 1 : 0) +
+           (m_syncTimer && m_syncTimer->isActive() ? 1 : 0);
 }
 
 void LokiWorker::shutdown()
@@ -362,6 +395,8 @@ void LokiWorker::shutdown()
     m_stopped = true;
     m_waitTimer->stop();
     m_backoffTimer->stop();
+    if (m_syncTimer)
+        m_syncTimer->stop();
     if (m_reply) {
         disconnect(m_reply, nullptr, this, nullptr);
         m_reply->abort();
@@ -373,6 +408,19 @@ void LokiWorker::shutdown()
     for (const auto &part : m_parts)
         lost += qint64(part.size());
     m_parts.clear();
+    if (d->queue.hasSpool()) {
+        // Nothing is lost: the batch under way was not acknowledged, so it stays in the spool with the rest.
+        lost = 0;
+        if (d->config.spool.sync != LokiConfig::SpoolSync::Never)
+            d->queue.syncSpool();
+        const qint64 kept = d->counters.queued();
+        if (kept > 0)
+            d->reportError(LokiError(LokiError::Kind::Spool,
+                                     QStringLiteral("undelivered when close() reached its deadline: kept in "
+                                                    "%1 for the next start")
+                                         .arg(d->config.spool.directory),
+                                     int(qMin<qint64>(kept, std::numeric_limits<int>::max()))));
+    }
     if (lost > 0) {
         LokiCounterSet::add(d->counters.droppedClosed, lost);
         d->reportError(LokiError(LokiError::Kind::Dropped,
@@ -387,5 +435,7 @@ void LokiWorker::shutdown()
     m_waitTimer = nullptr;
     delete m_backoffTimer;
     m_backoffTimer = nullptr;
+    delete m_syncTimer;
+    m_syncTimer = nullptr;
     d->notifyCounters();
 }

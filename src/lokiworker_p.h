@@ -73,6 +73,7 @@ private:
     QNetworkAccessManager *m_nam = nullptr;
     QTimer *m_waitTimer = nullptr;
     QTimer *m_backoffTimer = nullptr;
+    QTimer *m_syncTimer = nullptr; ///< SpoolSync::Interval
     QNetworkReply *m_reply = nullptr;
 
     // The batch under way, as parts pushed one after the other: one part unless a 413 split it.
@@ -90,6 +91,7 @@ private:
     bool m_waitDue = false;
     bool m_stopped = false;
     qint64 m_reportedDrops = 0;
+    qint64 m_reportedExpired = 0;
     std::vector<PendingFlush> m_flushes;
 };
 

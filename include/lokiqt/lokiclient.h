@@ -82,12 +82,19 @@ public:
         qint64 rejected = 0;  ///< invalid entries refused by send()
         qint64 failed = 0;    ///< entries whose batch failed for good
         qint64 retried = 0;   ///< retried pushes (not entries)
-        qint64 queued = 0;    ///< entries accepted but neither sent, failed nor dropped yet
+        qint64 queued = 0;    ///< entries accepted (or replayed) but neither sent, failed nor dropped yet;
+                              ///< with a spool, what close() leaves there for the next start
         qint64 truncated = 0; ///< lines cut to Limits::maxLineBytes (still delivered)
         qint64 demoted = 0;   ///< entries whose extra labels were demoted because of Limits::maxStreams
         qint64 splits = 0;    ///< batches split in halves after a 413 (or Loki's "larger than max")
+        qint64 expired = 0;   ///< spooled entries older than Spool::maxAge when read: dropped
+        qint64 corrupted = 0; ///< spooled entries lost because their segment file was damaged meanwhile
+        qint64 replayed = 0;  ///< entries an earlier run left in the spool (sent before new ones)
 
-        qint64 dropped() const { return droppedNew + droppedOldest + droppedClosed + timedOut; }
+        qint64 dropped() const
+        {
+            return droppedNew + droppedOldest + droppedClosed + timedOut + expired + corrupted;
+        }
     };
 
     /** Starts the client's thread. An invalid @p config is reported by errorOccurred and refuses sends. */
@@ -122,7 +129,8 @@ public:
 
     /**
      * Owner thread. Refuses further sends, delivers what is queued within @p deadline, then stops the
-     * client's thread. Entries still undelivered at the deadline are counted as droppedClosed and reported.
+     * client's thread. Entries still undelivered at the deadline are counted as droppedClosed and reported;
+     * with a spool they stay in it instead (Counters::queued) for the next client that opens it.
      * Returns true when everything accepted was delivered. Calling it again returns the first answer.
      */
     bool close(QDeadlineTimer deadline = QDeadlineTimer(5000));
@@ -139,6 +147,9 @@ public:
     qint64 queued() const;   ///< Thread-safe.
     /** Thread-safe. The latest failure (Kind::NoError when there was none). */
     LokiError lastError() const;
+
+    /** Thread-safe. True when entries go through the disk spool (LokiConfig::spool is set and usable). */
+    bool isSpooling() const;
 
     /** Thread-safe. True when @p thread is the client's own worker thread (used to avoid feedback loops). */
     bool isClientThread(const QThread *thread) const;

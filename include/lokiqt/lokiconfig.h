@@ -57,6 +57,15 @@ public:
     };
     Q_ENUM(Encoding)
 
+    /** When the disk spool forces what it wrote onto the storage (fdatasync). See Spool. */
+    enum class SpoolSync {
+        Never,    ///< leave it to the OS: survives a crash or kill of the process, not a power cut
+        PerBatch, ///< after every batch's worth of entries written (batch.maxEntries or maxBytes), and
+                  ///< whenever the worker takes a batch from the spool
+        Interval, ///< at most Spool::syncInterval after an entry was written (default)
+    };
+    Q_ENUM(SpoolSync)
+
     /** Parses "protobuf", "json" or "json-gzip". Returns false (and leaves @p out alone) otherwise. */
     static bool parseEncoding(const QString &text, Encoding *out);
     /** The inverse of parseEncoding(). */
@@ -144,6 +153,31 @@ public:
          */
         int maxStreams = 500;
     } limits;
+
+    /**
+     * The disk spool (off unless a directory is set): the logs an offline device must not lose.
+     *
+     * Every entry send() accepts is first written to a segment file in the directory (each record with a
+     * CRC-32); the worker reads its batches from there, and a segment is deleted only after Loki
+     * acknowledged all of it. Entries that a process left behind (Loki down, close() at its deadline, a
+     * crash, SIGKILL) are delivered by the next client that opens the directory, oldest first, before its
+     * own. The disk bound replaces queueCapacity: when the spool is full, the backpressure mode applies to
+     * it (DropOldest deletes the oldest segment file). Only one process at a time may use a directory; a
+     * second one reports a LokiError::Kind::Spool error and keeps its entries in memory only.
+     */
+    struct Spool
+    {
+        QString directory;                  ///< empty: memory only (the default). Created owner-only (0700).
+        qint64 maxBytes = 64 * 1024 * 1024; ///< disk the segment files may use together
+        qint64 segmentBytes = 4 * 1024 * 1024; ///< size of one segment file (at most maxBytes / 4)
+        SpoolSync sync = SpoolSync::Interval;
+        std::chrono::milliseconds syncInterval{1000}; ///< for SpoolSync::Interval
+        /**
+         * Entries read from the spool that are older than this are dropped and counted (Counters::expired)
+         * instead of being refused by Loki forever (Loki's reject_old_samples_max_age: one week).
+         */
+        std::chrono::milliseconds maxAge{std::chrono::hours(24 * 7)};
+    } spool;
 
     /** What send() does when the queue is full. */
     Backpressure backpressure = Backpressure::Block;

@@ -37,6 +37,7 @@ public:
         Dropped,      ///< entries were dropped because the queue was full or the client closed
         Limit,        ///< a limit changed entries on their way (lines cut, labels demoted), or the server's
                       ///< format limits forced a fallback; the entries are still delivered
+        Spool,        ///< the disk spool: directory in use or unusable, damaged records skipped, write errors
     };
     Q_ENUM(Kind)
 
