@@ -2,6 +2,7 @@
 // lokiqt-push end to end: the real program against the test receiver.
 #include "lokitestreceiver.h"
 
+#include <QtCore/QLockFile>
 #include <QtCore/QProcess>
 #include <QtCore/QRegularExpression>
 #include <QtCore/QTemporaryDir>
@@ -214,6 +215,55 @@ private Q_SLOTS:
         QTest::newRow("bad header") << QStringList{QStringLiteral("--header"), QStringLiteral("novalue")};
         QTest::newRow("ftp url") << QStringList{QStringLiteral("--url"), QStringLiteral("ftp://x")};
         QTest::newRow("bad encoding") << QStringList{QStringLiteral("--encoding"), QStringLiteral("xml")};
+        QTest::newRow("bad spool sync")
+            << QStringList{QStringLiteral("--spool-sync"), QStringLiteral("daily")};
+        QTest::newRow("spool too small")
+            << QStringList{QStringLiteral("--spool-dir"), QStringLiteral("/tmp/x"),
+                           QStringLiteral("--spool-max-bytes"), QStringLiteral("1000")};
+    }
+
+    void spoolKeepsUndeliveredLinesForTheNextRun()
+    {
+        QTemporaryDir dir;
+        const QStringList args{QStringLiteral("--url"),        receiver->url().toString(),
+                               QStringLiteral("--spool-dir"),  dir.path(),
+                               QStringLiteral("--timeout-ms"), QStringLiteral("300")};
+        receiver->stop();
+        const Run first = runPush(args, "one\ntwo\nthree\n");
+        QCOMPARE(first.exitCode, 1);
+        QVERIFY2(summaryOf(first).endsWith(QLatin1String("replayed=0 spooled=3")),
+                 qPrintable(first.stderrText));
+
+        // The next run, with nothing of its own, delivers them.
+        QVERIFY(receiver->restart());
+        const Run second = runPush(args, "");
+        QCOMPARE(second.exitCode, 0);
+        QCOMPARE(summaryOf(second),
+                 QStringLiteral("sent=3 dropped=0 failed=0 retries=0 replayed=3 spooled=0"));
+        QCOMPARE(lines(receiver->entries()),
+                 (QStringList{QStringLiteral("one"), QStringLiteral("two"), QStringLiteral("three")}));
+
+        // Left-overs go before a run's own input.
+        receiver->stop();
+        QCOMPARE(runPush(args, "four\n").exitCode, 1);
+        QVERIFY(receiver->restart());
+        receiver->clear();
+        const Run fourth = runPush(args, "five\n");
+        QCOMPARE(fourth.exitCode, 0);
+        QCOMPARE(lines(receiver->entries()), (QStringList{QStringLiteral("four"), QStringLiteral("five")}));
+    }
+
+    void aSpoolDirectoryInUseIsAUsageError()
+    {
+        QTemporaryDir dir;
+        QLockFile lock(dir.filePath(QStringLiteral("lock")));
+        QVERIFY(lock.tryLock(0));
+        const Run run = runPush(
+            {QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--spool-dir"), dir.path()},
+            "never sent\n");
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY2(run.stderrText.contains(QLatin1String("in use by process")), qPrintable(run.stderrText));
+        QCOMPARE(receiver->pushCount(), 0);
     }
     void usageErrorsExitTwo()
     {

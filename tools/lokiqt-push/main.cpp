@@ -132,9 +132,21 @@ int main(int argc, char *argv[])
     const QCommandLineOption headerOption(QStringLiteral("header"),
                                           QStringLiteral("An extra HTTP header (repeatable)."),
                                           QStringLiteral("Name: value"));
+    const QCommandLineOption spoolDirOption(
+        QStringLiteral("spool-dir"),
+        QStringLiteral("Keep entries in a disk spool there: what is not delivered by the deadline stays for "
+                       "the next run with the same directory, which sends it first."),
+        QStringLiteral("dir"));
+    const QCommandLineOption spoolBytesOption(
+        QStringLiteral("spool-max-bytes"),
+        QStringLiteral("Disk the spool may use (default %1).").arg(LokiConfig().spool.maxBytes),
+        QStringLiteral("n"));
+    const QCommandLineOption spoolSyncOption(QStringLiteral("spool-sync"),
+                                             QStringLiteral("never, batch or interval (default interval)."),
+                                             QStringLiteral("policy"));
     parser.addOptions({urlOption, labelOption, batchEntriesOption, batchBytesOption, batchWaitOption,
                        backpressureOption, capacityOption, timeoutOption, encodingOption, tenantOption,
-                       headerOption});
+                       headerOption, spoolDirOption, spoolBytesOption, spoolSyncOption});
     if (!parser.parse(QCoreApplication::arguments()))
         return usageError(parser.errorText());
     if (parser.isSet(QStringLiteral("help"))) {
@@ -196,11 +208,30 @@ int main(int argc, char *argv[])
         config.headers.append(
             {header.left(colon).trimmed().toLatin1(), header.mid(colon + 1).trimmed().toUtf8()});
     }
+    config.spool.directory = parser.value(spoolDirOption);
+    if (parser.isSet(spoolBytesOption)) {
+        if (!parsePositive(parser.value(spoolBytesOption), &number))
+            return usageError(QStringLiteral("--spool-max-bytes wants a positive number"));
+        config.spool.maxBytes = number;
+    }
+    if (parser.isSet(spoolSyncOption)) {
+        const QString sync = parser.value(spoolSyncOption);
+        if (sync == QLatin1String("never"))
+            config.spool.sync = LokiConfig::SpoolSync::Never;
+        else if (sync == QLatin1String("batch"))
+            config.spool.sync = LokiConfig::SpoolSync::PerBatch;
+        else if (sync == QLatin1String("interval"))
+            config.spool.sync = LokiConfig::SpoolSync::Interval;
+        else
+            return usageError(QStringLiteral("--spool-sync wants never, batch or interval"));
+    }
     QString why;
     if (!config.isValid(&why))
         return usageError(why);
 
     LokiClient client(config);
+    if (!config.spool.directory.isEmpty() && !client.isSpooling())
+        return usageError(client.lastError().message());
     Pusher pusher{&client};
     const QStringList files = parser.positionalArguments();
     bool readOk = true;
@@ -225,8 +256,12 @@ int main(int argc, char *argv[])
     QTextStream err(stderr);
     if (c.failed > 0 || dropped > 0 || !closed)
         err << "lokiqt-push: last error: " << client.lastError().toString() << '\n';
-    err << "sent=" << c.sent << " dropped=" << dropped << " failed=" << c.failed << " retries=" << c.retried
-        << '\n';
-    const bool allDelivered = readOk && closed && c.sent == pusher.lines && dropped == 0 && c.failed == 0;
+    err << "sent=" << c.sent << " dropped=" << dropped << " failed=" << c.failed << " retries=" << c.retried;
+    if (client
+            .isSpooling()) // sent includes what an earlier run left (replayed); spooled is left for the next
+        err << " replayed=" << c.replayed << " spooled=" << c.queued;
+    err << '\n';
+    const bool allDelivered =
+        readOk && closed && c.sent == pusher.lines + c.replayed && dropped == 0 && c.failed == 0;
     return allDelivered ? exitDelivered : exitLost;
 }
