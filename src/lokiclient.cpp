@@ -6,6 +6,7 @@
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QMetaObject>
+#include <QtNetwork/QNetworkInformation>
 
 // Debug output of the client is off unless enabled (QT_LOGGING_RULES="lokiqt.*.debug=true").
 Q_LOGGING_CATEGORY(lcLoki, "lokiqt.client", QtInfoMsg)
@@ -136,6 +137,33 @@ void LokiClientPrivate::openSpool()
     queue.attachSpool(spool.get());
 }
 
+void LokiClientPrivate::followReachability()
+{
+    // The instance is shared by the whole application; the first user loads a backend (none on some
+    // platforms: then nothing changes).
+    if (!QNetworkInformation::instance()) {
+#if QT_VERSION >= QT_VERSION_CHECK(6, 3, 0)
+        QNetworkInformation::loadBackendByFeatures(QNetworkInformation::Feature::Reachability);
+#else
+        QNetworkInformation::load(QNetworkInformation::Feature::Reachability);
+#endif
+    }
+    QNetworkInformation *info = QNetworkInformation::instance();
+    if (!info || !info->supports(QNetworkInformation::Feature::Reachability)) {
+        qCDebug(lcLoki, "no network information backend: retries follow the backoff only");
+        return;
+    }
+    qCDebug(lcLoki) << "network information from" << info->backendName() << "now" << info->reachability();
+    LokiWorker *w = worker;
+    auto apply = [w](QNetworkInformation::Reachability reachability) {
+        w->setNetworkReachable(reachability != QNetworkInformation::Reachability::Disconnected);
+    };
+    QObject::connect(info, &QNetworkInformation::reachabilityChanged, worker, apply);
+    const auto now = info->reachability();
+    QMetaObject::invokeMethod(
+        worker, [apply, now] { apply(now); }, Qt::QueuedConnection);
+}
+
 const LokiStreamInfo *LokiClientPrivate::intern(const LokiRender::LabelMap &labels, qsizetype maxStreams)
 {
     QByteArray key = LokiRender::streamKey(labels);
@@ -247,6 +275,8 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
     d->queue.setWakeCallback(
         [worker] { QMetaObject::invokeMethod(worker, &LokiWorker::schedule, Qt::QueuedConnection); });
     d->thread.start();
+    if (config.followNetworkReachability)
+        d->followReachability();
     if (!d->configError.isEmpty()) {
         qCWarning(lcLoki, "invalid configuration: %s", qPrintable(d->configError));
         d->reportError(LokiError(LokiError::Kind::InvalidEntry,

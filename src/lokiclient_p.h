@@ -63,6 +63,8 @@ public:
     const LokiStreamInfo *internRaw(const QByteArray &key, const QByteArray &json);
     /** Owner thread, before the worker starts. Opens the spool directory when one is configured. */
     void openSpool();
+    /** Owner thread. Tells the worker what QNetworkInformation says about the network, now and later. */
+    void followReachability();
     /** Any thread. Counts an invalid entry and reports it. */
     LokiClient::SendResult reject(const QString &why);
 

@@ -178,6 +178,7 @@ QNetworkRequest LokiWorker::makeRequest() const
 
 void LokiWorker::post()
 {
+    m_waitingForNetwork = false;
     ++m_attempt;
     m_reply = m_nam->post(makeRequest(), m_body.data);
     m_pushClock.start();
@@ -259,9 +260,18 @@ void LokiWorker::onReplyFinished()
                                       "LokiConfig::structuredMetadata to false)");
     }
     message = d->redact(message);
-    const bool retry =
-        disposition == LokiRetry::Disposition::Retry && m_attempt < d->config.retry.maxAttempts;
+    // Without a network, retrying is pointless and would use up the attempts: wait for the network.
+    const bool waitForNetwork = status == 0 && m_offline;
+    const bool retry = disposition == LokiRetry::Disposition::Retry &&
+                       (m_attempt < d->config.retry.maxAttempts || waitForNetwork);
     d->reportError(LokiError(kind, message, entries, status, retry, m_attempt));
+    if (waitForNetwork) {
+        --m_attempt;
+        m_waitingForNetwork = true;
+        d->setState(LokiClient::State::Retrying);
+        d->notifyCounters();
+        return;
+    }
     if (retry) {
         LokiCounterSet::add(d->counters.retried, 1);
         const auto delay =
@@ -280,6 +290,20 @@ void LokiWorker::onReplyFinished()
     }
     LokiCounterSet::add(d->counters.failed, entries);
     nextPart();
+}
+
+void LokiWorker::setNetworkReachable(bool reachable)
+{
+    m_offline = !reachable;
+    if (!reachable || m_stopped || !batchUnderWay() || m_reply)
+        return;
+    // A push waits for the network or for its backoff: the network is back, so send it now.
+    if (m_waitingForNetwork || m_backoffTimer->isActive()) {
+        if (m_waitingForNetwork) // a retry scheduled by a backoff was counted when it was
+            LokiCounterSet::add(d->counters.retried, 1);
+        m_backoffTimer->stop();
+        post();
+    }
 }
 
 void LokiWorker::tuneSockets()

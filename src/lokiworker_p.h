@@ -43,6 +43,12 @@ public:
     void requestFlush(const std::shared_ptr<LokiFlushWaiter> &waiter, qint64 acceptedTarget);
     /** Worker thread. Stops: aborts the push under way, counts what is left as dropped, frees the network. */
     void shutdown();
+    /**
+     * Worker thread. What the system says about the network (QNetworkInformation): unreachable holds retries
+     * of network failures; reachable again sends a waiting push at once.
+     */
+    void setNetworkReachable(bool reachable);
+    bool isWaitingForNetwork() const { return m_waitingForNetwork; }
     /** Worker thread. How many of the worker's own timers run (batch wait, backoff): 0 whenever it is idle.
      */
     int activeTimers() const;
@@ -90,6 +96,8 @@ private:
     int m_attempt = 0;
     bool m_waitDue = false;
     bool m_stopped = false;
+    bool m_offline = false;           ///< the system reports no network
+    bool m_waitingForNetwork = false; ///< a push failed while offline and waits for the network
     qint64 m_reportedDrops = 0;
     qint64 m_reportedExpired = 0;
     std::vector<PendingFlush> m_flushes;

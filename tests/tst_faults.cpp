@@ -2,7 +2,9 @@
 // Fault injection: exact counts at the receiver and in the client's counters under failing servers.
 #include <lokiqt/lokiclient.h>
 
+#include "lokiclient_p.h"
 #include "lokitestreceiver.h"
+#include "lokiworker_p.h"
 
 #include <QtTest/QtTest>
 
@@ -26,6 +28,13 @@ LokiConfig configFor(const LokiTestReceiver &receiver, Mode mode)
     config.retry.maxBackoff = 20ms;
     config.retry.maxAttempts = 1000; // transient faults never exhaust the retries here
     return config;
+}
+
+void setReachable(LokiWorker *worker, bool reachable)
+{
+    QMetaObject::invokeMethod(
+        worker, [worker, reachable] { worker->setNetworkReachable(reachable); },
+        Qt::BlockingQueuedConnection);
 }
 
 int injectedFailures(const LokiTestReceiver &receiver)
@@ -123,30 +132,109 @@ private Q_SLOTS:
         QVERIFY(client.retried() >= 2);
     }
 
-    void receiverStoppedThenStartedAgain_data()
+    void receiverDownFor20Seconds_data()
     {
         QTest::addColumn<Mode>("mode");
-        QTest::newRow("block") << Mode::Block;
-        QTest::newRow("drop-oldest") << Mode::DropOldest;
+        QTest::addColumn<bool>("spool");
+        QTest::newRow("block, memory: overflow counted") << Mode::Block << false;
+        QTest::newRow("drop-oldest, memory: drops counted") << Mode::DropOldest << false;
+        QTest::newRow("block + spool: nothing lost") << Mode::Block << true;
     }
-    void receiverStoppedThenStartedAgain()
+    void receiverDownFor20Seconds()
     {
         QFETCH(Mode, mode);
+        QFETCH(bool, spool);
+        QTemporaryDir dir;
         LokiConfig config = configFor(*receiver, mode);
         config.queueCapacity = 1000;
+        config.retry.maxBackoff = 1s;
+        if (spool)
+            config.spool.directory = dir.path();
         LokiClient client(config);
+        QCOMPARE(client.isSpooling(), spool);
         receiver->stop();
-        for (int i = 0; i < 3000; ++i)
-            client.send(QString::number(i), QDeadlineTimer(0));    // Block: a full queue times out at once
-        QTRY_VERIFY_WITH_TIMEOUT(client.retried() >= 5, longWait); // several attempts while it is down
+        QElapsedTimer down;
+        down.start();
+        int offered = 0;
+        while (down.elapsed() < 20000) { // an app that goes on logging, 150 entries a second
+            for (int i = 0; i < 15; ++i)
+                client.send(QString::number(offered++), QDeadlineTimer(0)); // Block: a full queue times out
+            QTest::qWait(100);
+        }
+        const qint64 retriedWhileDown = client.retried();
+        QVERIFY(retriedWhileDown >= 5); // it kept trying, with backoff
         QVERIFY(receiver->restart());
         QTRY_COMPARE_WITH_TIMEOUT(client.queued(), 0, longWait);
-        checkExactlyOnce(client, *receiver, 3000);
+        checkExactlyOnce(client, *receiver, offered);
+        const LokiClient::Counters c = client.counters();
+        QCOMPARE(c.failed, 0);
+        if (spool) {
+            QCOMPARE(c.sent, offered); // the disk held what memory could not
+        } else if (mode == Mode::Block) {
+            QVERIFY(c.timedOut > 0);
+            QCOMPARE(c.sent + c.timedOut, offered);
+        } else {
+            QVERIFY(c.droppedOldest > 0);
+            QCOMPARE(c.sent + c.droppedOldest, offered);
+        }
+        qInfo(
+            "down 20 s: offered %d, delivered %lld, dropped %lld (timed out %lld, oldest %lld), failed %lld, "
+            "duplicates %d, retries while down %lld",
+            offered, c.sent, c.dropped(), c.timedOut, c.droppedOldest, c.failed, receiver->duplicateCount(),
+            retriedWhileDown);
+    }
+
+    void noNetworkHoldsRetriesUntilItIsBack()
+    {
+        LokiConfig config = configFor(*receiver, Mode::Block);
+        config.followNetworkReachability = false; // the test says what the network does
+        config.retry.initialBackoff = 30s;
+        config.retry.maxBackoff = 30s;
+        config.retry.maxAttempts = 2;
+        LokiClient client(config);
+        LokiWorker *worker = LokiClientPrivate::get(&client)->worker;
+        setReachable(worker, false);
+        receiver->stop();
+        QCOMPARE(client.send(QStringLiteral("held")), LokiClient::SendResult::Accepted);
+        QTRY_COMPARE_WITH_TIMEOUT(client.lastError().kind(), LokiError::Kind::Network, longWait);
+        QVERIFY(client.lastError().willRetry());
+        QTest::qWait(300);
+        bool waiting = false;
+        int timers = -1;
+        QMetaObject::invokeMethod(
+            worker,
+            [&] {
+                waiting = worker->isWaitingForNetwork();
+                timers = worker->activeTimers();
+            },
+            Qt::BlockingQueuedConnection);
+        QVERIFY(waiting);
+        QCOMPARE(timers, 0); // no backoff runs: nothing is tried without a network
+        QCOMPARE(client.retried(), 0);
+        QVERIFY(receiver->restart());
+        setReachable(worker, true);
+        // At once, not after the 30 s backoff; and the failure without a network used up no attempt.
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, 10000);
         QCOMPARE(client.failed(), 0);
-        if (mode == Mode::Block)
-            QCOMPARE(client.sent() + client.counters().timedOut, 3000);
-        else
-            QCOMPARE(client.sent() + client.counters().droppedOldest, 3000);
+        QCOMPARE(client.retried(), 1);
+    }
+
+    void networkBackCutsTheBackoffShort()
+    {
+        LokiConfig config = configFor(*receiver, Mode::Block);
+        config.followNetworkReachability = false;
+        config.retry.initialBackoff = 30s;
+        config.retry.maxBackoff = 30s;
+        LokiClient client(config);
+        LokiWorker *worker = LokiClientPrivate::get(&client)->worker;
+        receiver->stop();
+        client.send(QStringLiteral("after the outage"));
+        QTRY_COMPARE_WITH_TIMEOUT(client.retried(), 1, longWait); // a 30 s backoff runs
+        QVERIFY(receiver->restart());
+        setReachable(worker, false);
+        setReachable(worker, true);
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, 10000);
+        QCOMPARE(client.retried(), 1);
     }
 
     void brokenAnswers_data()

@@ -194,6 +194,14 @@ public:
      */
     std::chrono::milliseconds clockSkewThreshold{5 * 60 * 1000};
 
+    /**
+     * Follow the system's network state through QNetworkInformation (when Qt has a backend for the
+     * platform): while it reports no network, a push that failed for a network error waits for the network
+     * instead of retrying (and does not use up retry.maxAttempts); when the network comes back, a waiting
+     * push goes out at once instead of waiting out its backoff.
+     */
+    bool followNetworkReachability = true;
+
     /** The deadline the destructor gives close() when the client was not closed before. */
     std::chrono::milliseconds destructorCloseTimeout{2000};
 
