@@ -262,8 +262,10 @@ void LokiWorker::onReplyFinished()
     message = d->redact(message);
     // Without a network, retrying is pointless and would use up the attempts: wait for the network.
     const bool waitForNetwork = status == 0 && m_offline;
+    // With a spool, a transient failure never fails the batch: it stays on disk and is retried (at most
+    // every maxBackoff) until delivered, or until the client closes and leaves it for the next start.
     const bool retry = disposition == LokiRetry::Disposition::Retry &&
-                       (m_attempt < d->config.retry.maxAttempts || waitForNetwork);
+                       (m_attempt < d->config.retry.maxAttempts || waitForNetwork || d->queue.hasSpool());
     d->reportError(LokiError(kind, message, entries, status, retry, m_attempt));
     if (waitForNetwork) {
         --m_attempt;

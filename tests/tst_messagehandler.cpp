@@ -6,6 +6,7 @@
 
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QProcess>
+#include <QtCore/QTemporaryDir>
 #include <QtTest/QtTest>
 
 #include <memory>
@@ -18,6 +19,7 @@ Q_LOGGING_CATEGORY(lcTestLoki, "lokiqt.test") // an app category that looks like
 namespace {
 constexpr int longWait = 20000;
 const char fatalChildEnv[] = "LOKIQT_TEST_FATAL_CHILD_URL";
+const char fatalSpoolEnv[] = "LOKIQT_TEST_FATAL_CHILD_SPOOL"; // the child's spool directory, when set
 
 // What the previously installed handler saw; it may be called from any thread.
 QMutex g_previousMutex;
@@ -69,7 +71,10 @@ int runFatalChild(int argc, char **argv)
     LokiConfig config;
     config.url = QUrl(qEnvironmentVariable(fatalChildEnv));
     config.labels = {{QStringLiteral("app"), QStringLiteral("fatal")}};
-    config.batch.maxWait = 1h;             // only the fatal path can deliver these
+    config.batch.maxWait = 1h; // only the fatal path can deliver these
+    config.spool.directory = qEnvironmentVariable(fatalSpoolEnv);
+    config.spool.sync = LokiConfig::SpoolSync::Interval; // not synced yet when qFatal() comes
+    config.spool.syncInterval = 1h;
     auto *client = new LokiClient(config); // deliberately leaked: qFatal() never returns
     LokiMessageHandler::install(client);
     for (int i = 0; i < 5; ++i)
@@ -301,6 +306,38 @@ private Q_SLOTS:
             QVERIFY(got[i].line.startsWith(QStringLiteral("before %1").arg(i)));
         QVERIFY(got[5].line.startsWith(QStringLiteral("the end")));
         QCOMPARE(got[5].labels.value(QStringLiteral("level")), QStringLiteral("fatal"));
+    }
+
+    void fatalWithLokiDownLeavesEverythingInTheSpool()
+    {
+        QTemporaryDir dir;
+        receiver->stop();
+        QProcess child;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QString::fromLatin1(fatalChildEnv), receiver->url().toString());
+        env.insert(QString::fromLatin1(fatalSpoolEnv), dir.path());
+        child.setProcessEnvironment(env);
+        QElapsedTimer clock;
+        clock.start();
+        child.start(QCoreApplication::applicationFilePath(), QStringList());
+        QVERIFY(child.waitForFinished(longWait));
+        QCOMPARE(child.exitStatus(), QProcess::CrashExit);
+        QVERIFY(clock.elapsed() < 30000); // bounded by fatalFlushTimeout, not by Loki
+
+        // The next start delivers the five entries and the fatal message.
+        QVERIFY(receiver->restart());
+        LokiConfig config;
+        config.url = receiver->url();
+        config.spool.directory = dir.path();
+        LokiClient next(config);
+        QVERIFY2(next.isSpooling(), qPrintable(next.lastError().toString()));
+        QCOMPARE(next.counters().replayed, 6);
+        QVERIFY(next.flush(QDeadlineTimer(longWait)));
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got.size(), 6);
+        for (int i = 0; i < 5; ++i)
+            QVERIFY(got[i].line.startsWith(QStringLiteral("before %1").arg(i)));
+        QVERIFY(got[5].line.startsWith(QStringLiteral("the end")));
     }
 };
 

@@ -369,11 +369,16 @@ private Q_SLOTS:
         QVERIFY(receiver.listen());
         receiver.stop();
         {
-            LokiClient client(spoolConfig(receiver.url(), dir.path()));
+            LokiConfig config = spoolConfig(receiver.url(), dir.path());
+            config.retry.maxAttempts = 2; // not a limit for transient failures with a spool
+            LokiClient client(config);
             QVERIFY(client.isSpooling());
             QSignalSpy errors(&client, &LokiClient::errorOccurred);
             for (int i = 0; i < 50; ++i)
                 QCOMPARE(client.send(QStringLiteral("old %1").arg(i)), LokiClient::SendResult::Accepted);
+            QTRY_VERIFY_WITH_TIMEOUT(client.retried() >= 4, longWait);
+            QCOMPARE(client.failed(), 0);
+            QVERIFY(client.lastError().willRetry());
             QDeadlineTimer deadline(500ms);
             QVERIFY(!client.close(deadline));
             QVERIFY(deadline.remainingTime() > -2000); // returned by its deadline (with slack for a slow CI)

@@ -131,7 +131,9 @@ public:
         std::chrono::milliseconds maxBackoff{3000};    ///< no delay is longer than this
         double multiplier = 2.0;                       ///< growth of the delay from one retry to the next
         double jitter = 0.2; ///< each delay is spread uniformly by ± this fraction (0 to 1)
-        int maxAttempts = 5; ///< attempts per batch, the first one included; then the batch fails
+        /** Attempts per batch, the first one included; then the batch fails. With a spool, transient
+         *  failures (network, 429, 5xx) are retried without this limit: the batch stays on disk. */
+        int maxAttempts = 5;
     } retry;
 
     /** Entries that may wait in the queue; the batch under way is held besides. */
