@@ -300,17 +300,27 @@ private Q_SLOTS:
     void correctsTimestampsOfADeviceWithAWrongClock_data()
     {
         QTest::addColumn<qint64>("offsetMs");
-        QTest::newRow("device three years behind") << qint64(3) * 365 * 24 * 3600 * 1000;
-        QTest::newRow("device two days ahead") << -qint64(2) * 24 * 3600 * 1000;
+        QTest::addColumn<bool>("spool");
+        const qint64 threeYears = qint64(3) * 365 * 24 * 3600 * 1000;
+        const qint64 twoDays = qint64(2) * 24 * 3600 * 1000;
+        QTest::newRow("device three years behind") << threeYears << false;
+        QTest::newRow("device two days ahead") << -twoDays << false;
+        QTest::newRow("device three years behind, spool") << threeYears << true;
+        QTest::newRow("device two days ahead, spool") << -twoDays << true;
     }
     void correctsTimestampsOfADeviceWithAWrongClock()
     {
         QFETCH(qint64, offsetMs);
+        QFETCH(bool, spool);
         receiver->setCheckTimestamps(true); // Loki's one-week and ten-minute rules, on the receiver's clock
         receiver->setClockOffset(std::chrono::milliseconds(offsetMs));
         LokiConfig config = configFor(*receiver);
         config.batch.maxWait = 1h; // the three entries go out together, when flushed
+        QTemporaryDir dir;
+        if (spool)
+            config.spool.directory = dir.path();
         LokiClient client(config);
+        QCOMPARE(client.isSpooling(), spool);
         QSignalSpy errors(&client, &LokiClient::errorOccurred);
         for (int i = 0; i < 3; ++i)
             client.send(QString::number(i));
