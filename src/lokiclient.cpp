@@ -61,10 +61,18 @@ const LokiStreamInfo *LokiClientPrivate::streamFor(const LokiRender::LabelMap &l
     for (auto it = labels.cbegin(); it != labels.cend(); ++it) {
         if (config.labels.value(it.key()) == it.value())
             continue;
-        if (config.structuredMetadata)
+        if (config.structuredMetadata) {
             metadata->append({it.key().toUtf8(), it.value().toUtf8()});
-        else
-            *line = LokiRender::renderLine(*line, {{it.key(), it.value()}});
+        } else if (config.lineFormat == LokiConfig::LineFormat::Json && line->endsWith(QLatin1Char('}'))) {
+            QByteArray pair(",\"");
+            LokiRender::appendJsonEscaped(pair, it.key().toUtf8());
+            pair += "\":\"";
+            LokiRender::appendJsonEscaped(pair, it.value().toUtf8());
+            pair += '"';
+            line->insert(line->size() - 1, QString::fromUtf8(pair));
+        } else {
+            *line = LokiRender::renderLine(*line, {{LokiRender::logfmtKey(it.key()), it.value()}});
+        }
     }
     if (counters.demoted.fetch_add(1) == 0)
         reportError(
@@ -335,7 +343,7 @@ LokiClient::SendResult LokiClient::send(const LokiEntry &entry, QDeadlineTimer d
             }
         }
     }
-    QString line = LokiRender::renderLine(entry.line, fields);
+    QString line = LokiRender::renderLine(d->config.lineFormat, QString(), entry.line, fields);
 
     const LokiStreamInfo *stream = d->defaultStream;
     const bool mayPromote = !d->config.labelAllowList.isEmpty() && !fields.isEmpty();
@@ -360,6 +368,11 @@ LokiClient::SendResult LokiClient::send(const QString &line, QDeadlineTimer dead
         return SendResult::Closed;
     if (!d->configError.isEmpty())
         return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
+    if (d->config.lineFormat != LokiConfig::LineFormat::Plain)
+        return d->enqueue(
+            d->defaultStream, 0,
+            LokiRender::toUtf8Exact(LokiRender::renderLine(d->config.lineFormat, QString(), line, {})),
+            LokiWait::until(deadline));
     return d->enqueue(d->defaultStream, 0, LokiRender::toUtf8Exact(line), LokiWait::until(deadline));
 }
 

@@ -54,6 +54,32 @@ bool LokiConfig::parseBackpressure(const QString &text, Backpressure *out)
     return true;
 }
 
+bool LokiConfig::parseLineFormat(const QString &text, LineFormat *out)
+{
+    if (text == QLatin1String("plain"))
+        *out = LineFormat::Plain;
+    else if (text == QLatin1String("logfmt"))
+        *out = LineFormat::Logfmt;
+    else if (text == QLatin1String("json"))
+        *out = LineFormat::Json;
+    else
+        return false;
+    return true;
+}
+
+QString LokiConfig::lineFormatName(LineFormat format)
+{
+    switch (format) {
+    case LineFormat::Plain:
+        break;
+    case LineFormat::Logfmt:
+        return QStringLiteral("logfmt");
+    case LineFormat::Json:
+        return QStringLiteral("json");
+    }
+    return QStringLiteral("plain");
+}
+
 bool LokiConfig::parseEncoding(const QString &text, Encoding *out)
 {
     Encoding encoding;

@@ -131,8 +131,12 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
                          !s->client->isClientThread(QThread::currentThread());
     if (forward) {
         t_inHandler = true; // anything the client logs while we are in it must not come back here
+        const LokiConfig::LineFormat format = s->d->config.lineFormat;
         LokiRender::FieldList fields;
-        if (s->options.levelLabel.isEmpty())
+        // Plain carries the level in the line only without a level label; logfmt and JSON always do, so that
+        // `| logfmt` and `| json` find it.
+        const QString level = format != LokiConfig::LineFormat::Plain ? levelName(type) : QString();
+        if (s->options.levelLabel.isEmpty() && format == LokiConfig::LineFormat::Plain)
             fields.append({QStringLiteral("level"), levelName(type)});
         if (s->options.includeContext) {
             if (context.category && qstrcmp(context.category, "default") != 0 && !s->categoryIsLabel)
@@ -144,7 +148,9 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
             if (context.function)
                 fields.append({QStringLiteral("function"), QString::fromUtf8(context.function)});
         }
-        QString line = LokiRender::renderLine(message, fields);
+        QString line = LokiRender::renderLine(
+            format, level, s->options.useMessagePattern ? qFormatLogMessage(type, context, message) : message,
+            fields);
         LokiMetadata metadata;
         const LokiStreamInfo *stream =
             s->categoryIsLabel ? s->d->streamFor(labelsFor(*s, type, context.category), &metadata, &line)

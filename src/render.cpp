@@ -36,7 +36,13 @@ void appendQuoted(QString &out, const QString &value)
 {
     out += QLatin1Char('"');
     for (const QChar c : value) {
-        switch (c.unicode()) {
+        const char16_t u = c.unicode();
+        if ((u < 0x20 && u != '\n' && u != '\r' && u != '\t') || u == 0x7f) {
+            // Other controls as Go writes them, so that logfmt parsers (and eyes) read them back.
+            out += QStringLiteral("\\u%1").arg(int(u), 4, 16, QLatin1Char('0'));
+            continue;
+        }
+        switch (u) {
         case '"':
             out += QLatin1String("\\\"");
             break;
@@ -150,6 +156,103 @@ QString renderLine(const QString &message, const FieldList &fields)
             out += f.second;
     }
     return out;
+}
+
+QString logfmtKey(const QString &name)
+{
+    if (name.isEmpty())
+        return QStringLiteral("_");
+    QString key = name;
+    for (QChar &c : key) {
+        const char16_t u = c.unicode();
+        if (u <= ' ' || u == '=' || u == '"' || u == 0x7f)
+            c = QLatin1Char('_');
+    }
+    return key;
+}
+
+namespace {
+void appendLogfmtPair(QString &out, const QString &key, const QString &value)
+{
+    if (!out.isEmpty())
+        out += QLatin1Char(' ');
+    out += key;
+    out += QLatin1Char('=');
+    if (needsQuoting(value))
+        appendQuoted(out, value);
+    else
+        out += value;
+}
+
+void appendJsonPair(QByteArray &out, const QString &key, const QString &value)
+{
+    out += out.size() > 1 ? ",\"" : "\"";
+    appendJsonEscaped(out, key.toUtf8());
+    out += "\":\"";
+    appendJsonEscaped(out, value.toUtf8());
+    out += '"';
+}
+
+// The fields without the one that supplies the level, with names that would collide with msg or level
+// renamed.
+FieldList otherFields(const FieldList &fields, bool levelFromField)
+{
+    FieldList out;
+    out.reserve(fields.size());
+    bool levelTaken = false;
+    for (const Field &f : fields) {
+        if (levelFromField && !levelTaken && f.first == QLatin1String("level")) {
+            levelTaken = true;
+            continue;
+        }
+        if (f.first == QLatin1String("msg") || f.first == QLatin1String("level"))
+            out.append({QLatin1Char('_') + f.first, f.second});
+        else
+            out.append(f);
+    }
+    return out;
+}
+} // namespace
+
+QString renderLine(LokiConfig::LineFormat format, const QString &level, const QString &message,
+                   const FieldList &fields)
+{
+    if (format == LokiConfig::LineFormat::Plain) {
+        if (level.isEmpty())
+            return renderLine(message, fields);
+        FieldList withLevel{{QStringLiteral("level"), level}};
+        withLevel.append(fields);
+        return renderLine(message, withLevel);
+    }
+    QString theLevel = level;
+    bool levelFromField = false;
+    if (theLevel.isEmpty()) {
+        for (const Field &f : fields) {
+            if (f.first == QLatin1String("level")) {
+                theLevel = f.second;
+                levelFromField = true;
+                break;
+            }
+        }
+    }
+    const FieldList rest = otherFields(fields, levelFromField);
+    if (format == LokiConfig::LineFormat::Logfmt) {
+        QString out;
+        if (!theLevel.isEmpty() || levelFromField)
+            appendLogfmtPair(out, QStringLiteral("level"), theLevel);
+        appendLogfmtPair(out, QStringLiteral("msg"), message);
+        for (const Field &f : rest)
+            appendLogfmtPair(out, logfmtKey(f.first), f.second);
+        return out;
+    }
+    QByteArray out("{");
+    if (!theLevel.isEmpty() || levelFromField)
+        appendJsonPair(out, QStringLiteral("level"), theLevel);
+    appendJsonPair(out, QStringLiteral("msg"), message);
+    for (const Field &f : rest)
+        appendJsonPair(out, f.first, f.second);
+    out += '}';
+    return QString::fromUtf8(out);
 }
 
 LabelMap composeLabels(const LabelMap &staticLabels, const LabelMap &entryLabels, const FieldList &fields,

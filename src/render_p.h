@@ -13,6 +13,8 @@
 #include <QtCore/QStringList>
 #include <QtCore/QVariantMap>
 
+#include <lokiqt/lokiconfig.h>
+
 namespace LokiRender {
 
 using Field = QPair<QString, QString>;
@@ -36,6 +38,17 @@ QString valueToString(const QVariant &value);
 bool needsQuoting(const QString &value);
 /** Appends ` key=value` pairs to @p message, quoting and escaping values as needed. */
 QString renderLine(const QString &message, const FieldList &fields);
+
+/**
+ * The line of an entry in @p format (see LokiConfig::LineFormat). @p level, when not empty, is the level the
+ * message handler knows; otherwise a field named `level` takes its place in Logfmt and Json. Plain is
+ * renderLine(message, fields) (plus `level=` first among the fields when @p level is given).
+ */
+QString renderLine(LokiConfig::LineFormat format, const QString &level, const QString &message,
+                   const FieldList &fields);
+/** A logfmt key for any field name: characters a logfmt key cannot hold (space, `=`, `"`, controls) become
+ *  `_`; empty becomes `_`. */
+QString logfmtKey(const QString &name);
 
 /** The label set of an entry: static labels, the entry's own, then allow-listed fields (deny list wins).
  *  Labels with empty values are left out, as Loki does. */

@@ -218,6 +218,52 @@ private Q_SLOTS:
         QVERIFY2(got[1].line.startsWith(QStringLiteral("in line level=warning")), qPrintable(got[1].line));
     }
 
+    void lineFormats_data()
+    {
+        QTest::addColumn<LokiConfig::LineFormat>("format");
+        QTest::addColumn<bool>("pattern");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("plain") << LokiConfig::LineFormat::Plain << false
+                               << QStringLiteral("disk \"sda\" almost full category=app.disk");
+        QTest::newRow("logfmt")
+            << LokiConfig::LineFormat::Logfmt << false
+            << QStringLiteral("level=warning msg=\"disk \\\"sda\\\" almost full\" category=app.disk");
+        QTest::newRow("json") << LokiConfig::LineFormat::Json << false
+                              << QStringLiteral(
+                                     "{\"level\":\"warning\",\"msg\":\"disk \\\"sda\\\" almost full\","
+                                     "\"category\":\"app.disk\"}");
+        QTest::newRow("logfmt, message pattern")
+            << LokiConfig::LineFormat::Logfmt << true
+            << QStringLiteral(
+                   "level=warning msg=\"[W] app.disk: disk \\\"sda\\\" almost full\" category=app.disk");
+    }
+    void lineFormats()
+    {
+        QFETCH(LokiConfig::LineFormat, format);
+        QFETCH(bool, pattern);
+        QFETCH(QString, expected);
+        LokiConfig config = configFor(*receiver);
+        config.lineFormat = format;
+        makeClient(config);
+        LokiMessageHandler::Options options;
+        options.includeContext = true;
+        options.useMessagePattern = pattern;
+        qSetMessagePattern(
+            QStringLiteral("[%{if-warning}W%{endif}%{if-info}I%{endif}] %{category}: %{message}"));
+        LokiMessageHandler::install(client.get(), options);
+        const QLoggingCategory category("app.disk");
+        qCWarning(category, "disk \"sda\" almost full");
+        qSetMessagePattern(QString());
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        QString line = receiver->entries().first().line;
+        // file, line and function come after category when Qt records them; this test is about the rest.
+        line =
+            line.left(line.indexOf(QLatin1String(" file="))).left(line.indexOf(QLatin1String(",\"file\"")));
+        if (format == LokiConfig::LineFormat::Json && !line.endsWith(QLatin1Char('}')))
+            line += QLatin1Char('}');
+        QCOMPARE(line, expected);
+    }
+
     void chainsAndRestoresPreviousHandler()
     {
         makeClient(configFor(*receiver));

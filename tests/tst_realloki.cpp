@@ -88,6 +88,46 @@ private Q_SLOTS:
         const QString selector = QStringLiteral("{app=\"lokiqt-test\", run=\"%1\"}").arg(run);
         QTRY_COMPARE_WITH_TIMEOUT(queryLines(QUrl(base), selector, startNs), expected, 60000);
     }
+
+    // Loki's own parsers read the formats back: `| logfmt` and `| json` extract level and the fields.
+    void lineFormatsParseInLoki_data()
+    {
+        QTest::addColumn<LokiConfig::LineFormat>("format");
+        QTest::addColumn<QString>("parser");
+        QTest::newRow("logfmt") << LokiConfig::LineFormat::Logfmt << QStringLiteral("logfmt");
+        QTest::newRow("json") << LokiConfig::LineFormat::Json << QStringLiteral("json");
+    }
+    void lineFormatsParseInLoki()
+    {
+        QFETCH(LokiConfig::LineFormat, format);
+        QFETCH(QString, parser);
+        const QString base = qEnvironmentVariable("LOKIQT_TEST_LOKI_URL");
+        if (base.isEmpty())
+            QSKIP("LOKIQT_TEST_LOKI_URL is not set: no real Loki to test against");
+        const QString run = QUuid::createUuid().toString(QUuid::WithoutBraces).left(8);
+        const qint64 startNs = (QDateTime::currentMSecsSinceEpoch() - 60000) * 1000000;
+        LokiConfig config;
+        config.url = QUrl(base);
+        config.labels = {{QStringLiteral("app"), QStringLiteral("lokiqt-test")},
+                         {QStringLiteral("run"), run}};
+        config.lineFormat = format;
+        config.structuredMetadata = false;
+        LokiClient client(config);
+        for (int i = 0; i < 6; ++i) {
+            LokiEntry entry(QStringLiteral("order %1 \"done\"").arg(i));
+            entry.fields = {
+                {QStringLiteral("level"), i % 2 ? QStringLiteral("error") : QStringLiteral("info")},
+                {QStringLiteral("order_id"), 1000 + i}};
+            QCOMPARE(client.send(entry), LokiClient::SendResult::Accepted);
+        }
+        QVERIFY2(client.flush(QDeadlineTimer(30000)), qPrintable(client.lastError().toString()));
+        const QString query = QStringLiteral("{app=\"lokiqt-test\", run=\"%1\"} | %2 | level=\"error\" | "
+                                             "order_id > 1002 | line_format \"{{.msg}}\"")
+                                  .arg(run, parser);
+        QTRY_COMPARE_WITH_TIMEOUT(
+            queryLines(QUrl(base), query, startNs),
+            (QStringList{QStringLiteral("order 3 \"done\""), QStringLiteral("order 5 \"done\"")}), 60000);
+    }
 };
 
 QTEST_GUILESS_MAIN(tst_RealLoki)

@@ -10,6 +10,115 @@
 using LokiRender::FieldList;
 using LokiRender::LabelMap;
 
+namespace {
+using Pairs = QList<QPair<QString, QString>>;
+
+// A logfmt reader with the rules of github.com/go-logfmt/logfmt, which LogQL's `| logfmt` uses: keys are runs
+// of bytes above space except `=` and `"`; a value is bare up to the next space, or quoted with JSON's
+// escapes. Returns false on anything it would refuse.
+bool parseLogfmt(const QString &text, Pairs *out)
+{
+    qsizetype i = 0;
+    const qsizetype n = text.size();
+    while (i < n) {
+        while (i < n && text[i].unicode() <= ' ')
+            ++i;
+        if (i == n)
+            break;
+        const qsizetype keyStart = i;
+        while (i < n && text[i].unicode() > ' ' && text[i] != QLatin1Char('=') && text[i] != QLatin1Char('"'))
+            ++i;
+        if (i == keyStart)
+            return false;
+        const QString key = text.mid(keyStart, i - keyStart);
+        QString value;
+        if (i < n && text[i] == QLatin1Char('=')) {
+            ++i;
+            if (i < n && text[i] == QLatin1Char('"')) {
+                ++i;
+                bool closed = false;
+                while (i < n) {
+                    const QChar c = text[i++];
+                    if (c == QLatin1Char('"')) {
+                        closed = true;
+                        break;
+                    }
+                    if (c != QLatin1Char('\\')) {
+                        value += c;
+                        continue;
+                    }
+                    if (i == n)
+                        return false;
+                    const QChar e = text[i++];
+                    switch (e.unicode()) {
+                    case '"':
+                        value += QLatin1Char('"');
+                        break;
+                    case '\\':
+                        value += QLatin1Char('\\');
+                        break;
+                    case '/':
+                        value += QLatin1Char('/');
+                        break;
+                    case 'b':
+                        value += QChar(8);
+                        break;
+                    case 'f':
+                        value += QChar(12);
+                        break;
+                    case 'n':
+                        value += QLatin1Char('\n');
+                        break;
+                    case 'r':
+                        value += QLatin1Char('\r');
+                        break;
+                    case 't':
+                        value += QLatin1Char('\t');
+                        break;
+                    case 'u': {
+                        bool ok = false;
+                        const int code = text.mid(i, 4).toInt(&ok, 16);
+                        if (!ok || i + 4 > n)
+                            return false;
+                        value += QChar(code);
+                        i += 4;
+                        break;
+                    }
+                    default:
+                        return false;
+                    }
+                }
+                if (!closed)
+                    return false;
+            } else {
+                const qsizetype valueStart = i;
+                while (i < n && text[i].unicode() > ' ') {
+                    if (text[i] == QLatin1Char('"') || text[i] == QLatin1Char('='))
+                        return false;
+                    ++i;
+                }
+                value = text.mid(valueStart, i - valueStart);
+            }
+        }
+        out->append({key, value});
+    }
+    return true;
+}
+
+Pairs jsonPairs(const QString &text, bool *ok)
+{
+    QJsonParseError error;
+    const QJsonDocument doc = QJsonDocument::fromJson(text.toUtf8(), &error);
+    *ok = error.error == QJsonParseError::NoError && doc.isObject();
+    Pairs out;
+    const QJsonObject object = doc.object();
+    // QJsonObject sorts its keys: read them in the text's order instead.
+    for (auto it = object.begin(); it != object.end(); ++it)
+        out.append({it.key(), it.value().toString()});
+    return out;
+}
+} // namespace
+
 class tst_Render : public QObject
 {
     Q_OBJECT
@@ -283,6 +392,88 @@ private Q_SLOTS:
         const QJsonArray bValues = streams[1].toObject().value(QStringLiteral("values")).toArray();
         QCOMPARE(bValues[0].toArray()[1].toString(), QStringLiteral("b5 \"q\""));
         QCOMPARE(bValues[1].toArray()[0].toString(), QStringLiteral("10"));
+    }
+    void lineFormatsRoundTrip_data()
+    {
+        QTest::addColumn<QString>("level");
+        QTest::addColumn<QString>("message");
+        QTest::addColumn<Pairs>("fields");
+        QTest::addColumn<Pairs>("expected"); // what a parser must read back, in order
+        const QString tricky =
+            QStringLiteral("a \"quoted\" back\\slash\nnew line\ttab = equals \u00e9\u4e2d\U0001F600");
+        QTest::newRow("plain message") << QString() << QStringLiteral("started") << Pairs()
+                                       << Pairs{{QStringLiteral("msg"), QStringLiteral("started")}};
+        QTest::newRow("handler level and fields")
+            << QStringLiteral("warning") << QStringLiteral("disk almost full")
+            << Pairs{{QStringLiteral("category"), QStringLiteral("app.disk")},
+                     {QStringLiteral("free_mb"), QStringLiteral("12")}}
+            << Pairs{{QStringLiteral("level"), QStringLiteral("warning")},
+                     {QStringLiteral("msg"), QStringLiteral("disk almost full")},
+                     {QStringLiteral("category"), QStringLiteral("app.disk")},
+                     {QStringLiteral("free_mb"), QStringLiteral("12")}};
+        QTest::newRow("level from a field goes first")
+            << QString() << QStringLiteral("m")
+            << Pairs{{QStringLiteral("a"), QStringLiteral("1")},
+                     {QStringLiteral("level"), QStringLiteral("error")}}
+            << Pairs{{QStringLiteral("level"), QStringLiteral("error")},
+                     {QStringLiteral("msg"), QStringLiteral("m")},
+                     {QStringLiteral("a"), QStringLiteral("1")}};
+        QTest::newRow("escapes, unicode, empty values")
+            << QStringLiteral("info") << tricky
+            << Pairs{{QStringLiteral("empty"), QString()},
+                     {QStringLiteral("same"), tricky},
+                     {QStringLiteral("ctl"), QStringLiteral("bell\u0007nul\u0001")}}
+            << Pairs{{QStringLiteral("level"), QStringLiteral("info")},
+                     {QStringLiteral("msg"), tricky},
+                     {QStringLiteral("empty"), QString()},
+                     {QStringLiteral("same"), tricky},
+                     {QStringLiteral("ctl"), QStringLiteral("bell\u0007nul\u0001")}};
+        QTest::newRow("colliding names are renamed")
+            << QStringLiteral("info") << QStringLiteral("m")
+            << Pairs{{QStringLiteral("msg"), QStringLiteral("x")},
+                     {QStringLiteral("level"), QStringLiteral("y")}}
+            << Pairs{{QStringLiteral("level"), QStringLiteral("info")},
+                     {QStringLiteral("msg"), QStringLiteral("m")},
+                     {QStringLiteral("_msg"), QStringLiteral("x")},
+                     {QStringLiteral("_level"), QStringLiteral("y")}};
+        QTest::newRow("empty message")
+            << QString() << QString() << Pairs() << Pairs{{QStringLiteral("msg"), QString()}};
+    }
+    void lineFormatsRoundTrip()
+    {
+        QFETCH(QString, level);
+        QFETCH(QString, message);
+        QFETCH(Pairs, fields);
+        QFETCH(Pairs, expected);
+
+        const QString logfmt = LokiRender::renderLine(LokiConfig::LineFormat::Logfmt, level, message, fields);
+        Pairs parsed;
+        QVERIFY2(parseLogfmt(logfmt, &parsed), qPrintable(logfmt));
+        QCOMPARE(parsed, expected);
+        QVERIFY(!logfmt.contains(QLatin1Char('\n')));
+
+        const QString json = LokiRender::renderLine(LokiConfig::LineFormat::Json, level, message, fields);
+        bool ok = false;
+        Pairs fromJson = jsonPairs(json, &ok);
+        QVERIFY2(ok, qPrintable(json));
+        Pairs sortedExpected = expected;
+        std::sort(sortedExpected.begin(), sortedExpected.end());
+        std::sort(fromJson.begin(), fromJson.end());
+        QCOMPARE(fromJson, sortedExpected);
+        QVERIFY(json.startsWith(level.isEmpty() && !expected.first().first.startsWith(QLatin1String("level"))
+                                    ? QStringLiteral("{\"msg\":")
+                                    : QStringLiteral("{\"level\":")));
+
+        // Plain stays what it was: the message, then key=value.
+        QCOMPARE(LokiRender::renderLine(LokiConfig::LineFormat::Plain, QString(), message, fields),
+                 LokiRender::renderLine(message, fields));
+    }
+
+    void logfmtKeysAreMadeParsable()
+    {
+        QCOMPARE(LokiRender::logfmtKey(QStringLiteral("a b=c\"d")), QStringLiteral("a_b_c_d"));
+        QCOMPARE(LokiRender::logfmtKey(QString()), QStringLiteral("_"));
+        QCOMPARE(LokiRender::logfmtKey(QStringLiteral("http.method")), QStringLiteral("http.method"));
     }
 };
 

@@ -57,6 +57,19 @@ public:
     };
     Q_ENUM(Encoding)
 
+    /** How an entry's message and fields become its line. */
+    enum class LineFormat {
+        Plain,  ///< `<message> key=value ...` (values quoted when needed): easy to read, `|=` filters
+        Logfmt, ///< `level=info msg="..." key=value`: parsed by LogQL's `| logfmt`
+        Json,   ///< `{"level":"info","msg":"...","key":"value"}`: parsed by LogQL's `| json`
+    };
+    Q_ENUM(LineFormat)
+
+    /** Parses "plain", "logfmt" or "json". Returns false (and leaves @p out alone) otherwise. */
+    static bool parseLineFormat(const QString &text, LineFormat *out);
+    /** The inverse of parseLineFormat(). */
+    static QString lineFormatName(LineFormat format);
+
     /** When the disk spool forces what it wrote onto the storage (fdatasync). See Spool. */
     enum class SpoolSync {
         Never,    ///< leave it to the OS: survives a crash or kill of the process, not a power cut
@@ -101,6 +114,13 @@ public:
      */
     QSslConfiguration sslConfiguration;
 #endif
+
+    /**
+     * How send() and the message handler render lines. In Logfmt and Json the message is the `msg` key, a
+     * `level` (from the message handler, or a field of that name) comes first, and a field named `msg` or
+     * `level` is renamed `_msg` or `_level`. sendUtf8() sends its line as it is, in every format.
+     */
+    LineFormat lineFormat = LineFormat::Plain;
 
     /** The body format. ProtobufSnappy unless the server (or a proxy) cannot take it. */
     Encoding encoding = Encoding::ProtobufSnappy;

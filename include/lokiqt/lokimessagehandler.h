@@ -48,6 +48,12 @@ public:
         bool callPreviousHandler = true;
         /** Whether category, file, line and function go into the line as fields. */
         bool includeContext = true;
+        /**
+         * Whether the message is first formatted with the application's message pattern
+         * (qSetMessagePattern() or QT_MESSAGE_PATTERN) through qFormatLogMessage(), as the console shows it.
+         * Off by default: the level, category and context already travel as labels and fields.
+         */
+        bool useMessagePattern = false;
         /** How long a qFatal() may wait for queued entries to be pushed before Qt aborts. */
         std::chrono::milliseconds fatalFlushTimeout{3000};
         /**
