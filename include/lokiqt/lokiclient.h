@@ -91,6 +91,7 @@ public:
         qint64 corrupted = 0; ///< spooled entries lost because their segment file was damaged meanwhile
         qint64 replayed = 0;  ///< entries an earlier run left in the spool (sent before new ones)
 
+        /** Every entry lost on the way: dropped for any reason, timed out, expired or corrupted. */
         qint64 dropped() const
         {
             return droppedNew + droppedOldest + droppedClosed + timedOut + expired + corrupted;

@@ -103,6 +103,7 @@ public:
 
     /** HTTP basic auth (hosted Loki: user = tenant id, password = token). Empty user: none. */
     QString basicAuthUser;
+    /** The password (or token) for basicAuthUser. Never appears in errors or logs. */
     QString basicAuthPassword;
     /** Sent as `Authorization: Bearer <token>` when not empty (and basic auth is not set). */
     QString bearerToken;
@@ -138,13 +139,15 @@ public:
      */
     bool structuredMetadata = true;
 
+    /** When a batch is pushed: whichever of the three limits is reached first. */
     struct Batching
     {
         int maxEntries = 2000;                   ///< flush when a batch holds this many entries
         qint64 maxBytes = 1024 * 1024;           ///< flush when a batch's lines add up to this many bytes
         std::chrono::milliseconds maxWait{1000}; ///< flush this long after a batch received its first entry
-    } batch;
+    } batch;                                     ///< see Batching
 
+    /** How failed pushes (network errors, 429, 5xx) are retried: exponential backoff with jitter. */
     struct Retry
     {
         std::chrono::milliseconds initialBackoff{100}; ///< delay before the first retry
@@ -154,11 +157,12 @@ public:
         /** Attempts per batch, the first one included; then the batch fails. With a spool, transient
          *  failures (network, 429, 5xx) are retried without this limit: the batch stays on disk. */
         int maxAttempts = 5;
-    } retry;
+    } retry; ///< see Retry
 
     /** Entries that may wait in the queue; the batch under way is held besides. */
     int queueCapacity = 4096;
 
+    /** Loki's limits, checked before an entry costs a push (defaults are Loki's own). */
     struct Limits
     {
         /** Lines longer than this (UTF-8 bytes) are cut, with a visible marker, and counted (Loki: 256 KiB).
@@ -174,7 +178,7 @@ public:
          * streams until Loki answers "maximum active stream limit exceeded".
          */
         int maxStreams = 500;
-    } limits;
+    } limits; ///< see Limits
 
     /**
      * The disk spool (off unless a directory is set): the logs an offline device must not lose.
@@ -191,15 +195,15 @@ public:
     {
         QString directory;                  ///< empty: memory only (the default). Created owner-only (0700).
         qint64 maxBytes = 64 * 1024 * 1024; ///< disk the segment files may use together
-        qint64 segmentBytes = 4 * 1024 * 1024; ///< size of one segment file (at most maxBytes / 4)
-        SpoolSync sync = SpoolSync::Interval;
+        qint64 segmentBytes = 4 * 1024 * 1024;        ///< size of one segment file (at most maxBytes / 4)
+        SpoolSync sync = SpoolSync::Interval;         ///< when writes are forced onto the storage
         std::chrono::milliseconds syncInterval{1000}; ///< for SpoolSync::Interval
         /**
          * Entries read from the spool that are older than this are dropped and counted (Counters::expired)
          * instead of being refused by Loki forever (Loki's reject_old_samples_max_age: one week).
          */
         std::chrono::milliseconds maxAge{std::chrono::hours(24 * 7)};
-    } spool;
+    } spool; ///< see Spool
 
     /** What send() does when the queue is full. */
     Backpressure backpressure = Backpressure::Block;

@@ -25,10 +25,13 @@
  */
 struct LOKIQT_EXPORT LokiEntry
 {
+    /** An empty entry; set its members. */
     LokiEntry() = default;
+    /** An entry with message @p line, stamped "now" when sent. */
     explicit LokiEntry(const QString &line)
         : line(line)
     {}
+    /** An entry with message @p line and @p fields (rendered into the line, see the class comment). */
     LokiEntry(const QString &line, const QVariantMap &fields)
         : line(line)
         , fields(fields)

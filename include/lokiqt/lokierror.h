@@ -29,6 +29,7 @@ class LOKIQT_EXPORT LokiError
     Q_PROPERTY(bool willRetry READ willRetry)
     Q_PROPERTY(int attempt READ attempt)
 public:
+    /** What kind of failure it is. */
     enum class Kind {
         NoError,      ///< nothing went wrong
         Network,      ///< the connection failed, was reset, or timed out
@@ -41,7 +42,9 @@ public:
     };
     Q_ENUM(Kind)
 
+    /** No error (Kind::NoError). */
     LokiError() = default;
+    /** An error of @p kind about @p entries entries; the client creates these, tests may too. */
     LokiError(Kind kind, const QString &message, int entries = 0, int httpStatus = 0, bool willRetry = false,
               int attempt = 0)
         : m_kind(kind)
@@ -52,7 +55,9 @@ public:
         , m_message(message)
     {}
 
+    /** What kind of failure it is. */
     Kind kind() const { return m_kind; }
+    /** False only for a default-constructed LokiError (Kind::NoError). */
     bool isError() const { return m_kind != Kind::NoError; }
     /** The HTTP status for Kind::Http, else 0. */
     int httpStatus() const { return m_httpStatus; }

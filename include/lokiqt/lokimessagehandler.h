@@ -38,6 +38,7 @@ class LokiClient;
 class LOKIQT_EXPORT LokiMessageHandler
 {
 public:
+    /** How messages are turned into entries; the defaults suit most applications. */
     struct Options
     {
         /** Messages below this type are not sent to Loki (they still reach the previous handler). */
