@@ -55,6 +55,12 @@ void checkExactlyOnce(const LokiClient &client, const LokiTestReceiver &receiver
     const QStringList got = lines(receiver.entries());
     QCOMPARE(qint64(got.size()), c.sent);
     QCOMPARE(QSet<QString>(got.cbegin(), got.cend()).size(), got.size());
+    // The figures of each scenario, for the record (`ctest -R faults -V`).
+    qInfo("%s(%s): offered %d, delivered %lld, duplicates dropped by the receiver %d, dropped: new %lld, "
+          "oldest %lld, timed out %lld, at close %lld; failed %lld; retries %lld",
+          QTest::currentTestFunction(), QTest::currentDataTag() ? QTest::currentDataTag() : "", offered,
+          c.sent, receiver.duplicateCount(), c.droppedNew, c.droppedOldest, c.timedOut, c.droppedClosed,
+          c.failed, c.retried);
 }
 } // namespace
 
