@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+// Fuzzes the spool reader (src/spool_p.h) with what a crash, a bad disk or a stranger can leave in a spool
+// directory: arbitrary segment files and acknowledgement files. Opening such a directory and reading all of
+// it must never crash or hang, and every entry the reader counts must be accounted for: taken, expired or
+// lost to damage. The record reader alone must never read outside its input.
+#include "fuzzsupport.h"
+#include "spool_p.h"
+
+#include <QtCore/QDir>
+#include <QtCore/QFile>
+#include <QtCore/QTemporaryDir>
+
+#include <memory>
+#include <vector>
+
+namespace {
+
+struct Streams
+{
+    std::vector<std::unique_ptr<LokiStreamInfo>> owned;
+    const LokiStreamInfo *get(const QByteArray &key, const QByteArray &json)
+    {
+        for (const auto &info : owned) {
+            if (info->key == key)
+                return info.get();
+        }
+        owned.push_back(std::make_unique<LokiStreamInfo>(LokiStreamInfo{key, json}));
+        return owned.back().get();
+    }
+};
+
+void writeFile(const QString &path, const QByteArray &data)
+{
+    QFile file(path);
+    FUZZ_CHECK(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    FUZZ_CHECK(file.write(data) == data.size());
+}
+
+// Every record the reader accepts from @p data, one after the other, as the scan of a segment does.
+void readRecords(const QByteArray &data)
+{
+    qsizetype pos = 0;
+    LokiSpoolFormat::Record record;
+    while (pos < data.size()) {
+        qsizetype used = 0;
+        const auto status =
+            LokiSpoolFormat::readRecord(data.constData() + pos, data.size() - pos, &record, &used);
+        if (status != LokiSpoolFormat::ReadStatus::Ok)
+            return;
+        FUZZ_CHECK(used >= LokiSpoolFormat::recordHeaderSize && used <= data.size() - pos);
+        if (record.type == LokiSpoolFormat::RecordType::Entry) {
+            // What was read writes back to the same bytes: the reader accepts nothing the writer cannot make.
+            QByteArray again;
+            LokiSpoolFormat::appendEntry(again, record.timestampNs, record.clockOffsetNs, record.streamId,
+                                         record.line, record.metadata);
+            FUZZ_CHECK(again == data.mid(pos, used));
+        }
+        pos += used;
+    }
+}
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
+{
+    // In memory when the system has it: the reader's logic is under test, not the disk.
+    static QTemporaryDir root(QDir(QStringLiteral("/dev/shm")).exists()
+                                  ? QStringLiteral("/dev/shm/lokiqt-fuzz-XXXXXX")
+                                  : QDir::tempPath() + QStringLiteral("/lokiqt-fuzz-XXXXXX"));
+    FUZZ_CHECK(root.isValid());
+    if (size < 4)
+        return 0;
+    const QByteArray input(reinterpret_cast<const char *>(bytes), qsizetype(size));
+    readRecords(input.mid(4));
+
+    // Byte 0: bit 0 prefixes the magic to the first segment, bit 1 writes an ack file from the last 20
+    // bytes. Bytes 1-2: where the data is split into two segment files. Byte 3: the batch size to read with.
+    const quint8 flags = quint8(input[0]);
+    QByteArray data = input.mid(4);
+    QByteArray ack;
+    if ((flags & 2) && data.size() >= 20) {
+        ack = data.right(20);
+        data.chop(20);
+    }
+    const qsizetype split =
+        data.isEmpty() ? 0 : (quint8(input[1]) << 8 | quint8(input[2])) % (data.size() + 1);
+    const QString dir = root.filePath(QStringLiteral("spool"));
+    QDir(dir).removeRecursively();
+    QDir().mkpath(dir);
+    const QByteArray magic(LokiSpoolFormat::magic, LokiSpoolFormat::magicSize);
+    writeFile(dir + QStringLiteral("/seg-0000000000000001.lqs"),
+              ((flags & 1) ? magic : QByteArray()) + data.left(split));
+    writeFile(dir + QStringLiteral("/seg-0000000000000002.lqs"), magic + data.mid(split));
+    if (!ack.isEmpty())
+        writeFile(dir + QStringLiteral("/ack"), ack);
+
+    Streams streams;
+    int reports = 0;
+    LokiSpool::Options options;
+    options.directory = dir;
+    options.sync = LokiConfig::SpoolSync::Never;
+    LokiSpool spool(
+        options, [&streams](const QByteArray &k, const QByteArray &j) { return streams.get(k, j); },
+        [&reports](const QString &) { ++reports; });
+    QString why;
+    FUZZ_CHECK(spool.open(&why));
+    const qint64 found = spool.replayedEntries();
+    FUZZ_CHECK(found >= 0 && found == spool.pendingEntries());
+
+    const int batch = 1 + quint8(input[3]) % 64;
+    qint64 taken = 0, expired = 0, damaged = 0;
+    std::vector<LokiQueuedEntry> out;
+    for (int rounds = 0;; ++rounds) {
+        FUZZ_CHECK(rounds <= found + 2); // every round takes something, or it is the last
+        out.clear();
+        const qint64 before = taken + expired + damaged;
+        spool.take(out, batch, 1 << 20, 0, &expired, &damaged);
+        taken += qint64(out.size());
+        for (const LokiQueuedEntry &e : out)
+            FUZZ_CHECK(e.stream != nullptr);
+        spool.acknowledge();
+        if (taken + expired + damaged == before)
+            break;
+    }
+    FUZZ_CHECK(taken + expired + damaged == found);
+    FUZZ_CHECK(spool.pendingEntries() == 0);
+    return 0;
+}
