@@ -265,7 +265,8 @@ LabelMap composeLabels(const LabelMap &staticLabels, const LabelMap &entryLabels
         for (const Field &f : fields) {
             if (allowList.contains(f.first) && !denyList.contains(f.first)) {
                 const QString name = sanitizeLabelName(f.first);
-                if (!name.isEmpty() && !denyList.contains(name))
+                // An empty value is a field without a value, not a wish to remove a label of that name.
+                if (!name.isEmpty() && !denyList.contains(name) && !f.second.isEmpty())
                     labels.insert(name, f.second);
             }
         }

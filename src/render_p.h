@@ -50,8 +50,9 @@ QString renderLine(LokiConfig::LineFormat format, const QString &level, const QS
  *  `_`; empty becomes `_`. */
 QString logfmtKey(const QString &name);
 
-/** The label set of an entry: static labels, the entry's own, then allow-listed fields (deny list wins).
- *  Labels with empty values are left out, as Loki does. */
+/** The label set of an entry: static labels, the entry's own, then allow-listed fields (deny list wins;
+ *  a field with an empty value adds nothing). Labels with empty values are left out, as Loki does (so an
+ *  entry label set to "" removes a static one). */
 LabelMap composeLabels(const LabelMap &staticLabels, const LabelMap &entryLabels, const FieldList &fields,
                        const QStringList &allowList, const QStringList &denyList);
 
@@ -81,7 +82,7 @@ bool isValidUtf8(const QByteArray &utf8);
 
 /**
  * Cuts @p line to at most @p maxBytes bytes, on a UTF-8 character boundary, ending in a visible marker that
- * says how many bytes were cut: `... [lokiqt: 12345 bytes cut]`.
+ * gives the size of the whole line: `... [lokiqt: 12345 bytes, cut]`.
  */
 QByteArray truncateLine(const QByteArray &line, qint64 maxBytes);
 

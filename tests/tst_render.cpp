@@ -242,6 +242,8 @@ private Q_SLOTS:
         QTest::newRow("deny by sanitized name") << QStringList{QStringLiteral("http.method")}
                                                 << QStringList{QStringLiteral("http_method")} << base;
         QTest::newRow("empty value dropped") << QStringList{QStringLiteral("empty")} << QStringList() << base;
+        QTest::newRow("an empty field never removes a static label")
+            << QStringList{QStringLiteral("service")} << QStringList() << base;
     }
     void composeLabels()
     {
@@ -250,7 +252,8 @@ private Q_SLOTS:
         QFETCH(LabelMap, expected);
         const FieldList fields{{QStringLiteral("http.method"), QStringLiteral("GET")},
                                {QStringLiteral("request_id"), QStringLiteral("r-1")},
-                               {QStringLiteral("empty"), QString()}};
+                               {QStringLiteral("empty"), QString()},
+                               {QStringLiteral("service"), QString()}};
         QCOMPARE(LokiRender::composeLabels({{QStringLiteral("service"), QStringLiteral("kiosk")}}, {}, fields,
                                            allow, deny),
                  expected);
