@@ -343,7 +343,8 @@ bool LokiSpool::open(QString *error)
     }
     m_acked = acked;
     const bool replaying = !m_segments.empty();
-    if (!startSegment(last + 1)) {
+    // New segments must sort after the acknowledged one, or the next start would take them for delivered.
+    if (!startSegment(std::max(last, acked.segment) + 1)) {
         *error = QStringLiteral("cannot create a segment file in %1: %2")
                      .arg(m_options.directory, m_writeFile.errorString());
         return false;

@@ -238,6 +238,29 @@ private Q_SLOTS:
         QCOMPARE(segmentFiles(dir.path()).size(), 1); // only the one being written
     }
 
+    void newSegmentsSortAfterTheAcknowledgedOne()
+    {
+        QTemporaryDir dir;
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path()));
+            f.append("s", 400);
+            f.takeAll();
+            f.spool->acknowledge(); // the ack file now names a late segment
+        }
+        for (const QString &name : segmentFiles(dir.path()))
+            QVERIFY(QFile::remove(dir.filePath(name))); // say, someone cleaned the directory by hand
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path()));
+            f.append("s", 5, "kept ");
+        }
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path()));
+        QCOMPARE(g.spool->replayedEntries(), 5); // not taken for delivered because of their file names
+        QCOMPARE(g.takeAll(), expectedLines(5, "kept "));
+    }
+
     void aTornTailIsReportedOnceAndTheRecordsBeforeItAreKept()
     {
         QTemporaryDir dir;
