@@ -565,7 +565,8 @@ private Q_SLOTS:
                          {receiver.url().toString(), dir.path(), QStringLiteral("r%1").arg(round),
                           QStringLiteral("100000000")});
             QVERIFY(writer.waitForStarted(longWait));
-            QTest::qWait(int(rng->bounded(100, 600)));
+            QVERIFY(writer.waitForReadyRead(longWait)); // it accepts entries (a loaded machine starts slowly)
+            QTest::qWait(int(rng->bounded(20, 500)));
             ::kill(pid_t(writer.processId()), SIGKILL);
             QVERIFY(writer.waitForFinished(longWait));
             QCOMPARE(writer.exitStatus(), QProcess::CrashExit);
