@@ -296,11 +296,11 @@ bool LokiSpool::open(QString *error)
     // Where an earlier run got to.
     Position acked;
     if (openOwnerOnly(m_ackFile, dir.filePath(QStringLiteral("ack")), QIODevice::ReadWrite)) {
-        const QByteArray data = m_ackFile.read(20);
-        if (data.size() == 20 &&
-            crcOf(data.constData(), 16) == qFromLittleEndian<quint32>(data.constData() + 16)) {
-            acked.segment = qFromLittleEndian<quint64>(data.constData());
-            acked.offset = qFromLittleEndian<qint64>(data.constData() + 8);
+        char data[20];
+        if (m_ackFile.read(data, sizeof data) == qint64(sizeof data) &&
+            crcOf(data, 16) == qFromLittleEndian<quint32>(data + 16)) {
+            acked.segment = qFromLittleEndian<quint64>(data);
+            acked.offset = qFromLittleEndian<qint64>(data + 8);
         }
     } else {
         *error = QStringLiteral("cannot open %1: %2").arg(m_ackFile.fileName(), m_ackFile.errorString());
