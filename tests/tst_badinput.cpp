@@ -4,6 +4,7 @@
 #include <lokiqt/lokiclient.h>
 
 #include "lokitestreceiver.h"
+#include "render_p.h"
 
 #include <QtTest/QtTest>
 
@@ -90,6 +91,37 @@ private Q_SLOTS:
         client.sendUtf8(raw);
         QVERIFY(client.flush(QDeadlineTimer(longWait)));
         QCOMPARE(receiver->entries().first().line.toUtf8(), raw);
+    }
+
+    void invalidUtf8IsReplacedAndNothingElseLost_data() { encodings_data(); }
+    void invalidUtf8IsReplacedAndNothingElseLost()
+    {
+        QFETCH(Encoding, encoding);
+        LokiClient client(configFor(*receiver, encoding));
+        client.send(QStringLiteral("before"));
+        // A stray continuation byte, an overlong '/', a truncated sequence, a surrogate, a byte never valid.
+        QCOMPARE(client.sendUtf8(QByteArray("bad \x80 \xc0\xaf \xe2\x82 \xed\xa0\x80 \xff end")),
+                 LokiClient::SendResult::Accepted);
+        client.send(QStringLiteral("after"));
+        QVERIFY2(client.flush(QDeadlineTimer(longWait)), qPrintable(client.lastError().toString()));
+        const QStringList got = lines(receiver->entries());
+        QCOMPARE(got.size(), 3);
+        QCOMPARE(got[0], QStringLiteral("before"));
+        QVERIFY(got[1].startsWith(QLatin1String("bad ")) && got[1].endsWith(QLatin1String(" end")));
+        QVERIFY(got[1].contains(QChar(0xFFFD))); // Loki would refuse the push otherwise
+        QVERIFY(LokiRender::isValidUtf8(got[1].toUtf8()));
+        QCOMPARE(got[2], QStringLiteral("after"));
+    }
+
+    void emptyLinesArriveEmpty()
+    {
+        LokiClient client(configFor(*receiver, Encoding::ProtobufSnappy));
+        client.send(QString());
+        client.sendUtf8(QByteArray());
+        client.send(QStringLiteral("not empty"));
+        QVERIFY2(client.flush(QDeadlineTimer(longWait)), qPrintable(client.lastError().toString()));
+        QCOMPARE(lines(receiver->entries()),
+                 (QStringList{QString(), QString(), QStringLiteral("not empty")}));
     }
 
     void unboundedFieldValuesCreateNoStreams()
