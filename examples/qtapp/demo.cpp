@@ -68,6 +68,7 @@ void Demo::finish(bool delivered)
         return;
     m_finished = true;
     m_delivered = delivered;
+    m_elapsedMs = m_elapsed.elapsed();
     m_steps.stop();
     QCoreApplication::exit(delivered ? 0 : 1);
 }
