@@ -36,7 +36,7 @@ bool AppOptions::parse(const QStringList &arguments, AppOptions *out, QString *e
         *error = parser.errorText();
         return false;
     }
-    if (parser.isSet(QStringLiteral("help"))) {
+    if (parser.isSet(QStringLiteral("help")) || parser.isSet(QStringLiteral("help-all"))) {
         out->helpText = parser.helpText();
         return true;
     }
