@@ -6,10 +6,18 @@
 #include <QtCore/QMutex>
 #include <QtCore/QThread>
 
+#include <QtCore/QCoreApplication>
+
 #include <array>
 #include <atomic>
 
 namespace {
+// The thread of the application object: the UI thread of a GUI application.
+bool isMainThread()
+{
+    const QCoreApplication *app = QCoreApplication::instance();
+    return !app || QThread::currentThread() == app->thread();
+}
 // Severity order; QtMsgType's numeric order is not (QtInfoMsg was added last).
 int severity(QtMsgType type)
 {
@@ -156,7 +164,8 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
             s->categoryIsLabel ? s->d->streamFor(labelsFor(*s, type, context.category), &metadata, &line)
                                : s->levelStreams[size_t(severity(type))];
         const auto deadline = s->d->config.backpressure == LokiConfig::Backpressure::Block
-                                  ? LokiWait::atMost(s->options.blockTimeout)
+                                  ? LokiWait::atMost(isMainThread() ? s->options.blockTimeout
+                                                                    : s->options.otherThreadsBlockTimeout)
                                   : LokiWait::atMost(std::chrono::milliseconds(0));
         s->d->enqueue(stream, 0, LokiRender::toUtf8Exact(line), deadline, std::move(metadata));
         if (type == QtFatalMsg) {

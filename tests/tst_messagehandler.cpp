@@ -264,6 +264,32 @@ private Q_SLOTS:
         QCOMPARE(line, expected);
     }
 
+    void workerThreadsWaitLongerThanTheUiThread()
+    {
+        receiver->setResponseDelay(std::chrono::milliseconds(300)); // each push takes 300 ms
+        LokiConfig config = configFor(*receiver);
+        config.queueCapacity = 10;
+        config.batch.maxEntries = 10;
+        makeClient(config);
+        LokiMessageHandler::Options options;
+        options.callPreviousHandler = false;
+        options.blockTimeout = std::chrono::milliseconds(1);         // the UI thread barely waits
+        options.otherThreadsBlockTimeout = std::chrono::seconds(60); // a worker waits for room
+        LokiMessageHandler::install(client.get(), options);
+        std::unique_ptr<QThread> worker(QThread::create([] {
+            for (int i = 0; i < 60; ++i)
+                qInfo("from a worker %d", i);
+        }));
+        worker->start();
+        QVERIFY(worker->wait(longWait));
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(client->counters().timedOut, 0); // 60 messages through a 10-entry queue: slowed, not dropped
+        QCOMPARE(receiver->entryCount(), 60);
+        for (int i = 0; i < 60; ++i) // the UI thread gives up quickly instead
+            qInfo("from the UI thread %d", i);
+        QVERIFY(client->counters().timedOut > 0);
+    }
+
     void chainsAndRestoresPreviousHandler()
     {
         makeClient(configFor(*receiver));

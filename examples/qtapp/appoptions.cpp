@@ -73,8 +73,9 @@ bool AppOptions::parse(const QStringList &arguments, AppOptions *out, QString *e
 
     // The Burst button logs 10,000 lines in a few milliseconds. With the default queue (4,096 entries) the
     // burst threads wait for room while Loki takes the batches, and a message that waits longer than the
-    // handler's blockTimeout (100 ms) is dropped (counted as timedOut): with a slow or distant Loki, part
-    // of a burst would be. This queue holds the whole burst (about 440 bytes per queued entry at most).
+    // handler's otherThreadsBlockTimeout (1 s) is dropped (counted as timedOut): with a slow or distant
+    // Loki, part of a burst could be. This queue holds the whole burst (about 440 bytes per queued entry at
+    // most).
     // With --spool-dir the spool's disk bound applies instead.
     config.queueCapacity = 16384;
 

@@ -63,6 +63,11 @@ public:
          * messages that time out are counted by LokiClient::Counters::timedOut.
          */
         std::chrono::milliseconds blockTimeout{100};
+        /**
+         * The same for messages from every other thread than the application's main (UI) thread: worker
+         * threads can afford to wait longer, so a burst from them is slowed down rather than dropped.
+         */
+        std::chrono::milliseconds otherThreadsBlockTimeout{1000};
     };
 
     /** Installs the handler with qInstallMessageHandler(). @p client must outlive uninstall(). */
