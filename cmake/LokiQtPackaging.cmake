@@ -48,6 +48,9 @@ set(CPACK_DEBIAN_LOKIQT_RUNTIME_PACKAGE_SHLIBDEPS ON)
 # "=" (an exact version): before 1.0 a minor version may break the ABI while the SOVERSION stays 0.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY "=")
+# ldconfig through dpkg's trigger, as Debian's library packages do (lintian: lacks-ldconfig-trigger). CPack's
+# postinst and postrm still call ldconfig too; running it twice does no harm.
+set(CPACK_DEBIAN_LOKIQT_RUNTIME_PACKAGE_CONTROL_EXTRA ${CMAKE_CURRENT_LIST_DIR}/debian/triggers)
 
 set(CPACK_DEBIAN_LOKIQT_DEVELOPMENT_PACKAGE_NAME lokiqt-dev)
 set(CPACK_DEBIAN_LOKIQT_DEVELOPMENT_PACKAGE_SECTION libdevel)

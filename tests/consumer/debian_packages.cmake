@@ -71,6 +71,12 @@ if(NOT shlibs MATCHES "^liblokiqt ${soversion} lokiqt \\(= ${version_regex}\\)$"
     fail("lokiqt's shlibs file is '${shlibs}', not 'liblokiqt ${soversion} lokiqt (= ${version})'")
 endif()
 
+# ldconfig through dpkg's trigger.
+dpkg_deb(triggers --info ${runtime_deb} triggers)
+if(NOT triggers STREQUAL "activate-noawait ldconfig")
+    fail("lokiqt's triggers file is '${triggers}', not 'activate-noawait ldconfig'")
+endif()
+
 # --- Contents: each package holds exactly these files and links (folders aside) ---------------------------
 set(libdir ./usr/lib)
 if(LIBRARY_ARCHITECTURE)
