@@ -1,37 +1,16 @@
-# Run by ctest as package_consumer: cmake -DPARAMS=<file> -DCONFIG=<config> -P package_consumer.cmake
+# Run by ctest as package_consumer and its variants:
+#   cmake -DPARAMS=<file> -DCONFIG=<config> -DCONSUMER_WORK_DIR=<dir> (-DLOKIQT_INSTALL_DIR=<dir> | -DPREFIX=<dir>)
+#         -P package_consumer.cmake
+# Configures, builds and runs the CMake project in project/ against lokiqt in a prefix (see consumer_common.cmake).
 # Fails (non-zero exit) when installing, configuring, building or running the consumer fails.
 cmake_minimum_required(VERSION 3.19)
 
 include(${PARAMS})
+include(${CMAKE_CURRENT_LIST_DIR}/consumer_common.cmake)
+set(prefix ${consumer_prefix})
+set(build ${consumer_build})
 
-set(prefix ${CONSUMER_WORK_DIR}/prefix)
-set(build ${CONSUMER_WORK_DIR}/build)
-# Start from nothing, so a stale install or build can never make the test pass.
-file(REMOVE_RECURSE ${CONSUMER_WORK_DIR})
-file(MAKE_DIRECTORY ${CONSUMER_WORK_DIR})
-
-function(run_step name)
-    message(STATUS "package_consumer: ${name}: ${ARGN}")
-    execute_process(COMMAND ${ARGN} RESULT_VARIABLE result)
-    if(NOT result EQUAL 0)
-        message(FATAL_ERROR "package_consumer: ${name} failed (${result})")
-    endif()
-endfunction()
-
-set(config_args "")
-if(CONFIG)
-    set(config_args --config ${CONFIG})
-endif()
-
-# (a) Install lokiqt's package (the install rules of the lokiqt target's folder) into the scratch prefix.
-run_step(install ${CMAKE_COMMAND} --install ${LOKIQT_INSTALL_DIR} --prefix ${prefix} ${config_args})
-foreach(file include/lokiqt/lokiclient.h include/lokiqt/lokiqt_export.h)
-    if(NOT EXISTS ${prefix}/${file})
-        message(FATAL_ERROR "package_consumer: the install did not provide ${file}")
-    endif()
-endforeach()
-
-# (b) Configure and build the consumer against it, with the same generator, compiler and Qt.
+# Configure and build the consumer against it, with the same generator, compiler and Qt.
 set(configure_args
     -S ${CONSUMER_SOURCE_DIR} -B ${build}
     -G ${CONSUMER_GENERATOR}
@@ -64,9 +43,20 @@ if(CONFIG AND NOT CONSUMER_MULTI_CONFIG)
     list(APPEND configure_args -DCMAKE_BUILD_TYPE=${CONFIG})
 endif()
 run_step(configure ${CMAKE_COMMAND} ${configure_args})
+
+# The LokiQt package found must be the one in the prefix, never one installed elsewhere on the machine.
+file(STRINGS ${build}/CMakeCache.txt lokiqt_dir_line REGEX "^LokiQt_DIR:")
+string(REGEX REPLACE "^LokiQt_DIR:[A-Z]+=" "" lokiqt_dir "${lokiqt_dir_line}")
+file(REAL_PATH "${prefix}" real_prefix)
+file(REAL_PATH "${lokiqt_dir}" real_lokiqt_dir)
+string(FIND "${real_lokiqt_dir}/" "${real_prefix}/" at)
+if(NOT at EQUAL 0)
+    message(FATAL_ERROR "${consumer_name}: find_package(LokiQt) found ${lokiqt_dir}, not the one in ${prefix}")
+endif()
+
 run_step(build ${CMAKE_COMMAND} --build ${build} ${config_args})
 
-# (c) Run it. A shared lokiqt on Windows is found through PATH; elsewhere the build RPATH finds it.
+# Run it. A shared lokiqt on Windows is found through PATH; elsewhere the build RPATH finds it.
 set(app "")
 foreach(candidate ${build}/app ${build}/app.exe ${build}/${CONFIG}/app ${build}/${CONFIG}/app.exe)
     if(EXISTS ${candidate} AND NOT IS_DIRECTORY ${candidate})
@@ -75,10 +65,10 @@ foreach(candidate ${build}/app ${build}/app.exe ${build}/${CONFIG}/app ${build}/
     endif()
 endforeach()
 if(NOT app)
-    message(FATAL_ERROR "package_consumer: the consumer's executable was not found under ${build}")
+    message(FATAL_ERROR "${consumer_name}: the consumer's executable was not found under ${build}")
 endif()
 if(WIN32)
     set(ENV{PATH} "${prefix}/bin;$ENV{PATH}")
 endif()
 run_step(run ${app})
-message(STATUS "package_consumer: passed")
+message(STATUS "${consumer_name}: passed")
