@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Builds the test suite with AddressSanitizer + UndefinedBehaviorSanitizer and runs it. Any report fails it.
 #   LOKIQT_SANITIZE_BUILD_DIR   build folder (default: build-asan)
-# ThreadSanitizer is not run: Debian's Qt is not built with it, so every wait on a QWaitCondition and every
-# queued call shows as a race (see the closing notes of issue 3); it needs a Qt built with -sanitize thread.
+# ThreadSanitizer cannot be combined with these: scripts/tsan.sh runs the suite under it, in a build of its own.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/deps.sh
