@@ -281,6 +281,18 @@ void checkRenderLine(const QString &message, const FieldList &fields)
             case 't':
                 value += QLatin1Char('\t');
                 break;
+            case 'u': {
+                // Other control characters, as Go writes them: exactly four hex digits, and only for a
+                // control.
+                FUZZ_CHECK(pos + 4 <= line.size());
+                bool ok = false;
+                const int code = QStringView(line).mid(pos, 4).toString().toInt(&ok, 16);
+                FUZZ_CHECK(ok && (code < 0x20 || code == 0x7f) && code != '\n' && code != '\r' &&
+                           code != '\t');
+                value += QChar(char16_t(code));
+                pos += 4;
+                break;
+            }
             default:
                 LokiFuzz::fail("an escape renderLine does not write", __FILE__, __LINE__);
             }
