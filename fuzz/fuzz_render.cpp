@@ -356,13 +356,13 @@ void checkComposeLabels(const LabelMap &staticLabels, const LabelMap &entryLabel
                         const QStringList &allowList, const QStringList &denyList)
 {
     const LabelMap labels = LokiRender::composeLabels(staticLabels, entryLabels, fields, allowList, denyList);
-    // A field is promoted when allow-listed and neither its name nor its label name is denied; later ones
-    // win.
+    // A field is promoted when allow-listed, neither its name nor its label name is denied, and its value is
+    // not empty (an empty field adds nothing, so it never removes a label); later ones win.
     LabelMap promoted;
     for (const Field &f : fields) {
         const QString name = LokiRender::sanitizeLabelName(f.first);
         if (allowList.contains(f.first) && !denyList.contains(f.first) && !name.isEmpty() &&
-            !denyList.contains(name))
+            !denyList.contains(name) && !f.second.isEmpty())
             promoted.insert(name, f.second);
     }
     qsizetype expectedSize = 0;
