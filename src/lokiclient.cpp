@@ -41,12 +41,67 @@ LokiRender::LabelMap withFallbackLabel(LokiRender::LabelMap labels)
 }
 } // namespace
 
+namespace {
+// The clients whose thread runs. The application object's destructor closes them (qAddPostRoutine) while Qt
+// still delivers events: after it, no event or timer reaches any thread that needs the application, so the
+// worker could neither deliver nor count what it leaves. Constant-initialized (a QBasicMutex and a pointer),
+// so no order of static initialization or destruction can break it.
+QBasicMutex g_runningMutex;
+LokiClientPrivate *g_running = nullptr;
+
+void closeRunningClients()
+{
+    QMutexLocker lock(&g_runningMutex);
+    // Held throughout: a client destroyed meanwhile in another thread waits in unregisterRunning() until
+    // its close here is done.
+    while (LokiClientPrivate *d = g_running) {
+        g_running = d->nextRunning;
+        if (g_running)
+            g_running->previousRunning = nullptr;
+        d->nextRunning = d->previousRunning = nullptr;
+        d->registered = false;
+        d->applicationGone.store(true);
+        d->q_ptr->close(QDeadlineTimer(d->config.destructorCloseTimeout));
+    }
+}
+} // namespace
+
+void LokiClientPrivate::registerRunning(LokiClientPrivate *d)
+{
+    QMutexLocker lock(&g_runningMutex);
+    if (!g_running)
+        qAddPostRoutine(&closeRunningClients);
+    d->nextRunning = g_running;
+    if (g_running)
+        g_running->previousRunning = d;
+    g_running = d;
+    d->registered = true;
+}
+
+void LokiClientPrivate::unregisterRunning(LokiClientPrivate *d)
+{
+    QMutexLocker lock(&g_runningMutex);
+    if (!d->registered)
+        return;
+    if (d->previousRunning)
+        d->previousRunning->nextRunning = d->nextRunning;
+    else
+        g_running = d->nextRunning;
+    if (d->nextRunning)
+        d->nextRunning->previousRunning = d->previousRunning;
+    d->nextRunning = d->previousRunning = nullptr;
+    d->registered = false;
+    if (!g_running)
+        qRemovePostRoutine(&closeRunningClients);
+}
+
 LokiClientPrivate::LokiClientPrivate(LokiClient *q, const LokiConfig &config)
     : q_ptr(q)
     , config(config)
     , configError(validateConfig(config))
     , pushUrl(config.pushUrl().adjusted(QUrl::RemoveUserInfo))
     , queue(queueLimits(config), &counters)
+    , status(q)
 {
     defaultStream = intern(withFallbackLabel(config.labels));
 }
@@ -225,46 +280,57 @@ LokiClient::SendResult LokiClientPrivate::reject(const QString &why)
     return LokiClient::SendResult::Rejected;
 }
 
-void LokiClientPrivate::reportError(const LokiError &error)
+QString LokiClientPrivate::noApplicationReason() const
 {
-    {
-        QMutexLocker lock(&errorMutex);
-        lastError = error;
+    if (applicationGone.load())
+        return QStringLiteral(
+            "the application object (QCoreApplication) was destroyed: the client closed with "
+            "it");
+    if (!QCoreApplication::instance())
+        return QStringLiteral("no QCoreApplication exists: lokiqt's thread runs a Qt event loop, which needs "
+                              "one; create the application object before sending");
+    return QString();
+}
+
+bool LokiClientPrivate::ensureStarted()
+{
+    if (started.load(std::memory_order_acquire))
+        return true;
+    QMutexLocker lock(&startMutex);
+    if (started.load())
+        return true;
+    if (!QCoreApplication::instance() || applicationGone.load() || closing.load())
+        return false;
+    started.store(true, std::memory_order_release);
+    thread.start();
+    registerRunning(this);
+    Q_Q(LokiClient);
+    if (config.followNetworkReachability) {
+        // QNetworkInformation belongs to the application's thread: a start from another thread's send()
+        // leaves it to the owner thread.
+        if (QThread::currentThread() == q->thread())
+            followReachability();
+        else
+            QMetaObject::invokeMethod(
+                q, [this] { followReachability(); }, Qt::QueuedConnection);
     }
-    qCDebug(lcLoki) << error.toString();
-    Q_Q(LokiClient);
-    QMetaObject::invokeMethod(
-        q, [q, error] { Q_EMIT q->errorOccurred(error); }, Qt::QueuedConnection);
+    return true;
 }
 
-void LokiClientPrivate::notifyCounters()
+void LokiClientPrivate::beginClose()
 {
-    if (countersNotifyPending.load(std::memory_order_relaxed) || countersNotifyPending.exchange(true))
-        return;
-    Q_Q(LokiClient);
-    QMetaObject::invokeMethod(
-        q,
-        [this, q] {
-            countersNotifyPending.store(false);
-            Q_EMIT q->countersChanged();
-        },
-        Qt::QueuedConnection);
+    closing.store(true);
+    queue.close();
+    status.close();
 }
 
-void LokiClientPrivate::setState(LokiClient::State next)
+void LokiClientPrivate::stopThread()
 {
-    if (closing.load())
+    if (!thread.isRunning())
         return;
-    if (state.exchange(next) == next)
-        return;
-    Q_Q(LokiClient);
-    QMetaObject::invokeMethod(
-        q,
-        [this, q] {
-            // Emit what holds now: bursts of changes arrive as one signal with the latest state.
-            Q_EMIT q->stateChanged(state.load());
-        },
-        Qt::QueuedConnection);
+    QMetaObject::invokeMethod(worker, &LokiWorker::shutdown, Qt::BlockingQueuedConnection);
+    thread.quit();
+    thread.wait();
 }
 
 LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
@@ -282,20 +348,21 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
     LokiWorker *worker = d->worker;
     d->queue.setWakeCallback(
         [worker] { QMetaObject::invokeMethod(worker, &LokiWorker::schedule, Qt::QueuedConnection); });
-    d->thread.start();
-    if (config.followNetworkReachability)
-        d->followReachability();
     if (!d->configError.isEmpty()) {
         qCWarning(lcLoki, "invalid configuration: %s", qPrintable(d->configError));
         d->reportError(LokiError(LokiError::Kind::InvalidEntry,
                                  QStringLiteral("invalid configuration: ") + d->configError));
     }
+    // Without an application object yet (a global static client), the thread starts with the first send()
+    // or flush() after it was created.
+    d->ensureStarted();
 }
 
 LokiClient::~LokiClient()
 {
     Q_D(LokiClient);
     close(QDeadlineTimer(d->config.destructorCloseTimeout));
+    LokiClientPrivate::unregisterRunning(d);
     delete d->worker;
     d->worker = nullptr;
     qDeleteAll(d->streams);
@@ -312,6 +379,8 @@ LokiClient::SendResult LokiClient::send(const LokiEntry &entry, QDeadlineTimer d
     Q_D(LokiClient);
     if (d->closing.load(std::memory_order_relaxed))
         return SendResult::Closed;
+    if (!d->started.load(std::memory_order_relaxed) && !d->ensureStarted())
+        return d->reject(d->noApplicationReason());
     if (!d->configError.isEmpty())
         return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
     const LokiConfig::Limits &limits = d->config.limits;
@@ -366,6 +435,8 @@ LokiClient::SendResult LokiClient::send(const QString &line, QDeadlineTimer dead
     Q_D(LokiClient);
     if (d->closing.load(std::memory_order_relaxed))
         return SendResult::Closed;
+    if (!d->started.load(std::memory_order_relaxed) && !d->ensureStarted())
+        return d->reject(d->noApplicationReason());
     if (!d->configError.isEmpty())
         return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
     if (d->config.lineFormat != LokiConfig::LineFormat::Plain)
@@ -381,6 +452,8 @@ LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTim
     Q_D(LokiClient);
     if (d->closing.load(std::memory_order_relaxed))
         return SendResult::Closed;
+    if (!d->started.load(std::memory_order_relaxed) && !d->ensureStarted())
+        return d->reject(d->noApplicationReason());
     if (!d->configError.isEmpty())
         return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
     if (!LokiRender::isValidUtf8(line))
@@ -392,8 +465,14 @@ LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTim
 bool LokiClient::flush(QDeadlineTimer deadline)
 {
     Q_D(LokiClient);
-    if (QThread::currentThread() == &d->thread || !d->thread.isRunning())
+    if (QThread::currentThread() == &d->thread)
         return d->counters.queued() == 0;
+    if (!d->ensureStarted() || !d->thread.isRunning()) {
+        const bool done = d->counters.queued() == 0;
+        if (!done && !d->started.load() && !d->closing.load())
+            d->reportError(LokiError(LokiError::Kind::Network, d->noApplicationReason()));
+        return done;
+    }
     auto waiter = std::make_shared<LokiFlushWaiter>();
     const qint64 target = d->queue.acceptedCount();
     LokiWorker *worker = d->worker;
@@ -401,8 +480,12 @@ bool LokiClient::flush(QDeadlineTimer deadline)
         worker, [worker, waiter, target] { worker->requestFlush(waiter, target); }, Qt::QueuedConnection);
     QMutexLocker lock(&waiter->mutex);
     while (!waiter->finished) {
-        if (!waiter->done.wait(&waiter->mutex, deadline))
-            return waiter->finished && waiter->ok;
+        if (!waiter->done.wait(&waiter->mutex, deadline)) {
+            if (waiter->finished)
+                break;
+            waiter->abandoned.store(true); // the worker forgets it instead of keeping it for good
+            return false;
+        }
     }
     return waiter->ok;
 }
@@ -410,18 +493,19 @@ bool LokiClient::flush(QDeadlineTimer deadline)
 bool LokiClient::close(QDeadlineTimer deadline)
 {
     Q_D(LokiClient);
+    if (QThread::currentThread() == &d->thread) {
+        // From the client's own thread (a slot or handler running there) it cannot wait for itself: sends are
+        // refused from now on, and the owner thread's close() or the destructor delivers and stops.
+        d->beginClose();
+        return false;
+    }
+    // Any other thread: the first caller closes, a concurrent one waits for it and gets the same answer.
+    QMutexLocker lock(&d->closeMutex);
     if (d->closed)
         return d->closeResult;
-    d->closing.store(true);
-    d->queue.close();
-    if (d->state.exchange(State::Closed) != State::Closed)
-        Q_EMIT stateChanged(State::Closed);
+    d->beginClose();
     bool ok = flush(deadline);
-    if (d->thread.isRunning()) {
-        QMetaObject::invokeMethod(d->worker, &LokiWorker::shutdown, Qt::BlockingQueuedConnection);
-        d->thread.quit();
-        d->thread.wait();
-    }
+    d->stopThread();
     ok = ok && d->counters.queued() == 0;
     d->closed = true;
     d->closeResult = ok;
@@ -431,7 +515,7 @@ bool LokiClient::close(QDeadlineTimer deadline)
 LokiClient::State LokiClient::state() const
 {
     Q_D(const LokiClient);
-    return d->state.load();
+    return d->status.state();
 }
 
 LokiClient::Counters LokiClient::counters() const
@@ -491,8 +575,7 @@ qint64 LokiClient::queued() const
 LokiError LokiClient::lastError() const
 {
     Q_D(const LokiClient);
-    QMutexLocker lock(&d->errorMutex);
-    return d->lastError;
+    return d->status.lastError();
 }
 
 bool LokiClient::isSpooling() const

@@ -4,6 +4,7 @@
 
 #include <lokiqt/lokiclient.h>
 
+#include "clientstatus_p.h"
 #include "entryqueue_p.h"
 #include "render_p.h"
 #include "spool_p.h"
@@ -28,6 +29,8 @@ struct LokiFlushWaiter
     QWaitCondition done;
     bool finished = false;
     bool ok = false;
+    /** Set by a flush() whose deadline passed: the worker forgets the request instead of keeping it. */
+    std::atomic<bool> abandoned{false};
 
     void finish(bool success)
     {
@@ -69,11 +72,25 @@ public:
     LokiClient::SendResult reject(const QString &why);
 
     /** Any thread. Stores @p error as lastError() and emits errorOccurred() in the owner thread. */
-    void reportError(const LokiError &error);
+    void reportError(const LokiError &error) { status.reportError(error); }
     /** Any thread. Emits countersChanged() in the owner thread soon, coalescing bursts of changes. */
-    void notifyCounters();
+    void notifyCounters() { status.notifyCounters(); }
     /** Worker thread. Publishes a new state (ignored once closed). */
-    void setState(LokiClient::State state);
+    void setState(LokiClient::State state) { status.setState(state); }
+
+    /**
+     * Any thread. Starts the client's thread once a QCoreApplication exists (its event loop needs one): at
+     * construction, or at the first send() or flush() after the application object was created, for a client
+     * constructed before it (a global static). Returns whether the thread runs (or ran and was stopped).
+     */
+    bool ensureStarted();
+    /** Owner thread. Refuses further sends; publishes Closed. */
+    void beginClose();
+    /** Owner thread. Stops the thread: the worker counts what is left as dropped (or kept in the spool). */
+    void stopThread();
+    /** Any thread. Why entries cannot be delivered now, or empty: no QCoreApplication, or it was destroyed.
+     */
+    QString noApplicationReason() const;
 
     /** Any thread. @p text with every secret of the configuration (URL user info, password, token, header
      *  values) replaced, so that no error or log line carries one. */
@@ -98,15 +115,23 @@ public:
     QHash<QByteArray, LokiStreamInfo *> streams; ///< owned; freed with the client
     const LokiStreamInfo *defaultStream = nullptr;
 
-    mutable QMutex errorMutex;
-    LokiError lastError;
-
-    std::atomic<LokiClient::State> state{LokiClient::State::Idle};
-    std::atomic<bool> countersNotifyPending{false};
+    LokiClientStatus status;
     std::atomic<bool> closing{false};
 
     QThread thread;
     LokiWorker *worker = nullptr;
+    QMutex startMutex;
+    std::atomic<bool> started{false};
+    /** Set when the application object this client's thread depended on was destroyed. */
+    std::atomic<bool> applicationGone{false};
+    // The list of running clients that the application object's destructor closes (see lokiclient.cpp).
+    static void registerRunning(LokiClientPrivate *d);
+    static void unregisterRunning(LokiClientPrivate *d);
+    LokiClientPrivate *nextRunning = nullptr;
+    LokiClientPrivate *previousRunning = nullptr;
+    bool registered = false; ///< guarded by the list's mutex
+
+    QMutex closeMutex; ///< close() from two threads at once: one closes, the other waits for its answer
     bool closed = false;
     bool closeResult = false;
 

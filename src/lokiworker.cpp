@@ -13,6 +13,8 @@
 #include <QtNetwork/QNetworkReply>
 #include <QtNetwork/QNetworkRequest>
 
+#include <algorithm>
+
 namespace {
 // The most of an error answer that is read: enough for Loki's reasons, too little to exhaust memory.
 constexpr qint64 maxErrorBodyBytes = 64 * 1024;
@@ -122,6 +124,11 @@ void LokiWorker::requestFlush(const std::shared_ptr<LokiFlushWaiter> &waiter, qi
         waiter->finish(false);
         return;
     }
+    // A flush() that gave up waiting left its request behind: forget those, so that a periodic short flush
+    // while Loki is away does not grow this list for good.
+    m_flushes.erase(std::remove_if(m_flushes.begin(), m_flushes.end(),
+                                   [](const PendingFlush &flush) { return flush.waiter->abandoned.load(); }),
+                    m_flushes.end());
     m_flushes.push_back({waiter, acceptedTarget, d->failuresSoFar()});
     finishFlushes();
     schedule();

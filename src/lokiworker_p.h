@@ -52,6 +52,8 @@ public:
     /** Worker thread. How many of the worker's own timers run (batch wait, backoff): 0 whenever it is idle.
      */
     int activeTimers() const;
+    /** Worker thread. flush() requests waiting for their entries to be resolved. */
+    int pendingFlushes() const { return int(m_flushes.size()); }
 
 private:
     struct PendingFlush
