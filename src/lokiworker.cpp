@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "lokiworker_p.h"
 
+#include "batcher_p.h"
 #include "lokiclient_p.h"
 #include "retrypolicy_p.h"
 #include "sockettuning_p.h"
@@ -92,10 +93,17 @@ void LokiWorker::schedule()
     // Written entries reach the storage at most syncInterval later; no timer runs when nothing waits.
     if (m_syncTimer && !m_syncTimer->isActive() && d->queue.spoolNeedsSync())
         m_syncTimer->start(d->config.spool.syncInterval);
-    if (batchUnderWay())
-        return; // its completion calls schedule() again
     for (;;) {
-        if (d->queue.isEmpty()) {
+        LokiBatcher::Inputs in;
+        in.batchUnderWay = batchUnderWay(); // its completion calls schedule() again
+        in.bufferEmpty = d->queue.isEmpty();
+        in.fullBatch = !in.bufferEmpty && d->queue.hasFullBatch();
+        in.waitDue = m_waitDue;
+        in.flushRequested = !m_flushes.empty();
+        switch (LokiBatcher::decide(in)) {
+        case LokiBatcher::Action::None:
+            return;
+        case LokiBatcher::Action::Idle:
             m_waitTimer->stop();
             m_waitDue = false;
             finishFlushes();
@@ -104,17 +112,17 @@ void LokiWorker::schedule()
                 continue;
             d->setState(LokiClient::State::Idle);
             return;
-        }
-        if (!m_flushes.empty() || m_waitDue || d->queue.hasFullBatch()) {
+        case LokiBatcher::Action::Dispatch:
             dispatch();
             return;
+        case LokiBatcher::Action::Wait:
+            if (!m_waitTimer->isActive())
+                m_waitTimer->start(d->config.batch.maxWait);
+            d->setState(LokiClient::State::Sending);
+            if (d->queue.armWake(LokiEntryQueue::WakeWhen::FullBatch))
+                continue;
+            return;
         }
-        if (!m_waitTimer->isActive())
-            m_waitTimer->start(d->config.batch.maxWait);
-        d->setState(LokiClient::State::Sending);
-        if (d->queue.armWake(LokiEntryQueue::WakeWhen::FullBatch))
-            continue;
-        return;
     }
 }
 

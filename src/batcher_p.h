@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: MIT
+#ifndef LOKIQT_BATCHER_P_H
+#define LOKIQT_BATCHER_P_H
+
+// When a batch goes out: the batch triggers as a pure function of what the worker sees.
+
+namespace LokiBatcher {
+
+/** What the worker knows when it looks at the buffer. */
+struct Inputs
+{
+    bool batchUnderWay = false;  ///< a push (or its backoff) is in progress: one batch at a time
+    bool bufferEmpty = true;     ///< nothing waits in the buffer
+    bool fullBatch = false;      ///< the buffer holds batch.maxEntries entries or batch.maxBytes bytes
+    bool waitDue = false;        ///< batch.maxWait passed since the first entry of this batch arrived
+    bool flushRequested = false; ///< a flush() (or close()) waits: push now, whatever the triggers say
+};
+
+/** What the worker does about it. */
+enum class Action {
+    None,     ///< a batch is under way; its end looks again
+    Idle,     ///< nothing to send: no timer runs; wake on the next entry
+    Dispatch, ///< take a batch and push it now
+    Wait,     ///< entries wait for a trigger: run the maxWait timer (if not running) and wake on a full batch
+};
+
+/** The decision; see Action. Flush requests and the wait timer count only when there is something to send. */
+Action decide(const Inputs &in);
+
+} // namespace LokiBatcher
+
+#endif // LOKIQT_BATCHER_P_H
