@@ -18,32 +18,12 @@ bool isMainThread()
     const QCoreApplication *app = QCoreApplication::instance();
     return !app || QThread::currentThread() == app->thread();
 }
-// Severity order; QtMsgType's numeric order is not (QtInfoMsg was added last).
-int severity(QtMsgType type)
-{
-    switch (type) {
-    case QtDebugMsg:
-        return 0;
-    case QtInfoMsg:
-        return 1;
-    case QtWarningMsg:
-        return 2;
-    case QtCriticalMsg:
-        return 3;
-    case QtFatalMsg:
-        return 4;
-    }
-    return 0;
-}
-
 struct HandlerState
 {
     LokiClient *client = nullptr;
     LokiClientPrivate *d = nullptr;
-    LokiMessageHandler::Options options;
+    LokiIngest::HandlerContext context; ///< the options as used, and the validated stream of each level
     QtMessageHandler previous = nullptr;
-    bool categoryIsLabel = false;
-    std::array<const LokiStreamInfo *, 5> levelStreams{}; ///< by severity(); used when category is no label
 };
 
 // The installed state. A message being handled holds a reference (g_busy), so uninstall() can wait until no
@@ -53,15 +33,6 @@ std::atomic<int> g_busy{0};
 QBasicMutex g_installMutex;
 thread_local bool t_inHandler = false;
 
-LokiRender::LabelMap labelsFor(const HandlerState &s, QtMsgType type, const char *category)
-{
-    LokiRender::LabelMap labels = s.d->config.labels;
-    if (!s.options.levelLabel.isEmpty())
-        labels.insert(s.options.levelLabel, LokiMessageHandler::levelName(type));
-    if (s.categoryIsLabel && category)
-        labels.insert(QStringLiteral("category"), QString::fromUtf8(category));
-    return labels;
-}
 } // namespace
 
 QString LokiMessageHandler::levelName(QtMsgType type)
@@ -87,11 +58,8 @@ void LokiMessageHandler::install(LokiClient *client, const Options &options)
     auto *state = new HandlerState;
     state->client = client;
     state->d = client->d_func();
-    state->options = options;
-    state->categoryIsLabel = state->d->config.labelAllowList.contains(QStringLiteral("category")) &&
-                             !state->d->config.labelDenyList.contains(QStringLiteral("category"));
-    for (QtMsgType type : {QtDebugMsg, QtInfoMsg, QtWarningMsg, QtCriticalMsg, QtFatalMsg})
-        state->levelStreams[size_t(severity(type))] = state->d->intern(labelsFor(*state, type, nullptr));
+    QStringList problems;
+    state->context = state->d->ingest.handlerContext(options, &problems);
 
     QMutexLocker lock(&g_installMutex);
     HandlerState *old = g_state.load();
@@ -133,50 +101,27 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
         qt_message_output(type, context, message); // uninstalled meanwhile: Qt's default path
         return;
     }
+    const LokiMessageHandler::Options &options = s->context.options;
     const bool ownCategory = context.category && qstrncmp(context.category, "lokiqt", 6) == 0;
     const bool forward = !t_inHandler && !ownCategory &&
-                         severity(type) >= severity(s->options.minimumLevel) &&
+                         LokiIngest::severity(type) >= LokiIngest::severity(options.minimumLevel) &&
                          !s->client->isClientThread(QThread::currentThread());
     if (forward) {
         t_inHandler = true; // anything the client logs while we are in it must not come back here
-        const LokiConfig::LineFormat format = s->d->config.lineFormat;
-        LokiRender::FieldList fields;
-        // Plain carries the level in the line only without a level label; logfmt and JSON always do, so that
-        // `| logfmt` and `| json` find it.
-        const QString level = format != LokiConfig::LineFormat::Plain ? levelName(type) : QString();
-        if (s->options.levelLabel.isEmpty() && format == LokiConfig::LineFormat::Plain)
-            fields.append({QStringLiteral("level"), levelName(type)});
-        if (s->options.includeContext) {
-            if (context.category && qstrcmp(context.category, "default") != 0 && !s->categoryIsLabel)
-                fields.append({QStringLiteral("category"), QString::fromUtf8(context.category)});
-            if (context.file)
-                fields.append({QStringLiteral("file"), QString::fromUtf8(context.file)});
-            if (context.line > 0)
-                fields.append({QStringLiteral("line"), QString::number(context.line)});
-            if (context.function)
-                fields.append({QStringLiteral("function"), QString::fromUtf8(context.function)});
-        }
-        QString line = LokiRender::renderLine(
-            format, level, s->options.useMessagePattern ? qFormatLogMessage(type, context, message) : message,
-            fields);
-        LokiMetadata metadata;
-        const LokiStreamInfo *stream =
-            s->categoryIsLabel ? s->d->streamFor(labelsFor(*s, type, context.category), &metadata, &line)
-                               : s->levelStreams[size_t(severity(type))];
-        const auto deadline = s->d->config.backpressure == LokiConfig::Backpressure::Block
-                                  ? LokiWait::atMost(isMainThread() ? s->options.blockTimeout
-                                                                    : s->options.otherThreadsBlockTimeout)
-                                  : LokiWait::atMost(std::chrono::milliseconds(0));
-        s->d->enqueue(stream, 0, LokiRender::toUtf8Exact(line), deadline, std::move(metadata));
+        const auto deadline =
+            s->d->config.backpressure == LokiConfig::Backpressure::Block
+                ? LokiWait::atMost(isMainThread() ? options.blockTimeout : options.otherThreadsBlockTimeout)
+                : LokiWait::atMost(std::chrono::milliseconds(0));
+        s->d->enqueue(s->d->ingest.message(s->context, type, context, message), deadline);
         if (type == QtFatalMsg) {
             // Qt aborts when we return. With a spool the entries are in its files already: force them onto
             // the storage. Then push what is queued, for a bounded time.
             s->d->queue.syncSpool();
-            s->client->flush(QDeadlineTimer(s->options.fatalFlushTimeout));
+            s->client->flush(QDeadlineTimer(options.fatalFlushTimeout));
         }
         t_inHandler = false;
     }
-    const QtMessageHandler previous = s->options.callPreviousHandler ? s->previous : nullptr;
+    const QtMessageHandler previous = options.callPreviousHandler ? s->previous : nullptr;
     g_busy.fetch_sub(1);
     if (previous)
         previous(type, context, message);
