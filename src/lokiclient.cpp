@@ -2,6 +2,7 @@
 #include <lokiqt/lokiclient.h>
 
 #include "lokiclient_p.h"
+#include "lokimessagehandler_p.h"
 #include "lokiworker_p.h"
 
 #include <QtCore/QCoreApplication>
@@ -212,6 +213,7 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
 
 LokiClient::~LokiClient()
 {
+    LokiMessageHandlerPrivate::clientDestroyed(this); // no message may reach a destroyed client
     Q_D(LokiClient);
     close(QDeadlineTimer(d->config.destructorCloseTimeout));
     delete d->worker;

@@ -2,13 +2,12 @@
 #include <lokiqt/lokimessagehandler.h>
 
 #include "lokiclient_p.h"
+#include "lokimessagehandler_p.h"
 
+#include <QtCore/QCoreApplication>
 #include <QtCore/QMutex>
 #include <QtCore/QThread>
 
-#include <QtCore/QCoreApplication>
-
-#include <array>
 #include <atomic>
 
 namespace {
@@ -18,12 +17,13 @@ bool isMainThread()
     const QCoreApplication *app = QCoreApplication::instance();
     return !app || QThread::currentThread() == app->thread();
 }
+
 struct HandlerState
 {
     LokiClient *client = nullptr;
     LokiClientPrivate *d = nullptr;
     LokiIngest::HandlerContext context; ///< the options as used, and the validated stream of each level
-    QtMessageHandler previous = nullptr;
+    quint64 generation = 0;             ///< which install() made it
 };
 
 // The installed state. A message being handled holds a reference (g_busy), so uninstall() can wait until no
@@ -33,7 +33,37 @@ std::atomic<int> g_busy{0};
 QBasicMutex g_installMutex;
 thread_local bool t_inHandler = false;
 
+// Our handle() as a link in Qt's chain of handlers, apart from the state: whether it is in the chain (as
+// far as we know; guarded by g_installMutex), and the handler it passes messages on to (the one installed
+// before ours). When the application installs a handler after ours, that handler calls ours as its
+// "previous", so ours must stay a working link after uninstall(): inert, passing messages on.
+bool g_linked = false;
+std::atomic<QtMessageHandler> g_chainPrevious{nullptr};
+quint64 g_generation = 0; // guarded by g_installMutex
 } // namespace
+
+void LokiMessageHandlerPrivate::detachLocked()
+{
+    HandlerState *old = g_state.exchange(nullptr);
+    while (g_busy.load() > 0)
+        QThread::yieldCurrentThread();
+    delete old;
+}
+
+void LokiMessageHandlerPrivate::unlinkLocked()
+{
+    if (!g_linked)
+        return;
+    // Swapping is the only way to see which handler is current. When it is not ours, the application
+    // installed its own after ours, and that one calls ours as its previous: put it back (messages logged in
+    // between reach the handler before ours directly) and leave ours in its chain, inert.
+    const QtMessageHandler current = qInstallMessageHandler(g_chainPrevious.load());
+    if (current == &LokiMessageHandler::handle) {
+        g_linked = false;
+        return;
+    }
+    qInstallMessageHandler(current);
+}
 
 QString LokiMessageHandler::levelName(QtMsgType type)
 {
@@ -52,39 +82,114 @@ QString LokiMessageHandler::levelName(QtMsgType type)
     return QStringLiteral("unknown");
 }
 
-void LokiMessageHandler::install(LokiClient *client, const Options &options)
+quint64 LokiMessageHandlerPrivate::install(LokiClient *client, const LokiMessageHandler::Options &options,
+                                           bool *optionsOk)
 {
-    Q_ASSERT(client);
+    *optionsOk = false;
+    if (!client) {
+        qCWarning(lcLoki, "LokiMessageHandler::install: no client; nothing installed");
+        return 0;
+    }
+    LokiClientPrivate *d = LokiClientPrivate::get(client);
+    if (!d->ingest.configError().isEmpty()) {
+        const QString why = QStringLiteral("LokiMessageHandler not installed: the client's configuration is "
+                                           "invalid: ") +
+                            d->ingest.configError();
+        qCWarning(lcLoki, "%s", qPrintable(why));
+        d->reportError(LokiError(LokiError::Kind::InvalidEntry, why));
+        return 0;
+    }
     auto *state = new HandlerState;
     state->client = client;
-    state->d = client->d_func();
+    state->d = d;
     QStringList problems;
-    state->context = state->d->ingest.handlerContext(options, &problems);
+    state->context = d->ingest.handlerContext(options, &problems);
 
     QMutexLocker lock(&g_installMutex);
+    state->generation = ++g_generation;
+    const quint64 generation = state->generation;
     HandlerState *old = g_state.load();
-    state->previous = old ? old->previous : qInstallMessageHandler(&LokiMessageHandler::handle);
+    if (!g_linked) {
+        g_chainPrevious.store(qInstallMessageHandler(&LokiMessageHandler::handle));
+        g_linked = true;
+    }
     g_state.store(state);
     while (g_busy.load() > 0)
         QThread::yieldCurrentThread();
     delete old;
+    lock.unlock();
+
+    if (!problems.isEmpty()) {
+        // Once, here: the handler then sends what Loki accepts, so no push fails for these options.
+        const QString why =
+            QStringLiteral("LokiMessageHandler::install: ") + problems.join(QStringLiteral("; "));
+        qCWarning(lcLoki, "%s", qPrintable(why));
+        d->reportError(LokiError(LokiError::Kind::InvalidEntry, why));
+    }
+    *optionsOk = problems.isEmpty();
+    return generation;
 }
 
-void LokiMessageHandler::install(LokiClient *client)
+void LokiMessageHandlerPrivate::uninstall(quint64 generation)
 {
-    install(client, Options());
+    QMutexLocker lock(&g_installMutex);
+    const HandlerState *s = g_state.load();
+    if (!s || s->generation != generation)
+        return;
+    LokiMessageHandlerPrivate::detachLocked();
+    LokiMessageHandlerPrivate::unlinkLocked();
+}
+
+void LokiMessageHandlerPrivate::clientDestroyed(LokiClient *client)
+{
+    QMutexLocker lock(&g_installMutex);
+    const HandlerState *s = g_state.load();
+    if (!s || s->client != client)
+        return;
+    LokiMessageHandlerPrivate::detachLocked();
+    LokiMessageHandlerPrivate::unlinkLocked();
+}
+
+bool LokiMessageHandler::install(LokiClient *client, const Options &options)
+{
+    bool optionsOk = false;
+    LokiMessageHandlerPrivate::install(client, options, &optionsOk);
+    return optionsOk;
+}
+
+bool LokiMessageHandler::install(LokiClient *client)
+{
+    return install(client, Options());
 }
 
 void LokiMessageHandler::uninstall()
 {
     QMutexLocker lock(&g_installMutex);
-    HandlerState *old = g_state.exchange(nullptr);
-    if (!old)
-        return;
-    qInstallMessageHandler(old->previous);
-    while (g_busy.load() > 0)
-        QThread::yieldCurrentThread();
-    delete old;
+    LokiMessageHandlerPrivate::detachLocked();
+    LokiMessageHandlerPrivate::unlinkLocked();
+}
+
+LokiMessageHandler::Installation::Installation(LokiClient *client)
+    : Installation(client, LokiMessageHandler::Options())
+{}
+
+LokiMessageHandler::Installation::Installation(LokiClient *client, const LokiMessageHandler::Options &options)
+    : m_generation(LokiMessageHandlerPrivate::install(client, options, &m_optionsOk))
+{}
+
+LokiMessageHandler::Installation::~Installation()
+{
+    if (m_generation)
+        LokiMessageHandlerPrivate::uninstall(m_generation);
+}
+
+bool LokiMessageHandler::Installation::isActive() const
+{
+    if (!m_generation)
+        return false;
+    QMutexLocker lock(&g_installMutex);
+    const HandlerState *s = g_state.load();
+    return s && s->generation == m_generation;
 }
 
 bool LokiMessageHandler::isInstalled()
@@ -98,7 +203,10 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
     const HandlerState *s = g_state.load();
     if (!s) {
         g_busy.fetch_sub(1);
-        qt_message_output(type, context, message); // uninstalled meanwhile: Qt's default path
+        // Not installed (uninstalled meanwhile, or left in an application's chain by uninstall()): pass the
+        // message on to the handler before ours, as if ours were not there.
+        if (const QtMessageHandler previous = g_chainPrevious.load())
+            previous(type, context, message);
         return;
     }
     const LokiMessageHandler::Options &options = s->context.options;
@@ -121,7 +229,7 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
         }
         t_inHandler = false;
     }
-    const QtMessageHandler previous = options.callPreviousHandler ? s->previous : nullptr;
+    const QtMessageHandler previous = options.callPreviousHandler ? g_chainPrevious.load() : nullptr;
     g_busy.fetch_sub(1);
     if (previous)
         previous(type, context, message);
