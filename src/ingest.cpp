@@ -351,9 +351,14 @@ LokiIngested LokiIngest::message(const HandlerContext &c, QtMsgType type, const 
         format != LokiConfig::LineFormat::Plain ? LokiMessageHandler::levelName(type) : QString();
     if (options.levelLabel.isEmpty() && format == LokiConfig::LineFormat::Plain)
         fields.append({QStringLiteral("level"), LokiMessageHandler::levelName(type)});
-    if (options.includeContext) {
+    // An allow-listed category too long for a label value goes into the line even without includeContext.
+    const bool categoryDemoted =
+        c.categoryIsLabel && !categoryLabel && where.category && where.category[0] != '\0';
+    if (options.includeContext || categoryDemoted) {
         if (where.category && qstrcmp(where.category, "default") != 0 && !categoryLabel)
             fields.append({QStringLiteral("category"), QString::fromUtf8(where.category)});
+    }
+    if (options.includeContext) {
         if (where.file)
             fields.append({QStringLiteral("file"), QString::fromUtf8(where.file)});
         if (where.line > 0)

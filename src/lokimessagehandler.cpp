@@ -108,12 +108,12 @@ quint64 LokiMessageHandlerPrivate::install(LokiClient *client, const LokiMessage
     QMutexLocker lock(&g_installMutex);
     state->generation = ++g_generation;
     const quint64 generation = state->generation;
-    HandlerState *old = g_state.load();
+    HandlerState *old = g_state.exchange(state);
     if (!g_linked) {
+        // The state first: a message arriving before the previous handler is known still reaches Loki.
         g_chainPrevious.store(qInstallMessageHandler(&LokiMessageHandler::handle));
         g_linked = true;
     }
-    g_state.store(state);
     while (g_busy.load() > 0)
         QThread::yieldCurrentThread();
     delete old;
