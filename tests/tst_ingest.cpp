@@ -342,28 +342,37 @@ private Q_SLOTS:
         QTest::addColumn<QString>("levelLabel");
         QTest::addColumn<bool>("categoryAllowed");
         QTest::addColumn<QByteArray>("category");
+        QTest::addColumn<bool>("includeContext");
         QTest::addColumn<QString>("stream");
         QTest::addColumn<QString>("line");
-        QTest::newRow("plain") << Format::Plain << "level" << false << QByteArray("ui")
+        QTest::newRow("plain") << Format::Plain << "level" << false << QByteArray("ui") << true
                                << "{app=\"t\", level=\"info\"}"
                                << "hi category=ui";
-        QTest::newRow("plain, default category")
-            << Format::Plain << "level" << false << QByteArray("default") << "{app=\"t\", level=\"info\"}"
-            << "hi";
+        QTest::newRow("plain, default category") << Format::Plain << "level" << false << QByteArray("default")
+                                                 << true << "{app=\"t\", level=\"info\"}"
+                                                 << "hi";
         QTest::newRow("plain, no level label")
-            << Format::Plain << "" << false << QByteArray("ui") << "{app=\"t\"}"
+            << Format::Plain << "" << false << QByteArray("ui") << true << "{app=\"t\"}"
             << "hi level=info category=ui";
-        QTest::newRow("logfmt") << Format::Logfmt << "level" << false << QByteArray("ui")
+        QTest::newRow("logfmt") << Format::Logfmt << "level" << false << QByteArray("ui") << true
                                 << "{app=\"t\", level=\"info\"}"
                                 << "level=info msg=hi category=ui";
-        QTest::newRow("json") << Format::Json << "" << false << QByteArray("ui") << "{app=\"t\"}"
+        QTest::newRow("json") << Format::Json << "" << false << QByteArray("ui") << true << "{app=\"t\"}"
                               << "{\"level\":\"info\",\"msg\":\"hi\",\"category\":\"ui\"}";
-        QTest::newRow("category label") << Format::Plain << "level" << true << QByteArray("ui")
+        QTest::newRow("category label") << Format::Plain << "level" << true << QByteArray("ui") << true
                                         << "{app=\"t\", category=\"ui\", level=\"info\"}"
                                         << "hi";
         QTest::newRow("category value too long: into the line")
-            << Format::Plain << "level" << true << QByteArray(70, 'c') << "{app=\"t\", level=\"info\"}"
+            << Format::Plain << "level" << true << QByteArray(70, 'c') << true
+            << "{app=\"t\", level=\"info\"}"
             << "hi category=" + QString(70, QLatin1Char('c'));
+        QTest::newRow("category value too long, no context: still into the line")
+            << Format::Plain << "level" << true << QByteArray(70, 'c') << false
+            << "{app=\"t\", level=\"info\"}"
+            << "hi category=" + QString(70, QLatin1Char('c'));
+        QTest::newRow("no context") << Format::Plain << "level" << false << QByteArray("ui") << false
+                                    << "{app=\"t\", level=\"info\"}"
+                                    << "hi";
     }
     void message()
     {
@@ -371,6 +380,7 @@ private Q_SLOTS:
         QFETCH(QString, levelLabel);
         QFETCH(bool, categoryAllowed);
         QFETCH(QByteArray, category);
+        QFETCH(bool, includeContext);
         QFETCH(QString, stream);
         QFETCH(QString, line);
         LokiConfig config = baseConfig();
@@ -381,6 +391,7 @@ private Q_SLOTS:
         LokiIngest ingest(config);
         LokiMessageHandler::Options options;
         options.levelLabel = levelLabel;
+        options.includeContext = includeContext;
         QStringList problems;
         const LokiIngest::HandlerContext c = ingest.handlerContext(options, &problems);
         QVERIFY(problems.isEmpty());
