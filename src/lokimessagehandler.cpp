@@ -37,9 +37,31 @@ thread_local bool t_inHandler = false;
 // far as we know; guarded by g_installMutex), and the handler it passes messages on to (the one installed
 // before ours). When the application installs a handler after ours, that handler calls ours as its
 // "previous", so ours must stay a working link after uninstall(): inert, passing messages on.
+//
+// install() while an application's handler X is on top of ours puts ours on top of X too, a second link
+// (X may not call ours at all). When X does call ours, handle() is entered again for the same message on
+// the same thread while it passes the message on (t_passing): that entry is the lower link, and only
+// passes the message on to the handler before it, so nothing is sent twice and nothing loops.
 bool g_linked = false;
-std::atomic<QtMessageHandler> g_chainPrevious{nullptr};
-quint64 g_generation = 0; // guarded by g_installMutex
+std::atomic<QtMessageHandler> g_chainPrevious{nullptr}; ///< what the lower (first) link passes messages to
+std::atomic<QtMessageHandler> g_topPrevious{nullptr};   ///< what the upper link passes to; null: one link
+quint64 g_generation = 0;                               // guarded by g_installMutex
+thread_local int t_passing = 0; ///< how many of our frames on this thread are passing a message on
+
+// The handler the outermost of our links passes messages on to.
+QtMessageHandler nextHandler()
+{
+    const QtMessageHandler top = g_topPrevious.load();
+    return top ? top : g_chainPrevious.load();
+}
+
+void passOn(QtMessageHandler handler, QtMsgType type, const QMessageLogContext &context,
+            const QString &message)
+{
+    ++t_passing;
+    handler(type, context, message);
+    --t_passing;
+}
 } // namespace
 
 void LokiMessageHandlerPrivate::detachLocked()
@@ -57,12 +79,16 @@ void LokiMessageHandlerPrivate::unlinkLocked()
     // Swapping is the only way to see which handler is current. When it is not ours, the application
     // installed its own after ours, and that one calls ours as its previous: put it back (messages logged in
     // between reach the handler before ours directly) and leave ours in its chain, inert.
-    const QtMessageHandler current = qInstallMessageHandler(g_chainPrevious.load());
-    if (current == &LokiMessageHandler::handle) {
-        g_linked = false;
+    const QtMessageHandler top = g_topPrevious.load();
+    const QtMessageHandler current = qInstallMessageHandler(top ? top : g_chainPrevious.load());
+    if (current != &LokiMessageHandler::handle) {
+        qInstallMessageHandler(current);
         return;
     }
-    qInstallMessageHandler(current);
+    if (top)
+        g_topPrevious.store(nullptr); // the upper link is gone; the lower one stays in the chain of `top`
+    else
+        g_linked = false;
 }
 
 QString LokiMessageHandler::levelName(QtMsgType type)
@@ -109,10 +135,16 @@ quint64 LokiMessageHandlerPrivate::install(LokiClient *client, const LokiMessage
     state->generation = ++g_generation;
     const quint64 generation = state->generation;
     HandlerState *old = g_state.exchange(state);
+    // The state first: a message arriving before the previous handler is known still reaches Loki.
     if (!g_linked) {
-        // The state first: a message arriving before the previous handler is known still reaches Loki.
         g_chainPrevious.store(qInstallMessageHandler(&LokiMessageHandler::handle));
         g_linked = true;
+    } else if (!g_topPrevious.load()) {
+        // Ours is in the chain already; when an application's handler came after it, go on top of that one
+        // too (it may not call ours). With two links, a third handler on top is left as it is.
+        const QtMessageHandler current = qInstallMessageHandler(&LokiMessageHandler::handle);
+        if (current != &LokiMessageHandler::handle)
+            g_topPrevious.store(current);
     }
     while (g_busy.load() > 0)
         QThread::yieldCurrentThread();
@@ -199,14 +231,22 @@ bool LokiMessageHandler::isInstalled()
 
 void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &context, const QString &message)
 {
+    if (t_passing > 0 && g_topPrevious.load()) {
+        // Reached again through the application's handler between our two links: this is the lower link.
+        // Pass the message on to the handler before it, once; it was sent already.
+        const QtMessageHandler previous = t_passing == 1 ? g_chainPrevious.load() : nullptr;
+        if (previous)
+            passOn(previous, type, context, message);
+        return;
+    }
     g_busy.fetch_add(1);
     const HandlerState *s = g_state.load();
     if (!s) {
         g_busy.fetch_sub(1);
         // Not installed (uninstalled meanwhile, or left in an application's chain by uninstall()): pass the
         // message on to the handler before ours, as if ours were not there.
-        if (const QtMessageHandler previous = g_chainPrevious.load())
-            previous(type, context, message);
+        if (const QtMessageHandler previous = nextHandler())
+            passOn(previous, type, context, message);
         return;
     }
     const LokiMessageHandler::Options &options = s->context.options;
@@ -229,8 +269,8 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
         }
         t_inHandler = false;
     }
-    const QtMessageHandler previous = options.callPreviousHandler ? g_chainPrevious.load() : nullptr;
+    const QtMessageHandler previous = options.callPreviousHandler ? nextHandler() : nullptr;
     g_busy.fetch_sub(1);
     if (previous)
-        previous(type, context, message);
+        passOn(previous, type, context, message);
 }

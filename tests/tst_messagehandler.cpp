@@ -49,6 +49,13 @@ void appHandler(QtMsgType type, const QMessageLogContext &context, const QString
     if (g_appPrevious)
         g_appPrevious(type, context, message);
 }
+// An application's handler that replaces what was there without calling it.
+void replacingHandler(QtMsgType, const QMessageLogContext &, const QString &message)
+{
+    QMutexLocker lock(&g_previousMutex);
+    g_appSawList << QStringLiteral("replacing: ") + message;
+}
+
 QStringList appSaw()
 {
     QMutexLocker lock(&g_previousMutex);
@@ -503,6 +510,28 @@ private Q_SLOTS:
         QCOMPARE(previousSaw().size(), 4);
         QCOMPARE(appSaw().size(), 3);
         QCOMPARE(receiver->entryCount(), 2);
+    }
+
+    // Issue 9, 2.16, the other kind of later handler: one that does not call ours. uninstall() leaves it in
+    // place; a later install() goes on top of it again and works.
+    void reinstallOverALaterHandlerThatDoesNotChain()
+    {
+        makeClient(configFor(*receiver));
+        qInstallMessageHandler(recordingHandler);
+        LokiMessageHandler::install(client.get());
+        qInstallMessageHandler(replacingHandler);
+        qWarning("one"); // ours is out of the chain: only the replacing handler sees it
+        LokiMessageHandler::uninstall();
+        QVERIFY(qInstallMessageHandler(replacingHandler) == &replacingHandler); // left in place
+        LokiMessageHandler::install(client.get());
+        qWarning("two");
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(lines(receiver->entries()).size(), 1);
+        QVERIFY(receiver->entries().first().line.startsWith(QStringLiteral("two")));
+        QCOMPARE(appSaw(), (QStringList{QStringLiteral("replacing: one"), QStringLiteral("replacing: two")}));
+        QVERIFY(previousSaw().isEmpty());
+        LokiMessageHandler::uninstall();
+        QVERIFY(qInstallMessageHandler(nullptr) == &replacingHandler);
     }
 
     // A client whose configuration is invalid refuses every entry: the handler is not installed for it.

@@ -43,8 +43,9 @@ class LokiClient;
  * Chaining: install() puts the handler on top of Qt's chain and passes every message on to the handler that
  * was there before (Options::callPreviousHandler). uninstall() restores that handler only when ours is still
  * the current one. When the application installed a handler of its own after ours, that handler stays in
- * place; ours stays in its chain, sending nothing, passing each message on to the handler before it; a
- * later install() makes it send again from there.
+ * place; ours stays in its chain, sending nothing, passing each message on to the handler before it. A
+ * later install() puts ours on top again (above that handler, which may or may not call ours: either way
+ * each message is sent once and reaches every handler of the chain once).
  *
  * Thread safety: the handler itself runs in whichever thread logs. install() and uninstall() may be called
  * from any thread; uninstall() waits for messages being handled to finish, so the client may be destroyed
