@@ -2,6 +2,7 @@
 #include <lokiqt/lokiclient.h>
 
 #include "lokiclient_p.h"
+#include "lokimessagehandler_p.h"
 #include "lokiworker_p.h"
 
 #include <QtCore/QCoreApplication>
@@ -27,17 +28,6 @@ QString validateConfig(const LokiConfig &config)
 {
     QString why;
     return config.isValid(&why) ? QString() : why;
-}
-
-// Loki refuses a stream without labels; give such entries the one label Loki 3 would derive itself.
-LokiRender::LabelMap withFallbackLabel(LokiRender::LabelMap labels)
-{
-    if (labels.isEmpty()) {
-        QString name = QCoreApplication::applicationName();
-        labels.insert(QStringLiteral("service_name"),
-                      name.isEmpty() ? QStringLiteral("unknown_service") : name);
-    }
-    return labels;
 }
 } // namespace
 
@@ -100,47 +90,10 @@ LokiClientPrivate::LokiClientPrivate(LokiClient *q, const LokiConfig &config)
     , config(config)
     , configError(validateConfig(config))
     , pushUrl(config.pushUrl().adjusted(QUrl::RemoveUserInfo))
+    , ingest(config)
     , queue(queueLimits(config), &counters)
     , status(q)
-{
-    defaultStream = intern(withFallbackLabel(config.labels));
-}
-
-const LokiStreamInfo *LokiClientPrivate::streamFor(const LokiRender::LabelMap &labels, LokiMetadata *metadata,
-                                                   QString *line)
-{
-    if (const LokiStreamInfo *stream = intern(labels, config.limits.maxStreams))
-        return stream;
-    // Over the cap: the labels beyond the static ones travel as metadata (or in the line), in the static
-    // stream.
-    for (auto it = labels.cbegin(); it != labels.cend(); ++it) {
-        if (config.labels.value(it.key()) == it.value())
-            continue;
-        if (config.structuredMetadata) {
-            metadata->append({it.key().toUtf8(), it.value().toUtf8()});
-        } else if (config.lineFormat == LokiConfig::LineFormat::Json && line->endsWith(QLatin1Char('}'))) {
-            QByteArray pair(",\"");
-            LokiRender::appendJsonEscaped(pair, it.key().toUtf8());
-            pair += "\":\"";
-            LokiRender::appendJsonEscaped(pair, it.value().toUtf8());
-            pair += '"';
-            line->insert(line->size() - 1, QString::fromUtf8(pair));
-        } else {
-            *line = LokiRender::renderLine(*line, {{LokiRender::logfmtKey(it.key()), it.value()}});
-        }
-    }
-    if (counters.demoted.fetch_add(1) == 0)
-        reportError(
-            LokiError(LokiError::Kind::Limit,
-                      QStringLiteral("more than %1 streams (LokiConfig::limits.maxStreams): extra labels "
-                                     "now go into %2 instead of creating streams (reported once; "
-                                     "counted in Counters::demoted)")
-                          .arg(config.limits.maxStreams)
-                          .arg(config.structuredMetadata ? QStringLiteral("structured metadata")
-                                                         : QStringLiteral("the line")),
-                      1));
-    return defaultStream;
-}
+{}
 
 QString LokiClientPrivate::redact(QString text) const
 {
@@ -157,17 +110,6 @@ QString LokiClientPrivate::redact(QString text) const
             text.replace(secret, hidden);
     }
     return text;
-}
-
-const LokiStreamInfo *LokiClientPrivate::internRaw(const QByteArray &key, const QByteArray &json)
-{
-    QMutexLocker lock(&streamsMutex);
-    auto it = streams.constFind(key);
-    if (it != streams.constEnd())
-        return it.value();
-    auto *info = new LokiStreamInfo{key, json};
-    streams.insert(key, info);
-    return info;
 }
 
 void LokiClientPrivate::openSpool()
@@ -227,39 +169,19 @@ void LokiClientPrivate::followReachability()
         worker, [apply, now] { apply(now); }, Qt::QueuedConnection);
 }
 
-const LokiStreamInfo *LokiClientPrivate::intern(const LokiRender::LabelMap &labels, qsizetype maxStreams)
+LokiClient::SendResult LokiClientPrivate::enqueue(LokiIngested &&ingested, const LokiWait &wait)
 {
-    QByteArray key = LokiRender::streamKey(labels);
-    QMutexLocker lock(&streamsMutex);
-    auto it = streams.constFind(key);
-    if (it != streams.constEnd())
-        return it.value();
-    if (streams.size() >= maxStreams)
-        return nullptr;
-    auto *info = new LokiStreamInfo{key, LokiRender::jsonLabels(labels)};
-    streams.insert(key, info);
-    return info;
-}
-
-LokiClient::SendResult LokiClientPrivate::enqueue(const LokiStreamInfo *stream, qint64 timestampNs,
-                                                  QByteArray line, const LokiWait &wait,
-                                                  LokiMetadata metadata)
-{
-    if (line.size() > config.limits.maxLineBytes) {
-        line = LokiRender::truncateLine(line, config.limits.maxLineBytes);
-        if (counters.truncated.fetch_add(1) == 0)
-            reportError(LokiError(LokiError::Kind::Limit,
-                                  QStringLiteral("a line longer than %1 bytes was cut (reported once; "
-                                                 "counted in Counters::truncated)")
-                                      .arg(config.limits.maxLineBytes),
-                                  1));
-    }
-    LokiQueuedEntry entry;
-    entry.timestampNs = timestampNs;
-    entry.stream = stream;
-    entry.line = std::move(line);
-    entry.metadata = std::move(metadata);
-    switch (queue.push(std::move(entry), wait)) {
+    // Nothing is accepted that could never be delivered: without an application object the thread cannot run.
+    if (!started.load(std::memory_order_relaxed) && !ensureStarted())
+        return closing.load() ? LokiClient::SendResult::Closed : reject(noApplicationReason());
+    if (ingested.isRejected())
+        return reject(ingested.rejection);
+    if (ingested.truncated && counters.truncated.fetch_add(1) == 0)
+        reportError(ingest.truncatedReport());
+    if (ingested.demoted && counters.demoted.fetch_add(1) == 0)
+        reportError(ingest.demotedReport());
+    // The one handoff to the buffer.
+    switch (queue.push(std::move(ingested.entry), wait)) {
     case LokiEntryQueue::PushResult::Accepted:
         return LokiClient::SendResult::Accepted;
     case LokiEntryQueue::PushResult::Dropped:
@@ -360,12 +282,12 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
 
 LokiClient::~LokiClient()
 {
+    LokiMessageHandlerPrivate::clientDestroyed(this); // no message may reach a destroyed client
     Q_D(LokiClient);
     close(QDeadlineTimer(d->config.destructorCloseTimeout));
     LokiClientPrivate::unregisterRunning(d);
     delete d->worker;
     d->worker = nullptr;
-    qDeleteAll(d->streams);
 }
 
 const LokiConfig &LokiClient::config() const
@@ -379,55 +301,7 @@ LokiClient::SendResult LokiClient::send(const LokiEntry &entry, QDeadlineTimer d
     Q_D(LokiClient);
     if (d->closing.load(std::memory_order_relaxed))
         return SendResult::Closed;
-    if (!d->started.load(std::memory_order_relaxed) && !d->ensureStarted())
-        return d->reject(d->noApplicationReason());
-    if (!d->configError.isEmpty())
-        return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
-    const LokiConfig::Limits &limits = d->config.limits;
-    for (auto it = entry.labels.cbegin(); it != entry.labels.cend(); ++it) {
-        if (!LokiRender::isValidLabelName(it.key()))
-            return d->reject(QStringLiteral("label name '%1' breaks Loki's rules ([a-zA-Z_][a-zA-Z0-9_]*, "
-                                            "not starting with __); try '%2'")
-                                 .arg(it.key(), LokiRender::sanitizeLabelName(it.key())));
-        if (it.key().size() > limits.maxLabelNameLength)
-            return d->reject(QStringLiteral("label name '%1...' is longer than %2 characters")
-                                 .arg(it.key().left(32))
-                                 .arg(limits.maxLabelNameLength));
-        if (it.value().size() > limits.maxLabelValueLength)
-            return d->reject(QStringLiteral("the value of label '%1' is longer than %2 characters")
-                                 .arg(it.key())
-                                 .arg(limits.maxLabelValueLength));
-    }
-
-    // Fields named in structuredMetadataFields become metadata; the others go into the line.
-    LokiRender::FieldList fields = LokiRender::flattenFields(entry.fields);
-    LokiMetadata metadata;
-    if (d->config.structuredMetadata && !d->config.structuredMetadataFields.isEmpty()) {
-        for (auto it = fields.begin(); it != fields.end();) {
-            if (d->config.structuredMetadataFields.contains(it->first)) {
-                metadata.append({it->first.toUtf8(), it->second.toUtf8()});
-                it = fields.erase(it);
-            } else {
-                ++it;
-            }
-        }
-    }
-    QString line = LokiRender::renderLine(d->config.lineFormat, QString(), entry.line, fields);
-
-    const LokiStreamInfo *stream = d->defaultStream;
-    const bool mayPromote = !d->config.labelAllowList.isEmpty() && !fields.isEmpty();
-    if (!entry.labels.isEmpty() || mayPromote) {
-        const LokiRender::LabelMap labels = withFallbackLabel(LokiRender::composeLabels(
-            d->config.labels, entry.labels, fields, d->config.labelAllowList, d->config.labelDenyList));
-        if (labels.size() > limits.maxLabelNames)
-            return d->reject(QStringLiteral("%1 labels on one stream; at most %2 are allowed (Loki's "
-                                            "max_label_names_per_series)")
-                                 .arg(labels.size())
-                                 .arg(limits.maxLabelNames));
-        stream = d->streamFor(labels, &metadata, &line);
-    }
-    return d->enqueue(stream, entry.timestampNs, LokiRender::toUtf8Exact(line), LokiWait::until(deadline),
-                      std::move(metadata));
+    return d->enqueue(d->ingest.entry(entry), LokiWait::until(deadline));
 }
 
 LokiClient::SendResult LokiClient::send(const QString &line, QDeadlineTimer deadline)
@@ -435,16 +309,7 @@ LokiClient::SendResult LokiClient::send(const QString &line, QDeadlineTimer dead
     Q_D(LokiClient);
     if (d->closing.load(std::memory_order_relaxed))
         return SendResult::Closed;
-    if (!d->started.load(std::memory_order_relaxed) && !d->ensureStarted())
-        return d->reject(d->noApplicationReason());
-    if (!d->configError.isEmpty())
-        return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
-    if (d->config.lineFormat != LokiConfig::LineFormat::Plain)
-        return d->enqueue(
-            d->defaultStream, 0,
-            LokiRender::toUtf8Exact(LokiRender::renderLine(d->config.lineFormat, QString(), line, {})),
-            LokiWait::until(deadline));
-    return d->enqueue(d->defaultStream, 0, LokiRender::toUtf8Exact(line), LokiWait::until(deadline));
+    return d->enqueue(d->ingest.line(line), LokiWait::until(deadline));
 }
 
 LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTimer deadline)
@@ -452,14 +317,7 @@ LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTim
     Q_D(LokiClient);
     if (d->closing.load(std::memory_order_relaxed))
         return SendResult::Closed;
-    if (!d->started.load(std::memory_order_relaxed) && !d->ensureStarted())
-        return d->reject(d->noApplicationReason());
-    if (!d->configError.isEmpty())
-        return d->reject(QStringLiteral("invalid configuration: ") + d->configError);
-    if (!LokiRender::isValidUtf8(line))
-        return d->enqueue(d->defaultStream, 0, LokiRender::toUtf8Exact(QString::fromUtf8(line)),
-                          LokiWait::until(deadline)); // U+FFFD for junk
-    return d->enqueue(d->defaultStream, 0, line, LokiWait::until(deadline));
+    return d->enqueue(d->ingest.utf8(line), LokiWait::until(deadline));
 }
 
 bool LokiClient::flush(QDeadlineTimer deadline)

@@ -6,6 +6,7 @@
 
 #include "clientstatus_p.h"
 #include "entryqueue_p.h"
+#include "ingest_p.h"
 #include "render_p.h"
 #include "spool_p.h"
 
@@ -48,22 +49,16 @@ public:
 
     static LokiClientPrivate *get(LokiClient *client) { return client->d_func(); }
 
-    /** Any thread. Queues an already rendered entry. */
-    LokiClient::SendResult enqueue(const LokiStreamInfo *stream, qint64 timestampNs, QByteArray line,
-                                   const LokiWait &wait, LokiMetadata metadata = LokiMetadata());
-    /** Any thread. The interned stream for @p labels (static labels must already be merged in); nullptr when
-     * it would be new and @p maxStreams streams exist already. */
-    const LokiStreamInfo *intern(const LokiRender::LabelMap &labels,
-                                 qsizetype maxStreams = std::numeric_limits<qsizetype>::max());
     /**
-     * Any thread. The stream for an entry with @p labels, under the cardinality guard: past
-     * Limits::maxStreams, a new label set is not created; its labels beyond the static ones are appended to
-     * @p metadata (or rendered into @p line when structured metadata is off) and the static stream is used.
+     * Any thread. Hands what ingest made of an input to the buffer: a rejection is counted and reported, a
+     * truncation or demotion counted (and reported the first time), the entry queued.
      */
-    const LokiStreamInfo *streamFor(const LokiRender::LabelMap &labels, LokiMetadata *metadata,
-                                    QString *line);
+    LokiClient::SendResult enqueue(LokiIngested &&ingested, const LokiWait &wait);
     /** Any thread. The interned stream for a key and JSON form read back from the spool. */
-    const LokiStreamInfo *internRaw(const QByteArray &key, const QByteArray &json);
+    const LokiStreamInfo *internRaw(const QByteArray &key, const QByteArray &json)
+    {
+        return ingest.streams().internRaw(key, json);
+    }
     /** Owner thread, before the worker starts. Opens the spool directory when one is configured. */
     void openSpool();
     /** Owner thread. Tells the worker what QNetworkInformation says about the network, now and later. */
@@ -106,14 +101,12 @@ public:
     const LokiConfig config;
     QString configError; ///< non-empty when the configuration is invalid: every send is rejected
     const QUrl pushUrl;  ///< without user info: credentials go in the Authorization header, never in the URL
+    /// Validation, rendering, labels, the stream table. Before the buffer: its entries point into the table.
+    LokiIngest ingest;
 
     LokiCounterSet counters;
     std::unique_ptr<LokiSpool> spool; ///< null unless LokiConfig::spool.directory is set and usable
     LokiEntryQueue queue;
-
-    QMutex streamsMutex;
-    QHash<QByteArray, LokiStreamInfo *> streams; ///< owned; freed with the client
-    const LokiStreamInfo *defaultStream = nullptr;
 
     LokiClientStatus status;
     std::atomic<bool> closing{false};

@@ -4,7 +4,12 @@
 #include "render_p.h"
 
 namespace {
-const QLatin1String pushPath("/loki/api/v1/push");
+// Constant-initialized (constexpr, with its size): a file-scope object that needs a constructor at run time
+// would still be empty while an application's own static initializers run first, and a global static
+// LokiClient would push to `/` (issue 9, 2.6). The library has no run-time-initialized globals; the test
+// nostaticinit checks its object files for dynamic initializers.
+constexpr char pushPathText[] = "/loki/api/v1/push";
+constexpr QLatin1String pushPath(pushPathText, sizeof(pushPathText) - 1);
 // Below this a cut line would hold little more than its marker.
 constexpr qint64 minLineBytes = 64;
 

@@ -2,13 +2,12 @@
 #include <lokiqt/lokimessagehandler.h>
 
 #include "lokiclient_p.h"
+#include "lokimessagehandler_p.h"
 
+#include <QtCore/QCoreApplication>
 #include <QtCore/QMutex>
 #include <QtCore/QThread>
 
-#include <QtCore/QCoreApplication>
-
-#include <array>
 #include <atomic>
 
 namespace {
@@ -18,32 +17,13 @@ bool isMainThread()
     const QCoreApplication *app = QCoreApplication::instance();
     return !app || QThread::currentThread() == app->thread();
 }
-// Severity order; QtMsgType's numeric order is not (QtInfoMsg was added last).
-int severity(QtMsgType type)
-{
-    switch (type) {
-    case QtDebugMsg:
-        return 0;
-    case QtInfoMsg:
-        return 1;
-    case QtWarningMsg:
-        return 2;
-    case QtCriticalMsg:
-        return 3;
-    case QtFatalMsg:
-        return 4;
-    }
-    return 0;
-}
 
 struct HandlerState
 {
     LokiClient *client = nullptr;
     LokiClientPrivate *d = nullptr;
-    LokiMessageHandler::Options options;
-    QtMessageHandler previous = nullptr;
-    bool categoryIsLabel = false;
-    std::array<const LokiStreamInfo *, 5> levelStreams{}; ///< by severity(); used when category is no label
+    LokiIngest::HandlerContext context; ///< the options as used, and the validated stream of each level
+    quint64 generation = 0;             ///< which install() made it
 };
 
 // The installed state. A message being handled holds a reference (g_busy), so uninstall() can wait until no
@@ -53,16 +33,63 @@ std::atomic<int> g_busy{0};
 QBasicMutex g_installMutex;
 thread_local bool t_inHandler = false;
 
-LokiRender::LabelMap labelsFor(const HandlerState &s, QtMsgType type, const char *category)
+// Our handle() as a link in Qt's chain of handlers, apart from the state: whether it is in the chain (as
+// far as we know; guarded by g_installMutex), and the handler it passes messages on to (the one installed
+// before ours). When the application installs a handler after ours, that handler calls ours as its
+// "previous", so ours must stay a working link after uninstall(): inert, passing messages on.
+//
+// install() while an application's handler X is on top of ours puts ours on top of X too, a second link
+// (X may not call ours at all). When X does call ours, handle() is entered again for the same message on
+// the same thread while it passes the message on (t_passing): that entry is the lower link, and only
+// passes the message on to the handler before it, so nothing is sent twice and nothing loops.
+bool g_linked = false;
+std::atomic<QtMessageHandler> g_chainPrevious{nullptr}; ///< what the lower (first) link passes messages to
+std::atomic<QtMessageHandler> g_topPrevious{nullptr};   ///< what the upper link passes to; null: one link
+quint64 g_generation = 0;                               // guarded by g_installMutex
+thread_local int t_passing = 0; ///< how many of our frames on this thread are passing a message on
+
+// The handler the outermost of our links passes messages on to.
+QtMessageHandler nextHandler()
 {
-    LokiRender::LabelMap labels = s.d->config.labels;
-    if (!s.options.levelLabel.isEmpty())
-        labels.insert(s.options.levelLabel, LokiMessageHandler::levelName(type));
-    if (s.categoryIsLabel && category)
-        labels.insert(QStringLiteral("category"), QString::fromUtf8(category));
-    return labels;
+    const QtMessageHandler top = g_topPrevious.load();
+    return top ? top : g_chainPrevious.load();
+}
+
+void passOn(QtMessageHandler handler, QtMsgType type, const QMessageLogContext &context,
+            const QString &message)
+{
+    ++t_passing;
+    handler(type, context, message);
+    --t_passing;
 }
 } // namespace
+
+void LokiMessageHandlerPrivate::detachLocked()
+{
+    HandlerState *old = g_state.exchange(nullptr);
+    while (g_busy.load() > 0)
+        QThread::yieldCurrentThread();
+    delete old;
+}
+
+void LokiMessageHandlerPrivate::unlinkLocked()
+{
+    if (!g_linked)
+        return;
+    // Swapping is the only way to see which handler is current. When it is not ours, the application
+    // installed its own after ours, and that one calls ours as its previous: put it back (messages logged in
+    // between reach the handler before ours directly) and leave ours in its chain, inert.
+    const QtMessageHandler top = g_topPrevious.load();
+    const QtMessageHandler current = qInstallMessageHandler(top ? top : g_chainPrevious.load());
+    if (current != &LokiMessageHandler::handle) {
+        qInstallMessageHandler(current);
+        return;
+    }
+    if (top)
+        g_topPrevious.store(nullptr); // the upper link is gone; the lower one stays in the chain of `top`
+    else
+        g_linked = false;
+}
 
 QString LokiMessageHandler::levelName(QtMsgType type)
 {
@@ -81,42 +108,120 @@ QString LokiMessageHandler::levelName(QtMsgType type)
     return QStringLiteral("unknown");
 }
 
-void LokiMessageHandler::install(LokiClient *client, const Options &options)
+quint64 LokiMessageHandlerPrivate::install(LokiClient *client, const LokiMessageHandler::Options &options,
+                                           bool *optionsOk)
 {
-    Q_ASSERT(client);
+    *optionsOk = false;
+    if (!client) {
+        qCWarning(lcLoki, "LokiMessageHandler::install: no client; nothing installed");
+        return 0;
+    }
+    LokiClientPrivate *d = LokiClientPrivate::get(client);
+    if (!d->ingest.configError().isEmpty()) {
+        const QString why = QStringLiteral("LokiMessageHandler not installed: the client's configuration is "
+                                           "invalid: ") +
+                            d->ingest.configError();
+        qCWarning(lcLoki, "%s", qPrintable(why));
+        d->reportError(LokiError(LokiError::Kind::InvalidEntry, why));
+        return 0;
+    }
     auto *state = new HandlerState;
     state->client = client;
-    state->d = client->d_func();
-    state->options = options;
-    state->categoryIsLabel = state->d->config.labelAllowList.contains(QStringLiteral("category")) &&
-                             !state->d->config.labelDenyList.contains(QStringLiteral("category"));
-    for (QtMsgType type : {QtDebugMsg, QtInfoMsg, QtWarningMsg, QtCriticalMsg, QtFatalMsg})
-        state->levelStreams[size_t(severity(type))] = state->d->intern(labelsFor(*state, type, nullptr));
+    state->d = d;
+    QStringList problems;
+    state->context = d->ingest.handlerContext(options, &problems);
 
     QMutexLocker lock(&g_installMutex);
-    HandlerState *old = g_state.load();
-    state->previous = old ? old->previous : qInstallMessageHandler(&LokiMessageHandler::handle);
-    g_state.store(state);
+    state->generation = ++g_generation;
+    const quint64 generation = state->generation;
+    HandlerState *old = g_state.exchange(state);
+    // The state first: a message arriving before the previous handler is known still reaches Loki.
+    if (!g_linked) {
+        g_chainPrevious.store(qInstallMessageHandler(&LokiMessageHandler::handle));
+        g_linked = true;
+    } else if (!g_topPrevious.load()) {
+        // Ours is in the chain already; when an application's handler came after it, go on top of that one
+        // too (it may not call ours). With two links, a third handler on top is left as it is.
+        const QtMessageHandler current = qInstallMessageHandler(&LokiMessageHandler::handle);
+        if (current != &LokiMessageHandler::handle)
+            g_topPrevious.store(current);
+    }
     while (g_busy.load() > 0)
         QThread::yieldCurrentThread();
     delete old;
+    lock.unlock();
+
+    if (!problems.isEmpty()) {
+        // Once, here: the handler then sends what Loki accepts, so no push fails for these options.
+        const QString why =
+            QStringLiteral("LokiMessageHandler::install: ") + problems.join(QStringLiteral("; "));
+        qCWarning(lcLoki, "%s", qPrintable(why));
+        d->reportError(LokiError(LokiError::Kind::InvalidEntry, why));
+    }
+    *optionsOk = problems.isEmpty();
+    return generation;
 }
 
-void LokiMessageHandler::install(LokiClient *client)
+void LokiMessageHandlerPrivate::uninstall(quint64 generation)
 {
-    install(client, Options());
+    QMutexLocker lock(&g_installMutex);
+    const HandlerState *s = g_state.load();
+    if (!s || s->generation != generation)
+        return;
+    LokiMessageHandlerPrivate::detachLocked();
+    LokiMessageHandlerPrivate::unlinkLocked();
+}
+
+void LokiMessageHandlerPrivate::clientDestroyed(LokiClient *client)
+{
+    QMutexLocker lock(&g_installMutex);
+    const HandlerState *s = g_state.load();
+    if (!s || s->client != client)
+        return;
+    LokiMessageHandlerPrivate::detachLocked();
+    LokiMessageHandlerPrivate::unlinkLocked();
+}
+
+bool LokiMessageHandler::install(LokiClient *client, const Options &options)
+{
+    bool optionsOk = false;
+    LokiMessageHandlerPrivate::install(client, options, &optionsOk);
+    return optionsOk;
+}
+
+bool LokiMessageHandler::install(LokiClient *client)
+{
+    return install(client, Options());
 }
 
 void LokiMessageHandler::uninstall()
 {
     QMutexLocker lock(&g_installMutex);
-    HandlerState *old = g_state.exchange(nullptr);
-    if (!old)
-        return;
-    qInstallMessageHandler(old->previous);
-    while (g_busy.load() > 0)
-        QThread::yieldCurrentThread();
-    delete old;
+    LokiMessageHandlerPrivate::detachLocked();
+    LokiMessageHandlerPrivate::unlinkLocked();
+}
+
+LokiMessageHandler::Installation::Installation(LokiClient *client)
+    : Installation(client, LokiMessageHandler::Options())
+{}
+
+LokiMessageHandler::Installation::Installation(LokiClient *client, const LokiMessageHandler::Options &options)
+    : m_generation(LokiMessageHandlerPrivate::install(client, options, &m_optionsOk))
+{}
+
+LokiMessageHandler::Installation::~Installation()
+{
+    if (m_generation)
+        LokiMessageHandlerPrivate::uninstall(m_generation);
+}
+
+bool LokiMessageHandler::Installation::isActive() const
+{
+    if (!m_generation)
+        return false;
+    QMutexLocker lock(&g_installMutex);
+    const HandlerState *s = g_state.load();
+    return s && s->generation == m_generation;
 }
 
 bool LokiMessageHandler::isInstalled()
@@ -126,58 +231,46 @@ bool LokiMessageHandler::isInstalled()
 
 void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &context, const QString &message)
 {
+    if (t_passing > 0 && g_topPrevious.load()) {
+        // Reached again through the application's handler between our two links: this is the lower link.
+        // Pass the message on to the handler before it, once; it was sent already.
+        const QtMessageHandler previous = t_passing == 1 ? g_chainPrevious.load() : nullptr;
+        if (previous)
+            passOn(previous, type, context, message);
+        return;
+    }
     g_busy.fetch_add(1);
     const HandlerState *s = g_state.load();
     if (!s) {
         g_busy.fetch_sub(1);
-        qt_message_output(type, context, message); // uninstalled meanwhile: Qt's default path
+        // Not installed (uninstalled meanwhile, or left in an application's chain by uninstall()): pass the
+        // message on to the handler before ours, as if ours were not there.
+        if (const QtMessageHandler previous = nextHandler())
+            passOn(previous, type, context, message);
         return;
     }
+    const LokiMessageHandler::Options &options = s->context.options;
     const bool ownCategory = context.category && qstrncmp(context.category, "lokiqt", 6) == 0;
     const bool forward = !t_inHandler && !ownCategory &&
-                         severity(type) >= severity(s->options.minimumLevel) &&
+                         LokiIngest::severity(type) >= LokiIngest::severity(options.minimumLevel) &&
                          !s->client->isClientThread(QThread::currentThread());
     if (forward) {
         t_inHandler = true; // anything the client logs while we are in it must not come back here
-        const LokiConfig::LineFormat format = s->d->config.lineFormat;
-        LokiRender::FieldList fields;
-        // Plain carries the level in the line only without a level label; logfmt and JSON always do, so that
-        // `| logfmt` and `| json` find it.
-        const QString level = format != LokiConfig::LineFormat::Plain ? levelName(type) : QString();
-        if (s->options.levelLabel.isEmpty() && format == LokiConfig::LineFormat::Plain)
-            fields.append({QStringLiteral("level"), levelName(type)});
-        if (s->options.includeContext) {
-            if (context.category && qstrcmp(context.category, "default") != 0 && !s->categoryIsLabel)
-                fields.append({QStringLiteral("category"), QString::fromUtf8(context.category)});
-            if (context.file)
-                fields.append({QStringLiteral("file"), QString::fromUtf8(context.file)});
-            if (context.line > 0)
-                fields.append({QStringLiteral("line"), QString::number(context.line)});
-            if (context.function)
-                fields.append({QStringLiteral("function"), QString::fromUtf8(context.function)});
-        }
-        QString line = LokiRender::renderLine(
-            format, level, s->options.useMessagePattern ? qFormatLogMessage(type, context, message) : message,
-            fields);
-        LokiMetadata metadata;
-        const LokiStreamInfo *stream =
-            s->categoryIsLabel ? s->d->streamFor(labelsFor(*s, type, context.category), &metadata, &line)
-                               : s->levelStreams[size_t(severity(type))];
-        const auto deadline = s->d->config.backpressure == LokiConfig::Backpressure::Block
-                                  ? LokiWait::atMost(isMainThread() ? s->options.blockTimeout
-                                                                    : s->options.otherThreadsBlockTimeout)
-                                  : LokiWait::atMost(std::chrono::milliseconds(0));
-        s->d->enqueue(stream, 0, LokiRender::toUtf8Exact(line), deadline, std::move(metadata));
+        const auto deadline =
+            s->d->config.backpressure == LokiConfig::Backpressure::Block
+                ? LokiWait::atMost(isMainThread() ? options.blockTimeout : options.otherThreadsBlockTimeout)
+                : LokiWait::atMost(std::chrono::milliseconds(0));
+        s->d->enqueue(s->d->ingest.message(s->context, type, context, message), deadline);
         if (type == QtFatalMsg) {
             // Qt aborts when we return. With a spool the entries are in its files already: force them onto
             // the storage. Then push what is queued, for a bounded time.
             s->d->queue.syncSpool();
-            s->client->flush(QDeadlineTimer(s->options.fatalFlushTimeout));
+            s->client->flush(QDeadlineTimer(options.fatalFlushTimeout));
         }
         t_inHandler = false;
     }
-    const QtMessageHandler previous = s->options.callPreviousHandler ? s->previous : nullptr;
+    const QtMessageHandler previous = options.callPreviousHandler ? nextHandler() : nullptr;
     g_busy.fetch_sub(1);
     if (previous)
-        previous(type, context, message);
+        passOn(previous, type, context, message);
 }

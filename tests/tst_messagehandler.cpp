@@ -9,6 +9,7 @@
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include <cstdio>
 #include <memory>
 
 using namespace std::chrono_literals;
@@ -19,6 +20,7 @@ Q_LOGGING_CATEGORY(lcTestLoki, "lokiqt.test") // an app category that looks like
 namespace {
 constexpr int longWait = 20000;
 const char fatalChildEnv[] = "LOKIQT_TEST_FATAL_CHILD_URL";
+const char destroyChildEnv[] = "LOKIQT_TEST_DESTROY_CHILD_URL";
 const char fatalSpoolEnv[] = "LOKIQT_TEST_FATAL_CHILD_SPOOL"; // the child's spool directory, when set
 
 // What the previously installed handler saw; it may be called from any thread.
@@ -33,6 +35,39 @@ QStringList previousSaw()
 {
     QMutexLocker lock(&g_previousMutex);
     return g_previousSawList;
+}
+
+// An application's handler installed after ours, chaining to what it replaced (as handlers do).
+QtMessageHandler g_appPrevious = nullptr;
+QStringList g_appSawList;
+void appHandler(QtMsgType type, const QMessageLogContext &context, const QString &message)
+{
+    {
+        QMutexLocker lock(&g_previousMutex);
+        g_appSawList << message;
+    }
+    if (g_appPrevious)
+        g_appPrevious(type, context, message);
+}
+// An application's handler that replaces what was there without calling it.
+void replacingHandler(QtMsgType, const QMessageLogContext &, const QString &message)
+{
+    QMutexLocker lock(&g_previousMutex);
+    g_appSawList << QStringLiteral("replacing: ") + message;
+}
+
+QStringList appSaw()
+{
+    QMutexLocker lock(&g_previousMutex);
+    return g_appSawList;
+}
+
+int countKind(const QSignalSpy &spy, LokiError::Kind kind)
+{
+    int n = 0;
+    for (const QList<QVariant> &args : spy)
+        n += args.at(0).value<LokiError>().kind() == kind ? 1 : 0;
+    return n;
 }
 
 LokiConfig configFor(const LokiTestReceiver &receiver)
@@ -82,6 +117,23 @@ int runFatalChild(int argc, char **argv)
     qFatal("the end");
     return 0;
 }
+// The child process of destroyingTheClientUninstallsTheHandlerChild: destroys the client with the handler
+// installed, then logs.
+int runDestroyChild(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    LokiConfig config;
+    config.url = QUrl(qEnvironmentVariable(destroyChildEnv));
+    config.labels = {{QStringLiteral("app"), QStringLiteral("destroyed")}};
+    auto client = std::make_unique<LokiClient>(config);
+    LokiMessageHandler::install(client.get());
+    qWarning("while the client lives");
+    client.reset();
+    for (int i = 0; i < 100; ++i)
+        qWarning("after the client is gone %d", i);
+    std::printf("handler uninstalled: %s\n", LokiMessageHandler::isInstalled() ? "no" : "yes");
+    return 0;
+}
 } // namespace
 
 class tst_MessageHandler : public QObject
@@ -98,6 +150,8 @@ private Q_SLOTS:
     {
         QMutexLocker lock(&g_previousMutex);
         g_previousSawList.clear();
+        g_appSawList.clear();
+        g_appPrevious = nullptr;
         lock.unlock();
         receiver = std::make_unique<LokiTestReceiver>();
         QVERIFY(receiver->listen());
@@ -308,6 +362,234 @@ private Q_SLOTS:
         QVERIFY(qInstallMessageHandler(nullptr) == &recordingHandler);
     }
 
+    // Issue 9, 2.3: a level label Loki refuses must not make every push fail (losing send()'s entries with
+    // the handler's); it is sanitized at install, reported once, and both kinds of entries are stored.
+    void badLevelLabelIsSanitizedAtInstallAndLosesNothing()
+    {
+        makeClient(configFor(*receiver));
+        QSignalSpy errors(client.get(), &LokiClient::errorOccurred);
+        LokiMessageHandler::Options options;
+        options.levelLabel = QStringLiteral("log-level");
+        options.callPreviousHandler = false;
+        QVERIFY(!LokiMessageHandler::install(client.get(), options)); // installed, with a changed option
+        QVERIFY(LokiMessageHandler::isInstalled());
+        QCOMPARE(client->send(QStringLiteral("from send")), LokiClient::SendResult::Accepted);
+        for (int i = 0; i < 3; ++i)
+            qWarning("from the handler %d", i);
+        QVERIFY2(client->flush(QDeadlineTimer(longWait)), qPrintable(client->lastError().toString()));
+        QCOMPARE(client->failed(), 0);
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got.size(), 4);
+        QCOMPARE(got[0].line, QStringLiteral("from send"));
+        for (int i = 1; i < 4; ++i)
+            QCOMPARE(got[i].labels.value(QStringLiteral("log_level")), QStringLiteral("warning"));
+        for (const ReceivedPush &push : receiver->pushes())
+            QCOMPARE(push.status, 204);
+        // Reported once, at install, naming the option and what is used instead.
+        QTRY_COMPARE_WITH_TIMEOUT(countKind(errors, LokiError::Kind::InvalidEntry), 1, longWait);
+        const LokiError report = client->lastError();
+        QCOMPARE(report.kind(), LokiError::Kind::InvalidEntry);
+        QVERIFY2(report.message().contains(QStringLiteral("levelLabel")), qPrintable(report.message()));
+        QVERIFY2(report.message().contains(QStringLiteral("'log_level'")), qPrintable(report.message()));
+        qWarning("one more");
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(countKind(errors, LokiError::Kind::InvalidEntry), 1);
+        QCOMPARE(client->counters().rejected, 0);
+    }
+
+    // Issue 9, 2.3: no level label and no static labels must not make a `{}` stream (Loki refuses it): the
+    // handler's entries get the fallback label send() gives such entries.
+    void noLabelsAtAllGetTheFallbackLabel()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.labels.clear();
+        makeClient(config);
+        LokiMessageHandler::Options options;
+        options.levelLabel.clear();
+        options.callPreviousHandler = false;
+        QVERIFY(LokiMessageHandler::install(client.get(), options));
+        QCOMPARE(client->send(QStringLiteral("from send")), LokiClient::SendResult::Accepted);
+        qWarning("from the handler");
+        QVERIFY2(client->flush(QDeadlineTimer(longWait)), qPrintable(client->lastError().toString()));
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got.size(), 2);
+        QVERIFY2(got[1].line.startsWith(QStringLiteral("from the handler level=warning")),
+                 qPrintable(got[1].line));
+        QCOMPARE(got[1].labels, got[0].labels);
+        QVERIFY(got[1].labels.contains(QStringLiteral("service_name")));
+    }
+
+    // Issue 9, 2.3: a level label that would take a stream over limits.maxLabelNames is left out at install
+    // (the level goes into the line), reported once.
+    void levelLabelOverTheLabelLimitGoesIntoTheLine()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.limits.maxLabelNames = 1; // app=handler is the one allowed
+        receiver->setMaxLabelNames(1);
+        makeClient(config);
+        QSignalSpy errors(client.get(), &LokiClient::errorOccurred);
+        LokiMessageHandler::Options options;
+        options.callPreviousHandler = false;
+        QVERIFY(!LokiMessageHandler::install(client.get(), options));
+        QCOMPARE(client->send(QStringLiteral("from send")), LokiClient::SendResult::Accepted);
+        qWarning("from the handler");
+        QVERIFY2(client->flush(QDeadlineTimer(longWait)), qPrintable(client->lastError().toString()));
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got.size(), 2);
+        QCOMPARE(got[1].labels, got[0].labels);
+        QVERIFY2(got[1].line.startsWith(QStringLiteral("from the handler level=warning")),
+                 qPrintable(got[1].line));
+        QTRY_COMPARE_WITH_TIMEOUT(countKind(errors, LokiError::Kind::InvalidEntry), 1, longWait);
+        QVERIFY2(client->lastError().message().contains(QStringLiteral("maxLabelNames")),
+                 qPrintable(client->lastError().message()));
+    }
+
+    // Issue 9, 2.2: destroying the client while the handler is installed uninstalls it (the handler kept a
+    // pointer to the freed client: the next qDebug() read freed memory).
+    void destroyingTheClientUninstallsTheHandler()
+    {
+        makeClient(configFor(*receiver));
+        qInstallMessageHandler(recordingHandler);
+        LokiMessageHandler::install(client.get());
+        qWarning("before");
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        client.reset();
+        QVERIFY(!LokiMessageHandler::isInstalled());
+        qWarning("after"); // read freed memory before the fix (valgrind, ASan)
+        QCOMPARE(previousSaw(), (QStringList{QStringLiteral("before"), QStringLiteral("after")}));
+        QVERIFY(qInstallMessageHandler(nullptr) == &recordingHandler); // what was there before is back
+        QCOMPARE(receiver->entryCount(), 1);
+    }
+
+    // The same in a child process, so that the read of freed memory shows as a crash, or as the line the
+    // child prints after it, when no sanitizer watches.
+    void destroyingTheClientUninstallsTheHandlerChild()
+    {
+        QProcess child;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QString::fromLatin1(destroyChildEnv), receiver->url().toString());
+        child.setProcessEnvironment(env);
+        child.start(QCoreApplication::applicationFilePath(), QStringList());
+        QVERIFY(child.waitForFinished(longWait));
+        const QByteArray out = child.readAllStandardOutput() + child.readAllStandardError();
+        QVERIFY2(child.exitStatus() == QProcess::NormalExit && child.exitCode() == 0, out.constData());
+        QVERIFY2(out.contains("handler uninstalled: yes"), out.constData());
+    }
+
+    // Issue 9, 2.16: uninstall() must not remove a handler the application installed after ours; ours stays
+    // in its chain, inert, passing messages on to the handler before it.
+    void uninstallLeavesALaterHandlerInPlace()
+    {
+        makeClient(configFor(*receiver));
+        qInstallMessageHandler(recordingHandler);
+        LokiMessageHandler::install(client.get());
+        g_appPrevious = qInstallMessageHandler(appHandler); // the application's, chaining to ours
+        qWarning("one");
+        LokiMessageHandler::uninstall();
+        QVERIFY(!LokiMessageHandler::isInstalled());
+        qWarning("two");
+        QCOMPARE(appSaw(), (QStringList{QStringLiteral("one"), QStringLiteral("two")}));
+        QCOMPARE(previousSaw(), (QStringList{QStringLiteral("one"), QStringLiteral("two")}));
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(lines(receiver->entries()).size(), 1); // "two" came after uninstall()
+        QVERIFY(receiver->entries().first().line.startsWith(QStringLiteral("one")));
+
+        // Installed again while the application's handler is on top: it works through that chain, once.
+        LokiMessageHandler::install(client.get());
+        qWarning("three");
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(receiver->entryCount(), 2);
+        QCOMPARE(appSaw().size(), 3);
+        QCOMPARE(previousSaw().size(), 3);
+        LokiMessageHandler::uninstall();
+        QVERIFY(qInstallMessageHandler(nullptr) == &appHandler); // the application's handler is still there
+        // The application removes its handler, putting back what it replaced (ours, inert): messages go on
+        // to the first handler.
+        qInstallMessageHandler(g_appPrevious);
+        qWarning("four");
+        QCOMPARE(previousSaw().size(), 4);
+        QCOMPARE(appSaw().size(), 3);
+        QCOMPARE(receiver->entryCount(), 2);
+    }
+
+    // Issue 9, 2.16, the other kind of later handler: one that does not call ours. uninstall() leaves it in
+    // place; a later install() goes on top of it again and works.
+    void reinstallOverALaterHandlerThatDoesNotChain()
+    {
+        makeClient(configFor(*receiver));
+        qInstallMessageHandler(recordingHandler);
+        LokiMessageHandler::install(client.get());
+        qInstallMessageHandler(replacingHandler);
+        qWarning("one"); // ours is out of the chain: only the replacing handler sees it
+        LokiMessageHandler::uninstall();
+        QVERIFY(qInstallMessageHandler(replacingHandler) == &replacingHandler); // left in place
+        LokiMessageHandler::install(client.get());
+        qWarning("two");
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(lines(receiver->entries()).size(), 1);
+        QVERIFY(receiver->entries().first().line.startsWith(QStringLiteral("two")));
+        QCOMPARE(appSaw(), (QStringList{QStringLiteral("replacing: one"), QStringLiteral("replacing: two")}));
+        QVERIFY(previousSaw().isEmpty());
+        LokiMessageHandler::uninstall();
+        QVERIFY(qInstallMessageHandler(nullptr) == &replacingHandler);
+    }
+
+    // A client whose configuration is invalid refuses every entry: the handler is not installed for it.
+    void invalidClientConfigurationIsNotInstalled()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.labels = {{QStringLiteral("bad-name"), QStringLiteral("x")}};
+        makeClient(config);
+        QVERIFY(!LokiMessageHandler::install(client.get()));
+        QVERIFY(!LokiMessageHandler::isInstalled());
+        QVERIFY(!LokiMessageHandler::install(nullptr));
+        QVERIFY(!LokiMessageHandler::isInstalled());
+        QTRY_VERIFY_WITH_TIMEOUT(
+            client->lastError().message().startsWith(QStringLiteral("LokiMessageHandler not installed")),
+            longWait);
+    }
+
+    // The RAII guard uninstalls what it installed, and only that.
+    void installationGuard()
+    {
+        makeClient(configFor(*receiver));
+        qInstallMessageHandler(recordingHandler);
+        {
+            LokiMessageHandler::Installation handler(client.get());
+            QVERIFY(handler.optionsAccepted());
+            QVERIFY(handler.isActive());
+            qWarning("guarded");
+        }
+        QVERIFY(!LokiMessageHandler::isInstalled());
+        QVERIFY(qInstallMessageHandler(recordingHandler) == &recordingHandler); // restored
+        {
+            LokiMessageHandler::Installation first(client.get());
+            LokiMessageHandler::Options options;
+            options.levelLabel = QStringLiteral("severity");
+            LokiMessageHandler::install(client.get(), options); // replaces it: first no longer owns it
+            QVERIFY(!first.isActive());
+        }
+        QVERIFY(LokiMessageHandler::isInstalled()); // the later install() stays
+        qWarning("later");
+        LokiMessageHandler::uninstall();
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got.size(), 2);
+        QCOMPARE(got[1].labels.value(QStringLiteral("severity")), QStringLiteral("warning"));
+        {
+            LokiMessageHandler::Options options;
+            options.levelLabel = QStringLiteral("a-b");
+            LokiMessageHandler::Installation adjusted(client.get(), options);
+            QVERIFY(!adjusted.optionsAccepted());
+            QVERIFY(adjusted.isActive());
+            client.reset(); // destroying the client first is safe
+            QVERIFY(!adjusted.isActive());
+        }
+        QVERIFY(!LokiMessageHandler::isInstalled());
+        qWarning("after all");
+        QCOMPARE(previousSaw().last(), QStringLiteral("after all"));
+    }
+
     void previousHandlerCanBeSilenced()
     {
         makeClient(configFor(*receiver));
@@ -417,6 +699,8 @@ int main(int argc, char **argv)
 {
     if (qEnvironmentVariableIsSet(fatalChildEnv))
         return runFatalChild(argc, argv);
+    if (qEnvironmentVariableIsSet(destroyChildEnv))
+        return runDestroyChild(argc, argv);
     QCoreApplication app(argc, argv);
     tst_MessageHandler test;
     return QTest::qExec(&test, argc, argv);

@@ -233,7 +233,10 @@ public:
 
     /**
      * Field names that may become labels (after sanitizing: `http.method` becomes `http_method`).
-     * Empty: no field ever becomes a label, the cardinality-safe default.
+     * Empty: no field ever becomes a label, the cardinality-safe default. The label set that results is
+     * checked against limits like the entry's own labels: an entry whose allow-listed field value is longer
+     * than limits.maxLabelValueLength is Rejected. `category` here makes LokiMessageHandler label messages
+     * with their logging category.
      */
     QStringList labelAllowList;
     /** Field names that never become labels, even when allow-listed. */
