@@ -37,6 +37,48 @@ Run runPush(const QStringList &args, const QByteArray &input, const QMap<QString
     return {process.exitCode(), QString::fromUtf8(process.readAllStandardError())};
 }
 
+// Runs lokiqt-push through /bin/sh with @p shellRedirect applied to it (for example `<&-`, which closes
+// its stdin: QProcess cannot start a child without one). Gives up after @p limitMs, killing it.
+struct ShellRun
+{
+    bool finished = false;
+    int exitCode = -1;
+    QString stderrText;
+    qint64 elapsedMs = 0;
+};
+
+ShellRun runPushInShell(const QStringList &args, const QString &shellRedirect, int limitMs,
+                        const QByteArray &input = QByteArray(), const QMap<QString, QString> &extraEnv = {})
+{
+    QProcess process;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.remove(QStringLiteral("LOKI_URL"));
+    for (auto it = extraEnv.cbegin(); it != extraEnv.cend(); ++it)
+        env.insert(it.key(), it.value());
+    process.setProcessEnvironment(env);
+    // $0 is lokiqt-push, "$@" its arguments.
+    const QString script = QStringLiteral("exec \"$0\" \"$@\" %1").arg(shellRedirect);
+    process.start(QStringLiteral("/bin/sh"),
+                  QStringList{QStringLiteral("-c"), script, QStringLiteral(LOKIQT_PUSH_PATH)} + args);
+    QElapsedTimer timer;
+    timer.start();
+    ShellRun run;
+    if (!process.waitForStarted(longWait))
+        return run;
+    if (!input.isEmpty())
+        process.write(input);
+    process.closeWriteChannel();
+    run.finished = process.waitForFinished(limitMs) && process.exitStatus() == QProcess::NormalExit;
+    run.elapsedMs = timer.elapsed();
+    if (!run.finished) {
+        process.kill();
+        process.waitForFinished(longWait);
+    }
+    run.exitCode = process.exitCode();
+    run.stderrText = QString::fromUtf8(process.readAllStandardError());
+    return run;
+}
+
 QString summaryOf(const Run &run)
 {
     const QStringList lines = run.stderrText.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
@@ -251,6 +293,70 @@ private Q_SLOTS:
         const Run fourth = runPush(args, "five\n");
         QCOMPARE(fourth.exitCode, 0);
         QCOMPARE(lines(receiver->entries()), (QStringList{QStringLiteral("four"), QStringLiteral("five")}));
+    }
+
+    // Failure 2.8: with stdin closed (`<&-`), fd 0 was reused by Qt's event dispatcher (its eventfd) and
+    // lokiqt-push pushed a line of its bytes (\x03 and 7 NULs). A closed stdin is no input at all.
+    void closedStdinIsNoInput()
+    {
+        const ShellRun run = runPushInShell({QStringLiteral("--url"), receiver->url().toString(),
+                                             QStringLiteral("--timeout-ms"), QStringLiteral("3000")},
+                                            QStringLiteral("<&-"), longWait);
+        QVERIFY2(run.finished, qPrintable(run.stderrText));
+        QCOMPARE(run.exitCode, 0);
+        QVERIFY2(run.stderrText.endsWith(QLatin1String("sent=0 dropped=0 failed=0 retries=0\n")),
+                 qPrintable(run.stderrText));
+        QCOMPARE(receiver->pushCount(), 0);
+        // Files named on the command line are still read.
+        QTemporaryDir dir;
+        QFile file(dir.filePath(QStringLiteral("in.log")));
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("from a file\n");
+        file.close();
+        const ShellRun withFile =
+            runPushInShell({QStringLiteral("--url"), receiver->url().toString(), file.fileName()},
+                           QStringLiteral("<&-"), longWait);
+        QVERIFY2(withFile.finished, qPrintable(withFile.stderrText));
+        QCOMPARE(withFile.exitCode, 0);
+        QCOMPARE(lines(receiver->entries()), QStringList{QStringLiteral("from a file")});
+    }
+
+    // Failure 2.5: Loki answering 503 forever, more input than --spool-max-bytes, Block mode: send() waited
+    // for room for ever (a spool frees room only on acknowledgement). Now lokiqt-push gives up within
+    // --timeout-ms plus a margin and counts what it could not take as timed out.
+    void blockedSpoolEndsByTheDeadline()
+    {
+        receiver->setFailRate(1.0, 503);
+        QTemporaryDir dir;
+        QByteArray input;
+        const QByteArray padding(120, 'x');
+        for (int i = 0; i < 30000; ++i) // ~3.7 MB, over three times the spool's 1 MiB
+            input += QByteArray::number(i) + ' ' + padding + '\n';
+        const ShellRun run =
+            runPushInShell({QStringLiteral("--url"), receiver->url().toString(),
+                            QStringLiteral("--spool-dir"), dir.path(), QStringLiteral("--spool-max-bytes"),
+                            QString::number(1024 * 1024), QStringLiteral("--backpressure"),
+                            QStringLiteral("block"), QStringLiteral("--timeout-ms"), QStringLiteral("2000")},
+                           QString(), 20000, input);
+        QVERIFY2(run.finished, "lokiqt-push did not exit within 20 s of a 2 s --timeout-ms");
+        QCOMPARE(run.exitCode, 1);
+        const QRegularExpression re(QStringLiteral("timedOut=(\\d+)"));
+        const QRegularExpressionMatch m = re.match(run.stderrText);
+        QVERIFY2(m.hasMatch(), qPrintable(run.stderrText));
+        QVERIFY2(m.captured(1).toInt() > 0, qPrintable(run.stderrText));
+    }
+
+    // Failure 2.9 (usage part): a malformed --header must not echo its value, which may be a secret.
+    void malformedHeaderDoesNotEchoItsValue()
+    {
+        const Run run =
+            runPush({QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--header"),
+                     QStringLiteral("Authorization Bearer s3cr3t-t0ken")},
+                    "never sent\n");
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY2(run.stderrText.contains(QLatin1String("--header")), qPrintable(run.stderrText));
+        QVERIFY2(!run.stderrText.contains(QLatin1String("s3cr3t")), qPrintable(run.stderrText));
+        QCOMPARE(receiver->pushCount(), 0);
     }
 
     void aSpoolDirectoryInUseIsAUsageError()

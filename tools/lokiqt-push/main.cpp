@@ -10,6 +10,13 @@
 
 #include <cstdio>
 
+#ifdef Q_OS_UNIX
+#include <fcntl.h>
+#include <unistd.h>
+#elif defined(Q_OS_WIN)
+#include <io.h>
+#endif
+
 namespace {
 constexpr int exitDelivered = 0;
 constexpr int exitLost = 1;
@@ -19,6 +26,29 @@ int usageError(const QString &message)
 {
     QTextStream(stderr) << "lokiqt-push: " << message << "\nTry 'lokiqt-push --help'.\n";
     return exitUsage;
+}
+
+// Whether the process was started with a standard input. When fd 0 is closed (`lokiqt-push <&-`), the
+// next descriptor anything opens would become fd 0 (Qt's event dispatcher opens an eventfd) and be read
+// as input: fd 0 is then reserved on /dev/null, which a program (not a library) may do, and stdin counts
+// as absent. Call it before anything opens a descriptor.
+bool standardInputIsOpen()
+{
+#ifdef Q_OS_UNIX
+    if (::fcntl(STDIN_FILENO, F_GETFD) != -1)
+        return true;
+    const int fd = ::open("/dev/null", O_RDONLY);
+    if (fd > STDIN_FILENO) { // not the lowest free descriptor: fd 0 is taken after all
+        ::dup2(fd, STDIN_FILENO);
+        ::close(fd);
+    }
+    return false;
+#elif defined(Q_OS_WIN)
+    const intptr_t handle = ::_get_osfhandle(0); // -1: not open; -2: not associated with a stream
+    return handle != -1 && handle != -2;
+#else
+    return true;
+#endif
 }
 
 bool parsePositive(const QString &text, qint64 *out)
@@ -35,8 +65,10 @@ bool parsePositive(const QString &text, qint64 *out)
 struct Pusher
 {
     LokiClient *client;
+    std::chrono::milliseconds lineTimeout; // the longest one line waits for room (Block mode)
     qint64 lines = 0;
     qint64 refused = 0;
+    bool stalled = false; // a line timed out: the next ones take room only when there is some at once
 
     void sendLine(const char *data, qsizetype size)
     {
@@ -45,7 +77,16 @@ struct Pusher
         if (size == 0)
             return; // empty lines carry nothing: Loki has nothing to store
         ++lines;
-        if (client->send(QString::fromUtf8(data, size)) != LokiClient::SendResult::Accepted)
+        // Every send() has a deadline: with Loki down and the queue (or a spool, which frees room only on
+        // acknowledgement) full, Block mode would otherwise wait for ever. After one line timed out, the
+        // following ones do not wait (each would time out again) until one finds room.
+        const QDeadlineTimer deadline(stalled ? std::chrono::milliseconds(0) : lineTimeout);
+        const LokiClient::SendResult result = client->send(QString::fromUtf8(data, size), deadline);
+        if (result == LokiClient::SendResult::TimedOut)
+            stalled = true;
+        else if (result == LokiClient::SendResult::Accepted)
+            stalled = false;
+        if (result != LokiClient::SendResult::Accepted)
             ++refused;
     }
 
@@ -83,6 +124,7 @@ struct Pusher
 
 int main(int argc, char *argv[])
 {
+    const bool haveStdin = standardInputIsOpen(); // first: before Qt opens any descriptor
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lokiqt-push"));
 
@@ -121,9 +163,11 @@ int main(int argc, char *argv[])
         QStringLiteral("queue-capacity"),
         QStringLiteral("Entries the queue holds (default %1).").arg(LokiConfig().queueCapacity),
         QStringLiteral("n"));
-    const QCommandLineOption timeoutOption(QStringLiteral("timeout-ms"),
-                                           QStringLiteral("Deadline for the final flush (default 10000)."),
-                                           QStringLiteral("ms"));
+    const QCommandLineOption timeoutOption(
+        QStringLiteral("timeout-ms"),
+        QStringLiteral("Deadline for the final flush, and the longest a line waits for room in block mode "
+                       "(default 10000). Lines that find none are counted as timed out."),
+        QStringLiteral("ms"));
     const QCommandLineOption encodingOption(QStringLiteral("encoding"),
                                             QStringLiteral("protobuf (default), json or json-gzip."),
                                             QStringLiteral("format"));
@@ -201,10 +245,15 @@ int main(int argc, char *argv[])
         finalTimeout = std::chrono::milliseconds(number);
     }
     config.tenant = parser.value(tenantOption);
-    for (const QString &header : parser.values(headerOption)) {
+    const QStringList headers = parser.values(headerOption);
+    for (int i = 0; i < headers.size(); ++i) {
+        const QString &header = headers.at(i);
         const qsizetype colon = header.indexOf(QLatin1Char(':'));
+        // Never echo the text: a header's value is often a secret (Authorization, X-Api-Key...).
         if (colon <= 0)
-            return usageError(QStringLiteral("--header wants 'Name: value', got '%1'").arg(header));
+            return usageError(QStringLiteral("--header wants 'Name: value'; --header number %1 has no name "
+                                             "before a ':' (its text is not shown: it may hold a secret)")
+                                  .arg(i + 1));
         config.headers.append(
             {header.left(colon).trimmed().toLatin1(), header.mid(colon + 1).trimmed().toUtf8()});
     }
@@ -232,11 +281,12 @@ int main(int argc, char *argv[])
     LokiClient client(config);
     if (!config.spool.directory.isEmpty() && !client.isSpooling())
         return usageError(client.lastError().message());
-    Pusher pusher{&client};
+    Pusher pusher{&client, finalTimeout};
     const QStringList files = parser.positionalArguments();
     bool readOk = true;
     if (files.isEmpty()) {
-        readOk = pusher.pushFile(stdin);
+        if (haveStdin) // a closed stdin (`<&-`) is no input
+            readOk = pusher.pushFile(stdin);
     } else {
         for (const QString &name : files) {
             std::FILE *file = std::fopen(QFile::encodeName(name).constData(), "rb");
@@ -257,6 +307,8 @@ int main(int argc, char *argv[])
     if (c.failed > 0 || dropped > 0 || !closed)
         err << "lokiqt-push: last error: " << client.lastError().toString() << '\n';
     err << "sent=" << c.sent << " dropped=" << dropped << " failed=" << c.failed << " retries=" << c.retried;
+    if (c.timedOut > 0) // part of dropped: lines that found no room within --timeout-ms (block mode)
+        err << " timedOut=" << c.timedOut;
     if (client
             .isSpooling()) // sent includes what an earlier run left (replayed); spooled is left for the next
         err << " replayed=" << c.replayed << " spooled=" << c.queued;
