@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // lokiqt-push end to end: the real program against the test receiver.
+#include "lokitestcertificates.h"
 #include "lokitestreceiver.h"
 
 #include <QtCore/QLockFile>
@@ -24,6 +25,7 @@ Run runPush(const QStringList &args, const QByteArray &input, const QMap<QString
     QProcess process;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.remove(QStringLiteral("LOKI_URL"));
+    env.remove(QStringLiteral("LOKI_PASSWORD"));
     for (auto it = extraEnv.cbegin(); it != extraEnv.cend(); ++it)
         env.insert(it.key(), it.value());
     process.setProcessEnvironment(env);
@@ -77,6 +79,15 @@ ShellRun runPushInShell(const QStringList &args, const QString &shellRedirect, i
     run.exitCode = process.exitCode();
     run.stderrText = QString::fromUtf8(process.readAllStandardError());
     return run;
+}
+
+QString writeFile(const QTemporaryDir &dir, const QString &name, const QByteArray &content)
+{
+    QFile file(dir.filePath(name));
+    if (!file.open(QIODevice::WriteOnly))
+        return QString();
+    file.write(content);
+    return file.fileName();
 }
 
 QString summaryOf(const Run &run)
@@ -356,6 +367,110 @@ private Q_SLOTS:
         QCOMPARE(run.exitCode, 2);
         QVERIFY2(run.stderrText.contains(QLatin1String("--header")), qPrintable(run.stderrText));
         QVERIFY2(!run.stderrText.contains(QLatin1String("s3cr3t")), qPrintable(run.stderrText));
+        QCOMPARE(receiver->pushCount(), 0);
+    }
+
+    void basicAuthPasswordFromEnvironmentOrFile()
+    {
+        receiver->setRequiredBasicAuth(QStringLiteral("loki"), QStringLiteral("pa ss:word"));
+        const QByteArray expected = "Basic " + QByteArray("loki:pa ss:word").toBase64();
+        const QStringList args{QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--user"),
+                               QStringLiteral("loki")};
+        Run run =
+            runPush(args, "from env\n", {{QStringLiteral("LOKI_PASSWORD"), QStringLiteral("pa ss:word")}});
+        QCOMPARE(run.exitCode, 0);
+        QTemporaryDir dir;
+        const QString file =
+            writeFile(dir, QStringLiteral("password"), "pa ss:word\r\nsecond line ignored\n");
+        // The file wins over the environment.
+        run = runPush(args + QStringList{QStringLiteral("--password-file"), file}, "from file\n",
+                      {{QStringLiteral("LOKI_PASSWORD"), QStringLiteral("wrong")}});
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(lines(receiver->entries()),
+                 (QStringList{QStringLiteral("from env"), QStringLiteral("from file")}));
+        for (const ReceivedPush &push : receiver->pushes())
+            QCOMPARE(push.headers.value("authorization"), expected);
+        // A wrong password is reported (401) and the line counted as failed.
+        run = runPush(args, "refused\n", {{QStringLiteral("LOKI_PASSWORD"), QStringLiteral("wrong")}});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.stderrText.contains(QLatin1String("401")), qPrintable(run.stderrText));
+        QVERIFY2(!run.stderrText.contains(QLatin1String("wrong")), qPrintable(run.stderrText));
+    }
+
+    void bearerTokenFromFile()
+    {
+        receiver->setRequiredBearerToken(QStringLiteral("t0ken"));
+        QTemporaryDir dir;
+        const QString file = writeFile(dir, QStringLiteral("token"), "t0ken\n");
+        const Run run = runPush({QStringLiteral("--url"), receiver->url().toString(),
+                                 QStringLiteral("--bearer-token-file"), file},
+                                "with a token\n");
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(receiver->pushes().first().headers.value("authorization"), QByteArray("Bearer t0ken"));
+    }
+
+    void mutualTlsWithCaAndClientCertificate()
+    {
+        LokiTestCertificates certificates;
+        QString why;
+        QVERIFY2(certificates.generate(&why), qPrintable(why)); // openssl is a test dependency
+        LokiTestReceiver tls;
+        QVERIFY(tls.listenTls(certificates.serverConfiguration(true)));
+        const QStringList args{QStringLiteral("--url"), tls.url().toString(), QStringLiteral("--ca-cert"),
+                               certificates.caCertificatePath()};
+        const Run run =
+            runPush(args + QStringList{QStringLiteral("--client-cert"), certificates.clientCertificatePath(),
+                                       QStringLiteral("--client-key"), certificates.clientKeyPath()},
+                    "over mutual TLS\n");
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(lines(tls.entries()), QStringList{QStringLiteral("over mutual TLS")});
+        // Without the client certificate the handshake fails: nothing is stored.
+        const Run without =
+            runPush(args + QStringList{QStringLiteral("--timeout-ms"), QStringLiteral("3000")},
+                    "no client certificate\n");
+        QCOMPARE(without.exitCode, 1);
+        QCOMPARE(tls.entryCount(), 1);
+    }
+
+    void credentialOptionErrors_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("says");
+        const QString missing = QStringLiteral("/nonexistent/lokiqt-push-test");
+        QTest::newRow("user without password")
+            << QStringList{QStringLiteral("--user"), QStringLiteral("loki")}
+            << QStringLiteral("LOKI_PASSWORD");
+        QTest::newRow("unreadable password file")
+            << QStringList{QStringLiteral("--user"), QStringLiteral("loki"),
+                           QStringLiteral("--password-file"), missing}
+            << QStringLiteral("--password-file: cannot read");
+        QTest::newRow("password file without user")
+            << QStringList{QStringLiteral("--password-file"), missing} << QStringLiteral("needs --user");
+        QTest::newRow("unreadable token file") << QStringList{QStringLiteral("--bearer-token-file"), missing}
+                                               << QStringLiteral("--bearer-token-file: cannot read");
+        QTest::newRow("unreadable ca")
+            << QStringList{QStringLiteral("--ca-cert"), missing} << QStringLiteral("--ca-cert: cannot read");
+        QTest::newRow("ca not pem") << QStringList{QStringLiteral("--ca-cert"), QStringLiteral("NOTPEM")}
+                                    << QStringLiteral("no PEM certificate");
+        QTest::newRow("cert without key")
+            << QStringList{QStringLiteral("--client-cert"), missing} << QStringLiteral("go together");
+        QTest::newRow("unreadable client cert")
+            << QStringList{QStringLiteral("--client-cert"), missing, QStringLiteral("--client-key"), missing}
+            << QStringLiteral("--client-cert: cannot read");
+        QTest::newRow("no password option")
+            << QStringList{QStringLiteral("--password"), QStringLiteral("x")} << QStringLiteral("password");
+    }
+    void credentialOptionErrors()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(QString, says);
+        QTemporaryDir dir;
+        const QString notPem = writeFile(dir, QStringLiteral("not.pem"), "just text\n");
+        args.replaceInStrings(QStringLiteral("NOTPEM"), notPem);
+        const Run run =
+            runPush(QStringList{QStringLiteral("--url"), receiver->url().toString()} + args, "never sent\n");
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY2(run.stderrText.contains(says), qPrintable(run.stderrText));
         QCOMPARE(receiver->pushCount(), 0);
     }
 

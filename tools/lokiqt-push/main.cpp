@@ -7,6 +7,11 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFile>
 #include <QtCore/QTextStream>
+#if QT_CONFIG(ssl)
+#include <QtNetwork/QSslCertificate>
+#include <QtNetwork/QSslConfiguration>
+#include <QtNetwork/QSslKey>
+#endif
 
 #include <cstdio>
 
@@ -59,6 +64,29 @@ bool parsePositive(const QString &text, qint64 *out)
         return false;
     *out = value;
     return true;
+}
+
+// Reads a whole small file (a password, a token, a PEM file). False, with the reason in @p why, when it
+// cannot.
+bool readSmallFile(const QString &path, QByteArray *out, QString *why)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        *why = QStringLiteral("cannot read %1: %2").arg(path, file.errorString());
+        return false;
+    }
+    *out = file.read(1024 * 1024);
+    return true;
+}
+
+// A secret kept in a file: its first line, without the line end.
+QByteArray firstLine(const QByteArray &text)
+{
+    const qsizetype end = text.indexOf('\n');
+    QByteArray line = end < 0 ? text : text.left(end);
+    if (line.endsWith('\r'))
+        line.chop(1);
+    return line;
 }
 
 // Reads @p file in large blocks and sends one entry per line; returns the number of lines sent.
@@ -188,9 +216,36 @@ int main(int argc, char *argv[])
     const QCommandLineOption spoolSyncOption(QStringLiteral("spool-sync"),
                                              QStringLiteral("never, batch or interval (default interval)."),
                                              QStringLiteral("policy"));
-    parser.addOptions({urlOption, labelOption, batchEntriesOption, batchBytesOption, batchWaitOption,
-                       backpressureOption, capacityOption, timeoutOption, encodingOption, tenantOption,
-                       headerOption, spoolDirOption, spoolBytesOption, spoolSyncOption});
+    const QCommandLineOption caCertOption(
+        QStringLiteral("ca-cert"),
+        QStringLiteral("Trust the CA certificates in this PEM file for https (instead of the system's)."),
+        QStringLiteral("file"));
+    const QCommandLineOption clientCertOption(
+        QStringLiteral("client-cert"),
+        QStringLiteral("A client certificate (PEM) for mutual TLS; needs --client-key."),
+        QStringLiteral("file"));
+    const QCommandLineOption clientKeyOption(QStringLiteral("client-key"),
+                                             QStringLiteral("The client certificate's private key (PEM, RSA "
+                                                            "or EC, unencrypted)."),
+                                             QStringLiteral("file"));
+    const QCommandLineOption userOption(
+        QStringLiteral("user"),
+        QStringLiteral("HTTP basic auth user; the password comes from $LOKI_PASSWORD or --password-file."),
+        QStringLiteral("name"));
+    const QCommandLineOption passwordFileOption(
+        QStringLiteral("password-file"),
+        QStringLiteral("Read the basic auth password from the first line of this file."),
+        QStringLiteral("file"));
+    const QCommandLineOption bearerTokenFileOption(
+        QStringLiteral("bearer-token-file"),
+        QStringLiteral(
+            "Send 'Authorization: Bearer <token>', the token read from the first line of this file."),
+        QStringLiteral("file"));
+    parser.addOptions({urlOption,        labelOption,        batchEntriesOption, batchBytesOption,
+                       batchWaitOption,  backpressureOption, capacityOption,     timeoutOption,
+                       encodingOption,   tenantOption,       headerOption,       spoolDirOption,
+                       spoolBytesOption, spoolSyncOption,    caCertOption,       clientCertOption,
+                       clientKeyOption,  userOption,         passwordFileOption, bearerTokenFileOption});
     if (!parser.parse(QCoreApplication::arguments()))
         return usageError(parser.errorText());
     if (parser.isSet(QStringLiteral("help"))) {
@@ -275,6 +330,77 @@ int main(int argc, char *argv[])
             return usageError(QStringLiteral("--spool-sync wants never, batch or interval"));
     }
     QString why;
+    // Credentials: never from the command line itself (other users see it in ps), only from a file or the
+    // environment.
+    if (parser.isSet(passwordFileOption) && !parser.isSet(userOption))
+        return usageError(QStringLiteral("--password-file needs --user"));
+    if (parser.isSet(userOption)) {
+        config.basicAuthUser = parser.value(userOption);
+        if (config.basicAuthUser.isEmpty())
+            return usageError(QStringLiteral("--user wants a name"));
+        if (parser.isSet(passwordFileOption)) {
+            QByteArray text;
+            if (!readSmallFile(parser.value(passwordFileOption), &text, &why))
+                return usageError(QStringLiteral("--password-file: ") + why);
+            config.basicAuthPassword = QString::fromUtf8(firstLine(text));
+        } else if (qEnvironmentVariableIsSet("LOKI_PASSWORD")) {
+            config.basicAuthPassword = qEnvironmentVariable("LOKI_PASSWORD");
+        } else {
+            return usageError(QStringLiteral("--user needs a password: set LOKI_PASSWORD or give "
+                                             "--password-file (there is no --password option: a command "
+                                             "line is visible to every user of the machine)"));
+        }
+    }
+    if (parser.isSet(bearerTokenFileOption)) {
+        if (parser.isSet(userOption))
+            return usageError(QStringLiteral("--bearer-token-file and --user exclude each other"));
+        QByteArray text;
+        if (!readSmallFile(parser.value(bearerTokenFileOption), &text, &why))
+            return usageError(QStringLiteral("--bearer-token-file: ") + why);
+        config.bearerToken = QString::fromUtf8(firstLine(text).trimmed());
+        if (config.bearerToken.isEmpty())
+            return usageError(QStringLiteral("--bearer-token-file: the file holds no token"));
+    }
+    if (parser.isSet(clientCertOption) != parser.isSet(clientKeyOption))
+        return usageError(QStringLiteral("--client-cert and --client-key go together"));
+    if (parser.isSet(caCertOption) || parser.isSet(clientCertOption)) {
+#if QT_CONFIG(ssl)
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        if (parser.isSet(caCertOption)) {
+            QByteArray pem;
+            if (!readSmallFile(parser.value(caCertOption), &pem, &why))
+                return usageError(QStringLiteral("--ca-cert: ") + why);
+            const QList<QSslCertificate> cas = QSslCertificate::fromData(pem, QSsl::Pem);
+            if (cas.isEmpty())
+                return usageError(
+                    QStringLiteral("--ca-cert: no PEM certificate in %1").arg(parser.value(caCertOption)));
+            tls.setCaCertificates(cas);
+        }
+        if (parser.isSet(clientCertOption)) {
+            QByteArray pem;
+            if (!readSmallFile(parser.value(clientCertOption), &pem, &why))
+                return usageError(QStringLiteral("--client-cert: ") + why);
+            const QList<QSslCertificate> chain = QSslCertificate::fromData(pem, QSsl::Pem);
+            if (chain.isEmpty())
+                return usageError(QStringLiteral("--client-cert: no PEM certificate in %1")
+                                      .arg(parser.value(clientCertOption)));
+            if (!readSmallFile(parser.value(clientKeyOption), &pem, &why))
+                return usageError(QStringLiteral("--client-key: ") + why);
+            QSslKey key(pem, QSsl::Rsa, QSsl::Pem);
+            if (key.isNull())
+                key = QSslKey(pem, QSsl::Ec, QSsl::Pem);
+            if (key.isNull())
+                return usageError(QStringLiteral("--client-key: no unencrypted PEM private key (RSA or EC) "
+                                                 "in %1")
+                                      .arg(parser.value(clientKeyOption)));
+            tls.setLocalCertificateChain(chain);
+            tls.setPrivateKey(key);
+        }
+        config.sslConfiguration = tls;
+#else
+        return usageError(QStringLiteral("--ca-cert and --client-cert need a Qt built with TLS support"));
+#endif
+    }
     if (!config.isValid(&why))
         return usageError(why);
 
