@@ -9,7 +9,6 @@
 //   it at the end with stop.sh, also when a test fails;
 // - else every test skips, saying so (a user's clone has no ../shared), unless LOKIQT_TEST_REQUIRE_LOKI=1
 //   (.ci/run sets it) makes that a failure.
-#include "lokitestreceiver.h" // lines()
 
 #include <lokiqt/lokiclient.h>
 
