@@ -3,10 +3,10 @@
 //
 // Which Loki:
 // - LOKIQT_TEST_LOKI_URL set: that one (its tests that need our own instance's --auth and gateway skip);
-// - else, when ../shared/realloki/start.sh exists beside the source tree (the project's CI machine): the
-//   test starts a Loki 2.9.13 itself with `start.sh --auth --gateway` on free ports (multi-tenant, plus
-//   an nginx HTTPS gateway with basic auth and a 4 MiB body limit like the Loki Helm chart's) and stops
-//   it at the end with stop.sh, also when a test fails;
+// - else, when ../shared/realloki/start.sh exists beside the source tree (the project's CI machine), or in
+//   the folder LOKIQT_REALLOKI_DIR names: the test starts a Loki 2.9.13 itself with `start.sh --auth
+//   --gateway` on free ports (multi-tenant, plus an nginx HTTPS gateway with basic auth and a 4 MiB body
+//   limit like the Loki Helm chart's) and stops it at the end with stop.sh, also when a test fails;
 // - else every test skips, saying so (a user's clone has no ../shared), unless LOKIQT_TEST_REQUIRE_LOKI=1
 //   (.ci/run sets it) makes that a failure.
 
@@ -95,10 +95,14 @@ struct RealLoki
             url = QUrl(external);
             return true;
         }
-        const QString dir = QDir::cleanPath(QStringLiteral(LOKIQT_SOURCE_DIR "/../shared/realloki"));
+        // LOKIQT_REALLOKI_DIR names the folder for a checkout that does not sit beside ../shared.
+        const QString dir = qEnvironmentVariableIsEmpty("LOKIQT_REALLOKI_DIR")
+                                ? QDir::cleanPath(QStringLiteral(LOKIQT_SOURCE_DIR "/../shared/realloki"))
+                                : qEnvironmentVariable("LOKIQT_REALLOKI_DIR");
         if (!QFileInfo::exists(dir + QStringLiteral("/start.sh"))) {
             skipReason = QStringLiteral("no real Loki: neither LOKIQT_TEST_LOKI_URL is set nor %1/start.sh "
-                                        "exists (it does on the project's CI machine)")
+                                        "exists (it does on the project's CI machine; LOKIQT_REALLOKI_DIR "
+                                        "names another folder holding it)")
                              .arg(dir);
             return false;
         }
