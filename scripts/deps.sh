@@ -7,6 +7,22 @@ set -euo pipefail
 # binutils: nm for the exported-symbols tests.
 lokiqt_packages=(g++ cmake ninja-build pkg-config qt6-base-dev libgl-dev libsnappy-dev zlib1g-dev
     libprotobuf-dev protobuf-compiler openssl qmake6 make dpkg-dev binutils)
+# tst_realloki starts the real Loki of ../shared/realloki when it exists beside the source tree (the project's
+# CI machine): its start.sh needs curl, xz-utils (unpack.sh), openssl and nginx (the gateway). Installed here,
+# after apt-get update, so that a clean machine has them: start.sh alone runs apt-get install without an
+# update, which finds nothing on a machine whose package lists are empty.
+lokiqt_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [ -f "$lokiqt_root/../shared/realloki/start.sh" ]; then
+    lokiqt_packages+=(curl xz-utils)
+    # nginx-light on Debian 12 (the gateway's nginx, as start.sh prefers it), nginx where it is gone.
+    if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+        :
+    elif apt-cache show nginx-light >/dev/null 2>&1 || ! apt-cache show nginx >/dev/null 2>&1; then
+        lokiqt_packages+=(nginx-light)
+    else
+        lokiqt_packages+=(nginx)
+    fi
+fi
 lokiqt_missing=()
 for pkg in "${lokiqt_packages[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || lokiqt_missing+=("$pkg")

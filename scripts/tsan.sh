@@ -38,4 +38,6 @@ if [ "$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 0)" -gt 28 ]; then
     run=(setarch "$(uname -m)" -R)
 fi
 # No test is left out: package_consumer is not registered in a sanitizer build (tests/CMakeLists.txt).
+# tst_realloki runs too, against the real Loki it starts (../shared/realloki, when present): about 35 s, as
+# without TSan (it waits on Loki, not on the CPU).
 "${run[@]}" ctest --test-dir "$build" --output-on-failure --timeout 600

@@ -2,6 +2,7 @@
 #include "lokiworker_p.h"
 
 #include "batcher_p.h"
+#include "lokianswer_p.h"
 #include "lokiclient_p.h"
 #include "retrypolicy_p.h"
 #include "sockettuning_p.h"
@@ -281,7 +282,14 @@ void LokiWorker::onReplyFinished()
     // every maxBackoff) until delivered, or until the client closes and leaves it for the next start.
     const bool retry = disposition == LokiRetry::Disposition::Retry &&
                        (m_attempt < d->config.retry.maxAttempts || waitForNetwork || d->queue.hasSpool());
-    d->reportError(LokiError(kind, message, entries, status, retry, m_attempt));
+    // A 400 may refuse only some entries (too old, too long...): Loki stored the rest, and says how many.
+    const int refused =
+        status == 400 && body.size() < maxErrorBodyBytes ? LokiAnswer::refusedEntries(body, entries) : -1;
+    if (refused >= 0 && refused < entries)
+        message += QStringLiteral(" (Loki stored the other %1 of the %2 entries)")
+                       .arg(entries - refused)
+                       .arg(entries);
+    d->reportError(LokiError(kind, message, refused >= 0 ? refused : entries, status, retry, m_attempt));
     if (waitForNetwork) {
         --m_attempt;
         m_waitingForNetwork = true;
@@ -305,7 +313,8 @@ void LokiWorker::onReplyFinished()
         d->notifyCounters();
         return;
     }
-    LokiCounterSet::add(d->counters.failed, entries);
+    LokiCounterSet::add(d->counters.failed, refused >= 0 ? refused : entries);
+    LokiCounterSet::add(d->counters.sent, refused >= 0 ? entries - refused : 0);
     nextPart();
 }
 

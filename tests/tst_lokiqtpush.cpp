@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 // lokiqt-push end to end: the real program against the test receiver.
+#include "lokitestcertificates.h"
 #include "lokitestreceiver.h"
 
 #include <QtCore/QLockFile>
@@ -24,6 +25,7 @@ Run runPush(const QStringList &args, const QByteArray &input, const QMap<QString
     QProcess process;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.remove(QStringLiteral("LOKI_URL"));
+    env.remove(QStringLiteral("LOKI_PASSWORD"));
     for (auto it = extraEnv.cbegin(); it != extraEnv.cend(); ++it)
         env.insert(it.key(), it.value());
     process.setProcessEnvironment(env);
@@ -35,6 +37,57 @@ Run runPush(const QStringList &args, const QByteArray &input, const QMap<QString
     if (!process.waitForFinished(longWait) || process.exitStatus() != QProcess::NormalExit)
         return {};
     return {process.exitCode(), QString::fromUtf8(process.readAllStandardError())};
+}
+
+// Runs lokiqt-push through /bin/sh with @p shellRedirect applied to it (for example `<&-`, which closes
+// its stdin: QProcess cannot start a child without one). Gives up after @p limitMs, killing it.
+struct ShellRun
+{
+    bool finished = false;
+    int exitCode = -1;
+    QString stderrText;
+    qint64 elapsedMs = 0;
+};
+
+ShellRun runPushInShell(const QStringList &args, const QString &shellRedirect, int limitMs,
+                        const QByteArray &input = QByteArray(), const QMap<QString, QString> &extraEnv = {})
+{
+    QProcess process;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.remove(QStringLiteral("LOKI_URL"));
+    for (auto it = extraEnv.cbegin(); it != extraEnv.cend(); ++it)
+        env.insert(it.key(), it.value());
+    process.setProcessEnvironment(env);
+    // $0 is lokiqt-push, "$@" its arguments.
+    const QString script = QStringLiteral("exec \"$0\" \"$@\" %1").arg(shellRedirect);
+    process.start(QStringLiteral("/bin/sh"),
+                  QStringList{QStringLiteral("-c"), script, QStringLiteral(LOKIQT_PUSH_PATH)} + args);
+    QElapsedTimer timer;
+    timer.start();
+    ShellRun run;
+    if (!process.waitForStarted(longWait))
+        return run;
+    if (!input.isEmpty())
+        process.write(input);
+    process.closeWriteChannel();
+    run.finished = process.waitForFinished(limitMs) && process.exitStatus() == QProcess::NormalExit;
+    run.elapsedMs = timer.elapsed();
+    if (!run.finished) {
+        process.kill();
+        process.waitForFinished(longWait);
+    }
+    run.exitCode = process.exitCode();
+    run.stderrText = QString::fromUtf8(process.readAllStandardError());
+    return run;
+}
+
+QString writeFile(const QTemporaryDir &dir, const QString &name, const QByteArray &content)
+{
+    QFile file(dir.filePath(name));
+    if (!file.open(QIODevice::WriteOnly))
+        return QString();
+    file.write(content);
+    return file.fileName();
 }
 
 QString summaryOf(const Run &run)
@@ -251,6 +304,174 @@ private Q_SLOTS:
         const Run fourth = runPush(args, "five\n");
         QCOMPARE(fourth.exitCode, 0);
         QCOMPARE(lines(receiver->entries()), (QStringList{QStringLiteral("four"), QStringLiteral("five")}));
+    }
+
+    // Failure 2.8: with stdin closed (`<&-`), fd 0 was reused by Qt's event dispatcher (its eventfd) and
+    // lokiqt-push pushed a line of its bytes (\x03 and 7 NULs). A closed stdin is no input at all.
+    void closedStdinIsNoInput()
+    {
+        const ShellRun run = runPushInShell({QStringLiteral("--url"), receiver->url().toString(),
+                                             QStringLiteral("--timeout-ms"), QStringLiteral("3000")},
+                                            QStringLiteral("<&-"), longWait);
+        QVERIFY2(run.finished, qPrintable(run.stderrText));
+        QCOMPARE(run.exitCode, 0);
+        QVERIFY2(run.stderrText.endsWith(QLatin1String("sent=0 dropped=0 failed=0 retries=0\n")),
+                 qPrintable(run.stderrText));
+        QCOMPARE(receiver->pushCount(), 0);
+        // Files named on the command line are still read.
+        QTemporaryDir dir;
+        QFile file(dir.filePath(QStringLiteral("in.log")));
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("from a file\n");
+        file.close();
+        const ShellRun withFile =
+            runPushInShell({QStringLiteral("--url"), receiver->url().toString(), file.fileName()},
+                           QStringLiteral("<&-"), longWait);
+        QVERIFY2(withFile.finished, qPrintable(withFile.stderrText));
+        QCOMPARE(withFile.exitCode, 0);
+        QCOMPARE(lines(receiver->entries()), QStringList{QStringLiteral("from a file")});
+    }
+
+    // Failure 2.5: Loki answering 503 forever, more input than --spool-max-bytes, Block mode: send() waited
+    // for room for ever (a spool frees room only on acknowledgement). Now lokiqt-push gives up within
+    // --timeout-ms plus a margin and counts what it could not take as timed out.
+    void blockedSpoolEndsByTheDeadline()
+    {
+        receiver->setFailRate(1.0, 503);
+        QTemporaryDir dir;
+        QByteArray input;
+        const QByteArray padding(120, 'x');
+        for (int i = 0; i < 30000; ++i) // ~3.7 MB, over three times the spool's 1 MiB
+            input += QByteArray::number(i) + ' ' + padding + '\n';
+        const ShellRun run =
+            runPushInShell({QStringLiteral("--url"), receiver->url().toString(),
+                            QStringLiteral("--spool-dir"), dir.path(), QStringLiteral("--spool-max-bytes"),
+                            QString::number(1024 * 1024), QStringLiteral("--backpressure"),
+                            QStringLiteral("block"), QStringLiteral("--timeout-ms"), QStringLiteral("2000")},
+                           QString(), 20000, input);
+        QVERIFY2(run.finished, "lokiqt-push did not exit within 20 s of a 2 s --timeout-ms");
+        QCOMPARE(run.exitCode, 1);
+        const QRegularExpression re(QStringLiteral("timedOut=(\\d+)"));
+        const QRegularExpressionMatch m = re.match(run.stderrText);
+        QVERIFY2(m.hasMatch(), qPrintable(run.stderrText));
+        QVERIFY2(m.captured(1).toInt() > 0, qPrintable(run.stderrText));
+    }
+
+    // Failure 2.9 (usage part): a malformed --header must not echo its value, which may be a secret.
+    void malformedHeaderDoesNotEchoItsValue()
+    {
+        const Run run =
+            runPush({QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--header"),
+                     QStringLiteral("Authorization Bearer s3cr3t-t0ken")},
+                    "never sent\n");
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY2(run.stderrText.contains(QLatin1String("--header")), qPrintable(run.stderrText));
+        QVERIFY2(!run.stderrText.contains(QLatin1String("s3cr3t")), qPrintable(run.stderrText));
+        QCOMPARE(receiver->pushCount(), 0);
+    }
+
+    void basicAuthPasswordFromEnvironmentOrFile()
+    {
+        receiver->setRequiredBasicAuth(QStringLiteral("loki"), QStringLiteral("pa ss:word"));
+        const QByteArray expected = "Basic " + QByteArray("loki:pa ss:word").toBase64();
+        const QStringList args{QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--user"),
+                               QStringLiteral("loki")};
+        Run run =
+            runPush(args, "from env\n", {{QStringLiteral("LOKI_PASSWORD"), QStringLiteral("pa ss:word")}});
+        QCOMPARE(run.exitCode, 0);
+        QTemporaryDir dir;
+        const QString file =
+            writeFile(dir, QStringLiteral("password"), "pa ss:word\r\nsecond line ignored\n");
+        // The file wins over the environment.
+        run = runPush(args + QStringList{QStringLiteral("--password-file"), file}, "from file\n",
+                      {{QStringLiteral("LOKI_PASSWORD"), QStringLiteral("wrong")}});
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(lines(receiver->entries()),
+                 (QStringList{QStringLiteral("from env"), QStringLiteral("from file")}));
+        for (const ReceivedPush &push : receiver->pushes())
+            QCOMPARE(push.headers.value("authorization"), expected);
+        // A wrong password is reported (401) and the line counted as failed.
+        run = runPush(args, "refused\n", {{QStringLiteral("LOKI_PASSWORD"), QStringLiteral("wrong")}});
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.stderrText.contains(QLatin1String("401")), qPrintable(run.stderrText));
+        QVERIFY2(!run.stderrText.contains(QLatin1String("wrong")), qPrintable(run.stderrText));
+    }
+
+    void bearerTokenFromFile()
+    {
+        receiver->setRequiredBearerToken(QStringLiteral("t0ken"));
+        QTemporaryDir dir;
+        const QString file = writeFile(dir, QStringLiteral("token"), "t0ken\n");
+        const Run run = runPush({QStringLiteral("--url"), receiver->url().toString(),
+                                 QStringLiteral("--bearer-token-file"), file},
+                                "with a token\n");
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(receiver->pushes().first().headers.value("authorization"), QByteArray("Bearer t0ken"));
+    }
+
+    void mutualTlsWithCaAndClientCertificate()
+    {
+        LokiTestCertificates certificates;
+        QString why;
+        QVERIFY2(certificates.generate(&why), qPrintable(why)); // openssl is a test dependency
+        LokiTestReceiver tls;
+        QVERIFY(tls.listenTls(certificates.serverConfiguration(true)));
+        const QStringList args{QStringLiteral("--url"), tls.url().toString(), QStringLiteral("--ca-cert"),
+                               certificates.caCertificatePath()};
+        const Run run =
+            runPush(args + QStringList{QStringLiteral("--client-cert"), certificates.clientCertificatePath(),
+                                       QStringLiteral("--client-key"), certificates.clientKeyPath()},
+                    "over mutual TLS\n");
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(lines(tls.entries()), QStringList{QStringLiteral("over mutual TLS")});
+        // Without the client certificate the handshake fails: nothing is stored.
+        const Run without =
+            runPush(args + QStringList{QStringLiteral("--timeout-ms"), QStringLiteral("3000")},
+                    "no client certificate\n");
+        QCOMPARE(without.exitCode, 1);
+        QCOMPARE(tls.entryCount(), 1);
+    }
+
+    void credentialOptionErrors_data()
+    {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("says");
+        const QString missing = QStringLiteral("/nonexistent/lokiqt-push-test");
+        QTest::newRow("user without password")
+            << QStringList{QStringLiteral("--user"), QStringLiteral("loki")}
+            << QStringLiteral("LOKI_PASSWORD");
+        QTest::newRow("unreadable password file")
+            << QStringList{QStringLiteral("--user"), QStringLiteral("loki"),
+                           QStringLiteral("--password-file"), missing}
+            << QStringLiteral("--password-file: cannot read");
+        QTest::newRow("password file without user")
+            << QStringList{QStringLiteral("--password-file"), missing} << QStringLiteral("needs --user");
+        QTest::newRow("unreadable token file") << QStringList{QStringLiteral("--bearer-token-file"), missing}
+                                               << QStringLiteral("--bearer-token-file: cannot read");
+        QTest::newRow("unreadable ca")
+            << QStringList{QStringLiteral("--ca-cert"), missing} << QStringLiteral("--ca-cert: cannot read");
+        QTest::newRow("ca not pem") << QStringList{QStringLiteral("--ca-cert"), QStringLiteral("NOTPEM")}
+                                    << QStringLiteral("no PEM certificate");
+        QTest::newRow("cert without key")
+            << QStringList{QStringLiteral("--client-cert"), missing} << QStringLiteral("go together");
+        QTest::newRow("unreadable client cert")
+            << QStringList{QStringLiteral("--client-cert"), missing, QStringLiteral("--client-key"), missing}
+            << QStringLiteral("--client-cert: cannot read");
+        QTest::newRow("no password option")
+            << QStringList{QStringLiteral("--password"), QStringLiteral("x")} << QStringLiteral("password");
+    }
+    void credentialOptionErrors()
+    {
+        QFETCH(QStringList, args);
+        QFETCH(QString, says);
+        QTemporaryDir dir;
+        const QString notPem = writeFile(dir, QStringLiteral("not.pem"), "just text\n");
+        args.replaceInStrings(QStringLiteral("NOTPEM"), notPem);
+        const Run run =
+            runPush(QStringList{QStringLiteral("--url"), receiver->url().toString()} + args, "never sent\n");
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY2(run.stderrText.contains(says), qPrintable(run.stderrText));
+        QCOMPARE(receiver->pushCount(), 0);
     }
 
     void aSpoolDirectoryInUseIsAUsageError()

@@ -637,6 +637,7 @@ struct Settings
     int maxLabelNames = 0;
     bool rejectStructuredMetadata = false;
     bool checkAge = false;    ///< Loki's reject_old_samples (a week) and creation grace (10 minutes)
+    bool groupErrors = false; ///< setGroupedErrors(): one reason per refused entry, grouped like Loki 2.9
     qint64 clockOffsetMs = 0; ///< this receiver's clock minus the real one
     bool acceptProtobuf = true;
     QString basicUser;
@@ -712,8 +713,10 @@ QString entryError(const Settings &settings, const QMap<QString, QString> &label
     const QString labelText = LokiTestReceiver::formatLabels(labels);
     if (settings.checkAge) {
         const qint64 now = receiverNowNs(settings);
-        const auto time = [](qint64 ns) {
-            return QDateTime::fromMSecsSinceEpoch(ns / 1000000, Qt::UTC).toString(Qt::ISODateWithMs);
+        const auto time = [&settings](qint64 ns) {
+            // Loki prints seconds (RFC 3339); so does the grouped form, where equal texts are grouped.
+            return QDateTime::fromMSecsSinceEpoch(ns / 1000000, Qt::UTC)
+                .toString(settings.groupErrors ? Qt::ISODate : Qt::ISODateWithMs);
         };
         if (timestampNs < now - maxAgeNs)
             return QStringLiteral(
@@ -732,6 +735,24 @@ QString entryError(const Settings &settings, const QMap<QString, QString> &label
                "limits_config.allow_structured_metadata or contact your Loki administrator to "
                "enable it.")
         .arg(labelText);
+}
+
+// Loki 2.9's util.GroupedErrors: equal reasons counted, `N errors like: <reason>` joined by "; ", a single
+// reason as it is. Groups in order of first appearance (Loki's follow a Go map's order).
+QString groupedErrors(const QStringList &errors)
+{
+    if (errors.size() == 1)
+        return errors.first();
+    QStringList order;
+    QHash<QString, int> counts;
+    for (const QString &error : errors) {
+        if (counts[error]++ == 0)
+            order.append(error);
+    }
+    QStringList groups;
+    for (const QString &error : order)
+        groups.append(QStringLiteral("%1 errors like: %2").arg(counts.value(error)).arg(error));
+    return groups.join(QStringLiteral("; "));
 }
 
 // Splits decoded streams into what Loki stores and one reason per stream that lost anything.
@@ -758,6 +779,8 @@ void validateStreams(const Settings &settings, const QList<ReceivedStream> &stre
             const qint64 lineBytes = settings.maxLineBytes > 0 ? utf8Length(entry.line) : 0;
             if (!entryRefused(settings, lineBytes, !entry.metadata.isEmpty(), entry.timestampNs)) {
                 kept.entries.append(entry);
+            } else if (settings.groupErrors) {
+                errors.append(entryError(settings, stream.labels, lineBytes, entry.timestampNs));
             } else if (firstError.isEmpty()) {
                 firstError = entryError(settings, stream.labels, lineBytes, entry.timestampNs);
             }
@@ -1355,7 +1378,7 @@ private:
         const int status =
             decodeAndValidate(request, settings, countOnly, push, accepted, counted, errors, answer);
         push.status = status;
-        push.error = errors.join(QLatin1Char('\n'));
+        push.error = settings.groupErrors ? groupedErrors(errors) : errors.join(QLatin1Char('\n'));
         QList<ReceivedStream> stored;
         if (countOnly)
             count(counted);
@@ -1859,6 +1882,12 @@ void LokiTestReceiver::setCheckTimestamps(bool check)
 {
     QMutexLocker locker(&d->mutex);
     d->settings.checkAge = check;
+}
+
+void LokiTestReceiver::setGroupedErrors(bool grouped)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.groupErrors = grouped;
 }
 
 void LokiTestReceiver::setClockOffset(std::chrono::milliseconds offset)

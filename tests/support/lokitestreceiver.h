@@ -203,6 +203,13 @@ public:
      */
     void setCheckTimestamps(bool check);
     /**
+     * With true, 400 answers read as Loki 2.9's distributor writes them: one reason per refused entry (and
+     * per refused stream), equal reasons grouped as `N errors like: <reason>` joined by `; ` (a single
+     * reason alone as it is), timestamps at second resolution (`2026-11-23T16:00:31Z`). Default false: one
+     * reason per refused stream, one per line.
+     */
+    void setGroupedErrors(bool grouped);
+    /**
      * Runs the receiver's clock @p offset away from the real one: its `Date` header (sent with every answer,
      * as HTTP servers do) and the age checks use it. For clients on devices whose clock is wrong.
      */

@@ -7,8 +7,20 @@
 #include <QtCore/QCoreApplication>
 #include <QtCore/QFile>
 #include <QtCore/QTextStream>
+#if QT_CONFIG(ssl)
+#include <QtNetwork/QSslCertificate>
+#include <QtNetwork/QSslConfiguration>
+#include <QtNetwork/QSslKey>
+#endif
 
 #include <cstdio>
+
+#ifdef Q_OS_UNIX
+#include <fcntl.h>
+#include <unistd.h>
+#elif defined(Q_OS_WIN)
+#include <io.h>
+#endif
 
 namespace {
 constexpr int exitDelivered = 0;
@@ -21,6 +33,29 @@ int usageError(const QString &message)
     return exitUsage;
 }
 
+// Whether the process was started with a standard input. When fd 0 is closed (`lokiqt-push <&-`), the
+// next descriptor anything opens would become fd 0 (Qt's event dispatcher opens an eventfd) and be read
+// as input: fd 0 is then reserved on /dev/null, which a program (not a library) may do, and stdin counts
+// as absent. Call it before anything opens a descriptor.
+bool standardInputIsOpen()
+{
+#ifdef Q_OS_UNIX
+    if (::fcntl(STDIN_FILENO, F_GETFD) != -1)
+        return true;
+    const int fd = ::open("/dev/null", O_RDONLY);
+    if (fd > STDIN_FILENO) { // not the lowest free descriptor: fd 0 is taken after all
+        ::dup2(fd, STDIN_FILENO);
+        ::close(fd);
+    }
+    return false;
+#elif defined(Q_OS_WIN)
+    const intptr_t handle = ::_get_osfhandle(0); // -1: not open; -2: not associated with a stream
+    return handle != -1 && handle != -2;
+#else
+    return true;
+#endif
+}
+
 bool parsePositive(const QString &text, qint64 *out)
 {
     bool ok = false;
@@ -31,12 +66,37 @@ bool parsePositive(const QString &text, qint64 *out)
     return true;
 }
 
+// Reads a whole small file (a password, a token, a PEM file). False, with the reason in @p why, when it
+// cannot.
+bool readSmallFile(const QString &path, QByteArray *out, QString *why)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        *why = QStringLiteral("cannot read %1: %2").arg(path, file.errorString());
+        return false;
+    }
+    *out = file.read(1024 * 1024);
+    return true;
+}
+
+// A secret kept in a file: its first line, without the line end.
+QByteArray firstLine(const QByteArray &text)
+{
+    const qsizetype end = text.indexOf('\n');
+    QByteArray line = end < 0 ? text : text.left(end);
+    if (line.endsWith('\r'))
+        line.chop(1);
+    return line;
+}
+
 // Reads @p file in large blocks and sends one entry per line; returns the number of lines sent.
 struct Pusher
 {
     LokiClient *client;
+    std::chrono::milliseconds lineTimeout; // the longest one line waits for room (Block mode)
     qint64 lines = 0;
     qint64 refused = 0;
+    bool stalled = false; // a line timed out: the next ones take room only when there is some at once
 
     void sendLine(const char *data, qsizetype size)
     {
@@ -45,7 +105,16 @@ struct Pusher
         if (size == 0)
             return; // empty lines carry nothing: Loki has nothing to store
         ++lines;
-        if (client->send(QString::fromUtf8(data, size)) != LokiClient::SendResult::Accepted)
+        // Every send() has a deadline: with Loki down and the queue (or a spool, which frees room only on
+        // acknowledgement) full, Block mode would otherwise wait for ever. After one line timed out, the
+        // following ones do not wait (each would time out again) until one finds room.
+        const QDeadlineTimer deadline(stalled ? std::chrono::milliseconds(0) : lineTimeout);
+        const LokiClient::SendResult result = client->send(QString::fromUtf8(data, size), deadline);
+        if (result == LokiClient::SendResult::TimedOut)
+            stalled = true;
+        else if (result == LokiClient::SendResult::Accepted)
+            stalled = false;
+        if (result != LokiClient::SendResult::Accepted)
             ++refused;
     }
 
@@ -83,6 +152,7 @@ struct Pusher
 
 int main(int argc, char *argv[])
 {
+    const bool haveStdin = standardInputIsOpen(); // first: before Qt opens any descriptor
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lokiqt-push"));
 
@@ -121,9 +191,11 @@ int main(int argc, char *argv[])
         QStringLiteral("queue-capacity"),
         QStringLiteral("Entries the queue holds (default %1).").arg(LokiConfig().queueCapacity),
         QStringLiteral("n"));
-    const QCommandLineOption timeoutOption(QStringLiteral("timeout-ms"),
-                                           QStringLiteral("Deadline for the final flush (default 10000)."),
-                                           QStringLiteral("ms"));
+    const QCommandLineOption timeoutOption(
+        QStringLiteral("timeout-ms"),
+        QStringLiteral("Deadline for the final flush, and the longest a line waits for room in block mode "
+                       "(default 10000). Lines that find none are counted as timed out."),
+        QStringLiteral("ms"));
     const QCommandLineOption encodingOption(QStringLiteral("encoding"),
                                             QStringLiteral("protobuf (default), json or json-gzip."),
                                             QStringLiteral("format"));
@@ -144,9 +216,36 @@ int main(int argc, char *argv[])
     const QCommandLineOption spoolSyncOption(QStringLiteral("spool-sync"),
                                              QStringLiteral("never, batch or interval (default interval)."),
                                              QStringLiteral("policy"));
-    parser.addOptions({urlOption, labelOption, batchEntriesOption, batchBytesOption, batchWaitOption,
-                       backpressureOption, capacityOption, timeoutOption, encodingOption, tenantOption,
-                       headerOption, spoolDirOption, spoolBytesOption, spoolSyncOption});
+    const QCommandLineOption caCertOption(
+        QStringLiteral("ca-cert"),
+        QStringLiteral("Trust the CA certificates in this PEM file for https (instead of the system's)."),
+        QStringLiteral("file"));
+    const QCommandLineOption clientCertOption(
+        QStringLiteral("client-cert"),
+        QStringLiteral("A client certificate (PEM) for mutual TLS; needs --client-key."),
+        QStringLiteral("file"));
+    const QCommandLineOption clientKeyOption(QStringLiteral("client-key"),
+                                             QStringLiteral("The client certificate's private key (PEM, RSA "
+                                                            "or EC, unencrypted)."),
+                                             QStringLiteral("file"));
+    const QCommandLineOption userOption(
+        QStringLiteral("user"),
+        QStringLiteral("HTTP basic auth user; the password comes from $LOKI_PASSWORD or --password-file."),
+        QStringLiteral("name"));
+    const QCommandLineOption passwordFileOption(
+        QStringLiteral("password-file"),
+        QStringLiteral("Read the basic auth password from the first line of this file."),
+        QStringLiteral("file"));
+    const QCommandLineOption bearerTokenFileOption(
+        QStringLiteral("bearer-token-file"),
+        QStringLiteral(
+            "Send 'Authorization: Bearer <token>', the token read from the first line of this file."),
+        QStringLiteral("file"));
+    parser.addOptions({urlOption,        labelOption,        batchEntriesOption, batchBytesOption,
+                       batchWaitOption,  backpressureOption, capacityOption,     timeoutOption,
+                       encodingOption,   tenantOption,       headerOption,       spoolDirOption,
+                       spoolBytesOption, spoolSyncOption,    caCertOption,       clientCertOption,
+                       clientKeyOption,  userOption,         passwordFileOption, bearerTokenFileOption});
     if (!parser.parse(QCoreApplication::arguments()))
         return usageError(parser.errorText());
     if (parser.isSet(QStringLiteral("help"))) {
@@ -201,10 +300,15 @@ int main(int argc, char *argv[])
         finalTimeout = std::chrono::milliseconds(number);
     }
     config.tenant = parser.value(tenantOption);
-    for (const QString &header : parser.values(headerOption)) {
+    const QStringList headers = parser.values(headerOption);
+    for (int i = 0; i < headers.size(); ++i) {
+        const QString &header = headers.at(i);
         const qsizetype colon = header.indexOf(QLatin1Char(':'));
+        // Never echo the text: a header's value is often a secret (Authorization, X-Api-Key...).
         if (colon <= 0)
-            return usageError(QStringLiteral("--header wants 'Name: value', got '%1'").arg(header));
+            return usageError(QStringLiteral("--header wants 'Name: value'; --header number %1 has no name "
+                                             "before a ':' (its text is not shown: it may hold a secret)")
+                                  .arg(i + 1));
         config.headers.append(
             {header.left(colon).trimmed().toLatin1(), header.mid(colon + 1).trimmed().toUtf8()});
     }
@@ -226,17 +330,89 @@ int main(int argc, char *argv[])
             return usageError(QStringLiteral("--spool-sync wants never, batch or interval"));
     }
     QString why;
+    // Credentials: never from the command line itself (other users see it in ps), only from a file or the
+    // environment.
+    if (parser.isSet(passwordFileOption) && !parser.isSet(userOption))
+        return usageError(QStringLiteral("--password-file needs --user"));
+    if (parser.isSet(userOption)) {
+        config.basicAuthUser = parser.value(userOption);
+        if (config.basicAuthUser.isEmpty())
+            return usageError(QStringLiteral("--user wants a name"));
+        if (parser.isSet(passwordFileOption)) {
+            QByteArray text;
+            if (!readSmallFile(parser.value(passwordFileOption), &text, &why))
+                return usageError(QStringLiteral("--password-file: ") + why);
+            config.basicAuthPassword = QString::fromUtf8(firstLine(text));
+        } else if (qEnvironmentVariableIsSet("LOKI_PASSWORD")) {
+            config.basicAuthPassword = qEnvironmentVariable("LOKI_PASSWORD");
+        } else {
+            return usageError(QStringLiteral("--user needs a password: set LOKI_PASSWORD or give "
+                                             "--password-file (there is no --password option: a command "
+                                             "line is visible to every user of the machine)"));
+        }
+    }
+    if (parser.isSet(bearerTokenFileOption)) {
+        if (parser.isSet(userOption))
+            return usageError(QStringLiteral("--bearer-token-file and --user exclude each other"));
+        QByteArray text;
+        if (!readSmallFile(parser.value(bearerTokenFileOption), &text, &why))
+            return usageError(QStringLiteral("--bearer-token-file: ") + why);
+        config.bearerToken = QString::fromUtf8(firstLine(text).trimmed());
+        if (config.bearerToken.isEmpty())
+            return usageError(QStringLiteral("--bearer-token-file: the file holds no token"));
+    }
+    if (parser.isSet(clientCertOption) != parser.isSet(clientKeyOption))
+        return usageError(QStringLiteral("--client-cert and --client-key go together"));
+    if (parser.isSet(caCertOption) || parser.isSet(clientCertOption)) {
+#if QT_CONFIG(ssl)
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        if (parser.isSet(caCertOption)) {
+            QByteArray pem;
+            if (!readSmallFile(parser.value(caCertOption), &pem, &why))
+                return usageError(QStringLiteral("--ca-cert: ") + why);
+            const QList<QSslCertificate> cas = QSslCertificate::fromData(pem, QSsl::Pem);
+            if (cas.isEmpty())
+                return usageError(
+                    QStringLiteral("--ca-cert: no PEM certificate in %1").arg(parser.value(caCertOption)));
+            tls.setCaCertificates(cas);
+        }
+        if (parser.isSet(clientCertOption)) {
+            QByteArray pem;
+            if (!readSmallFile(parser.value(clientCertOption), &pem, &why))
+                return usageError(QStringLiteral("--client-cert: ") + why);
+            const QList<QSslCertificate> chain = QSslCertificate::fromData(pem, QSsl::Pem);
+            if (chain.isEmpty())
+                return usageError(QStringLiteral("--client-cert: no PEM certificate in %1")
+                                      .arg(parser.value(clientCertOption)));
+            if (!readSmallFile(parser.value(clientKeyOption), &pem, &why))
+                return usageError(QStringLiteral("--client-key: ") + why);
+            QSslKey key(pem, QSsl::Rsa, QSsl::Pem);
+            if (key.isNull())
+                key = QSslKey(pem, QSsl::Ec, QSsl::Pem);
+            if (key.isNull())
+                return usageError(QStringLiteral("--client-key: no unencrypted PEM private key (RSA or EC) "
+                                                 "in %1")
+                                      .arg(parser.value(clientKeyOption)));
+            tls.setLocalCertificateChain(chain);
+            tls.setPrivateKey(key);
+        }
+        config.sslConfiguration = tls;
+#else
+        return usageError(QStringLiteral("--ca-cert and --client-cert need a Qt built with TLS support"));
+#endif
+    }
     if (!config.isValid(&why))
         return usageError(why);
 
     LokiClient client(config);
     if (!config.spool.directory.isEmpty() && !client.isSpooling())
         return usageError(client.lastError().message());
-    Pusher pusher{&client};
+    Pusher pusher{&client, finalTimeout};
     const QStringList files = parser.positionalArguments();
     bool readOk = true;
     if (files.isEmpty()) {
-        readOk = pusher.pushFile(stdin);
+        if (haveStdin) // a closed stdin (`<&-`) is no input
+            readOk = pusher.pushFile(stdin);
     } else {
         for (const QString &name : files) {
             std::FILE *file = std::fopen(QFile::encodeName(name).constData(), "rb");
@@ -257,6 +433,8 @@ int main(int argc, char *argv[])
     if (c.failed > 0 || dropped > 0 || !closed)
         err << "lokiqt-push: last error: " << client.lastError().toString() << '\n';
     err << "sent=" << c.sent << " dropped=" << dropped << " failed=" << c.failed << " retries=" << c.retried;
+    if (c.timedOut > 0) // part of dropped: lines that found no room within --timeout-ms (block mode)
+        err << " timedOut=" << c.timedOut;
     if (client
             .isSpooling()) // sent includes what an earlier run left (replayed); spooled is left for the next
         err << " replayed=" << c.replayed << " spooled=" << c.queued;
