@@ -87,23 +87,6 @@ const LokiStreamInfo *LokiClientPrivate::streamFor(const LokiRender::LabelMap &l
     return defaultStream;
 }
 
-QString LokiClientPrivate::redact(QString text) const
-{
-    const QString hidden = QStringLiteral("<redacted>");
-    if (!config.url.userInfo().isEmpty()) {
-        text.replace(config.url.toString(), config.url.toString(QUrl::RemoveUserInfo));
-        text.replace(config.pushUrl().toString(), pushUrl.toString());
-    }
-    QStringList secrets{config.basicAuthPassword, config.bearerToken, config.url.password()};
-    for (const auto &header : config.headers)
-        secrets << QString::fromUtf8(header.second);
-    for (const QString &secret : std::as_const(secrets)) {
-        if (secret.size() >= 3) // shorter strings would blank out ordinary words
-            text.replace(secret, hidden);
-    }
-    return text;
-}
-
 const LokiStreamInfo *LokiClientPrivate::internRaw(const QByteArray &key, const QByteArray &json)
 {
     QMutexLocker lock(&streamsMutex);

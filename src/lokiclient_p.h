@@ -75,10 +75,6 @@ public:
     /** Worker thread. Publishes a new state (ignored once closed). */
     void setState(LokiClient::State state);
 
-    /** Any thread. @p text with every secret of the configuration (URL user info, password, token, header
-     *  values) replaced, so that no error or log line carries one. */
-    QString redact(QString text) const;
-
     qint64 failuresSoFar() const
     {
         return counters.failed.load() + counters.droppedOldest.load() + counters.droppedClosed.load() +
