@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "lokiworker_p.h"
 
+#include "clockskew_p.h"
 #include "lokiclient_p.h"
 #include "pushtransport_p.h"
 #include "retrypolicy_p.h"
@@ -245,29 +246,13 @@ void LokiWorker::setNetworkReachable(bool reachable)
 
 void LokiWorker::learnClock(const QByteArray &date)
 {
-    const qint64 thresholdMs = d->config.clockSkewThreshold.count();
-    if (thresholdMs <= 0 || date.isEmpty())
+    const auto change =
+        LokiClockSkew::learn(date, QDateTime::currentDateTimeUtc(), d->queue.clockOffset() / 1000000,
+                             d->config.clockSkewThreshold.count());
+    if (!change)
         return;
-    QDateTime server =
-        QDateTime::fromString(QString::fromLatin1(date), QStringLiteral("ddd, dd MMM yyyy hh:mm:ss 'GMT'"));
-    if (!server.isValid())
-        return;
-    server.setTimeSpec(Qt::UTC);
-    const qint64 measuredMs = QDateTime::currentDateTimeUtc().msecsTo(server);
-    const qint64 currentMs = d->queue.clockOffset() / 1000000;
-    // Date has a resolution of one second and arrives late by the answer's transit: only a difference beyond
-    // the threshold counts, both to start correcting and to change (or end) a correction.
-    if (qAbs(measuredMs - currentMs) <= thresholdMs)
-        return;
-    const qint64 offsetMs = qAbs(measuredMs) > thresholdMs ? measuredMs : 0;
-    d->queue.setClockOffset(offsetMs * 1000000);
-    d->reportError(LokiError(LokiError::Kind::Limit,
-                             offsetMs
-                                 ? QStringLiteral("this device's clock is %1 s behind Loki's (from its Date "
-                                                  "header): timestamps are corrected by that")
-                                       .arg(offsetMs / 1000)
-                                 : QStringLiteral("this device's clock agrees with Loki's again: timestamps "
-                                                  "are no longer corrected")));
+    d->queue.setClockOffset(change->offsetMs * 1000000);
+    d->reportError(LokiError(LokiError::Kind::Limit, change->message));
 }
 
 void LokiWorker::nextPart()
