@@ -3,10 +3,10 @@
 
 #include "lokiclient_p.h"
 #include "lokiworker_p.h"
+#include "reachability_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QMetaObject>
-#include <QtNetwork/QNetworkInformation>
 
 // Debug output of the client is off unless enabled (QT_LOGGING_RULES="lokiqt.*.debug=true").
 Q_LOGGING_CATEGORY(lcLoki, "lokiqt.client", QtInfoMsg)
@@ -130,29 +130,12 @@ void LokiClientPrivate::openSpool()
 
 void LokiClientPrivate::followReachability()
 {
-    // The instance is shared by the whole application; the first user loads a backend (none on some
-    // platforms: then nothing changes).
-    if (!QNetworkInformation::instance()) {
-#if QT_VERSION >= QT_VERSION_CHECK(6, 3, 0)
-        QNetworkInformation::loadBackendByFeatures(QNetworkInformation::Feature::Reachability);
-#else
-        QNetworkInformation::load(QNetworkInformation::Feature::Reachability);
-#endif
-    }
-    QNetworkInformation *info = QNetworkInformation::instance();
-    if (!info || !info->supports(QNetworkInformation::Feature::Reachability)) {
-        qCDebug(lcLoki, "no network information backend: retries follow the backoff only");
-        return;
-    }
-    qCDebug(lcLoki) << "network information from" << info->backendName() << "now" << info->reachability();
+    reachability = std::make_unique<LokiReachability>();
     LokiWorker *w = worker;
-    auto apply = [w](QNetworkInformation::Reachability reachability) {
-        w->setNetworkReachable(reachability != QNetworkInformation::Reachability::Disconnected);
-    };
-    QObject::connect(info, &QNetworkInformation::reachabilityChanged, worker, apply);
-    const auto now = info->reachability();
-    QMetaObject::invokeMethod(
-        worker, [apply, now] { apply(now); }, Qt::QueuedConnection);
+    // Queued into the worker's thread (the worker is the context), whichever thread reports.
+    QObject::connect(reachability.get(), &LokiReachability::reachableChanged, worker,
+                     [w](bool reachable) { w->setNetworkReachable(reachable); });
+    reachability->start();
 }
 
 const LokiStreamInfo *LokiClientPrivate::intern(const LokiRender::LabelMap &labels, qsizetype maxStreams)

@@ -19,6 +19,7 @@
 
 Q_DECLARE_LOGGING_CATEGORY(lcLoki)
 
+class LokiReachability;
 class LokiWorker;
 
 /** A flush() caller waiting for the worker; shared so an abandoned wait outlives nothing it needs. */
@@ -63,7 +64,8 @@ public:
     const LokiStreamInfo *internRaw(const QByteArray &key, const QByteArray &json);
     /** Owner thread, before the worker starts. Opens the spool directory when one is configured. */
     void openSpool();
-    /** Owner thread. Tells the worker what QNetworkInformation says about the network, now and later. */
+    /** Owner thread. Tells the worker what QNetworkInformation says about the network, now and later
+     *  (through a LokiReachability). */
     void followReachability();
     /** Any thread. Counts an invalid entry and reports it. */
     LokiClient::SendResult reject(const QString &why);
@@ -103,6 +105,7 @@ public:
 
     QThread thread;
     LokiWorker *worker = nullptr;
+    std::unique_ptr<LokiReachability> reachability; ///< null unless config.followNetworkReachability
     bool closed = false;
     bool closeResult = false;
 

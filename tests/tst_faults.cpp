@@ -6,6 +6,7 @@
 #include "lokitestcertificates.h"
 #include "lokitestreceiver.h"
 #include "lokiworker_p.h"
+#include "reachability_p.h"
 
 #include <QtTest/QtTest>
 
@@ -226,6 +227,31 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, 10000);
         QCOMPARE(client.failed(), 0);
         QCOMPARE(client.retried(), 1);
+    }
+
+    // What the reachability room reports reaches the worker: unreachable holds a failed push, reachable
+    // sends it at once (not after the 30 s backoff or slow timer).
+    void reachabilityReportsReachTheWorker()
+    {
+        LokiConfig config = configFor(*receiver, Mode::Block);
+        config.followNetworkReachability = true;
+        config.retry.initialBackoff = 30s;
+        config.retry.maxBackoff = 30s;
+        LokiClient client(config);
+        LokiClientPrivate *d = LokiClientPrivate::get(&client);
+        QVERIFY(d->reachability); // also without a backend: then only the test reports
+        d->reachability->inject(false);
+        receiver->stop();
+        client.send(QStringLiteral("held for the network"));
+        QTRY_COMPARE_WITH_TIMEOUT(client.lastError().kind(), LokiError::Kind::Network, longWait);
+        bool waiting = false;
+        QMetaObject::invokeMethod(
+            d->worker, [&] { waiting = d->worker->isWaitingForNetwork(); }, Qt::BlockingQueuedConnection);
+        QVERIFY(waiting);
+        QVERIFY(receiver->restart());
+        d->reachability->inject(true);
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, 10000);
+        QCOMPARE(client.failed(), 0);
     }
 
     void networkBackCutsTheBackoffShort()
