@@ -233,7 +233,7 @@ void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
 void LokiWorker::setNetworkReachable(bool reachable)
 {
     m_offline = !reachable;
-    if (!reachable || m_stopped || !batchUnderWay() || m_transport->isBusy())
+    if (!reachable || m_stopped || !batchUnderWay() || !m_transport || m_transport->isBusy())
         return;
     // A push waits for the network or for its backoff: the network is back, so send it now.
     if (m_waitingForNetwork || m_backoffTimer->isActive()) {
