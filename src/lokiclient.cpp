@@ -4,10 +4,10 @@
 #include "lokiclient_p.h"
 #include "lokimessagehandler_p.h"
 #include "lokiworker_p.h"
+#include "reachability_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QMetaObject>
-#include <QtNetwork/QNetworkInformation>
 
 // Debug output of the client is off unless enabled (QT_LOGGING_RULES="lokiqt.*.debug=true").
 Q_LOGGING_CATEGORY(lcLoki, "lokiqt.client", QtInfoMsg)
@@ -95,23 +95,6 @@ LokiClientPrivate::LokiClientPrivate(LokiClient *q, const LokiConfig &config)
     , status(q)
 {}
 
-QString LokiClientPrivate::redact(QString text) const
-{
-    const QString hidden = QStringLiteral("<redacted>");
-    if (!config.url.userInfo().isEmpty()) {
-        text.replace(config.url.toString(), config.url.toString(QUrl::RemoveUserInfo));
-        text.replace(config.pushUrl().toString(), pushUrl.toString());
-    }
-    QStringList secrets{config.basicAuthPassword, config.bearerToken, config.url.password()};
-    for (const auto &header : config.headers)
-        secrets << QString::fromUtf8(header.second);
-    for (const QString &secret : std::as_const(secrets)) {
-        if (secret.size() >= 3) // shorter strings would blank out ordinary words
-            text.replace(secret, hidden);
-    }
-    return text;
-}
-
 void LokiClientPrivate::openSpool()
 {
     if (config.spool.directory.isEmpty() || !configError.isEmpty())
@@ -144,29 +127,12 @@ void LokiClientPrivate::openSpool()
 
 void LokiClientPrivate::followReachability()
 {
-    // The instance is shared by the whole application; the first user loads a backend (none on some
-    // platforms: then nothing changes).
-    if (!QNetworkInformation::instance()) {
-#if QT_VERSION >= QT_VERSION_CHECK(6, 3, 0)
-        QNetworkInformation::loadBackendByFeatures(QNetworkInformation::Feature::Reachability);
-#else
-        QNetworkInformation::load(QNetworkInformation::Feature::Reachability);
-#endif
-    }
-    QNetworkInformation *info = QNetworkInformation::instance();
-    if (!info || !info->supports(QNetworkInformation::Feature::Reachability)) {
-        qCDebug(lcLoki, "no network information backend: retries follow the backoff only");
-        return;
-    }
-    qCDebug(lcLoki) << "network information from" << info->backendName() << "now" << info->reachability();
+    reachability = std::make_unique<LokiReachability>();
     LokiWorker *w = worker;
-    auto apply = [w](QNetworkInformation::Reachability reachability) {
-        w->setNetworkReachable(reachability != QNetworkInformation::Reachability::Disconnected);
-    };
-    QObject::connect(info, &QNetworkInformation::reachabilityChanged, worker, apply);
-    const auto now = info->reachability();
-    QMetaObject::invokeMethod(
-        worker, [apply, now] { apply(now); }, Qt::QueuedConnection);
+    // Queued into the worker's thread (the worker is the context), whichever thread reports.
+    QObject::connect(reachability.get(), &LokiReachability::reachableChanged, worker,
+                     [w](bool reachable) { w->setNetworkReachable(reachable); });
+    reachability->start();
 }
 
 LokiClient::SendResult LokiClientPrivate::enqueue(LokiIngested &&ingested, const LokiWait &wait)

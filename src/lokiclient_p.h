@@ -21,6 +21,7 @@
 
 Q_DECLARE_LOGGING_CATEGORY(lcLoki)
 
+class LokiReachability;
 class LokiWorker;
 
 /** A flush() caller waiting for the worker; shared so an abandoned wait outlives nothing it needs. */
@@ -61,7 +62,8 @@ public:
     }
     /** Owner thread, before the worker starts. Opens the spool directory when one is configured. */
     void openSpool();
-    /** Owner thread. Tells the worker what QNetworkInformation says about the network, now and later. */
+    /** Owner thread. Tells the worker what QNetworkInformation says about the network, now and later
+     *  (through a LokiReachability). */
     void followReachability();
     /** Any thread. Counts an invalid entry and reports it. */
     LokiClient::SendResult reject(const QString &why);
@@ -86,10 +88,6 @@ public:
     /** Any thread. Why entries cannot be delivered now, or empty: no QCoreApplication, or it was destroyed.
      */
     QString noApplicationReason() const;
-
-    /** Any thread. @p text with every secret of the configuration (URL user info, password, token, header
-     *  values) replaced, so that no error or log line carries one. */
-    QString redact(QString text) const;
 
     qint64 failuresSoFar() const
     {
@@ -125,6 +123,7 @@ public:
     bool registered = false; ///< guarded by the list's mutex
 
     QMutex closeMutex; ///< close() from two threads at once: one closes, the other waits for its answer
+    std::unique_ptr<LokiReachability> reachability; ///< null unless config.followNetworkReachability
     bool closed = false;
     bool closeResult = false;
 

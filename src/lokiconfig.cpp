@@ -197,6 +197,10 @@ bool LokiConfig::isValid(QString *why) const
                     QStringLiteral("retry.multiplier: must be at least 1 (is %1)").arg(retry.multiplier));
     if (!(retry.jitter >= 0.0 && retry.jitter <= 1.0))
         return fail(why, QStringLiteral("retry.jitter: must be between 0 and 1 (is %1)").arg(retry.jitter));
+    if (retry.maxRetryAfter.count() < 0)
+        return fail(why, QStringLiteral("retry.maxRetryAfter: must not be negative"));
+    if (retry.offlineRetryInterval.count() < 1)
+        return fail(why, QStringLiteral("retry.offlineRetryInterval: must be at least 1 ms"));
     if (retry.maxAttempts < 1)
         return fail(why,
                     QStringLiteral("retry.maxAttempts: must be at least 1 (is %1)").arg(retry.maxAttempts));

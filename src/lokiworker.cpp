@@ -2,61 +2,30 @@
 #include "lokiworker_p.h"
 
 #include "batcher_p.h"
+#include "clockskew_p.h"
 #include "lokianswer_p.h"
 #include "lokiclient_p.h"
+#include "pushtransport_p.h"
 #include "retrypolicy_p.h"
-#include "sockettuning_p.h"
 
 #include <QtCore/QDateTime>
 #include <QtCore/QRandomGenerator>
 #include <QtCore/QTimer>
-#include <QtNetwork/QHostInfo>
-#include <QtNetwork/QNetworkAccessManager>
-#include <QtNetwork/QNetworkReply>
-#include <QtNetwork/QNetworkRequest>
 
 #include <algorithm>
-
-namespace {
-// The most of an error answer that is read: enough for Loki's reasons, too little to exhaust memory.
-constexpr qint64 maxErrorBodyBytes = 64 * 1024;
-constexpr int maxReasonChars = 1024;
-
-QString reasonText(const QByteArray &body, const QString &fallback)
-{
-    QString text = QString::fromUtf8(body).trimmed();
-    if (text.isEmpty())
-        return fallback;
-    if (text.size() > maxReasonChars)
-        text = text.left(maxReasonChars) + QStringLiteral("...");
-    return text;
-}
-} // namespace
 
 LokiWorker::LokiWorker(LokiClientPrivate *d)
     : d(d)
     , m_encoding(d->config.encoding)
-{
-    // Credentials: explicit settings first, else the user info of the URL (which never goes out in the URL).
-    const LokiConfig &c = d->config;
-    QString user = c.basicAuthUser;
-    QString password = c.basicAuthPassword;
-    if (user.isEmpty() && !c.url.userName().isEmpty()) {
-        user = c.url.userName();
-        password = c.url.password();
-    }
-    if (!user.isEmpty())
-        m_authorization = "Basic " + (user + QLatin1Char(':') + password).toUtf8().toBase64();
-    else if (!c.bearerToken.isEmpty())
-        m_authorization = "Bearer " + c.bearerToken.toUtf8();
-}
+{}
 
 LokiWorker::~LokiWorker() = default;
 
 void LokiWorker::start()
 {
-    m_nam = new QNetworkAccessManager(this);
-    m_nam->setRedirectPolicy(QNetworkRequest::SameOriginRedirectPolicy);
+    m_transport = new LokiPushTransport(d->config, this);
+    m_transport->start();
+    connect(m_transport, &LokiPushTransport::finished, this, &LokiWorker::onPushFinished);
     m_waitTimer = new QTimer(this);
     m_waitTimer->setSingleShot(true);
     m_waitTimer->setTimerType(Qt::CoarseTimer);
@@ -64,16 +33,9 @@ void LokiWorker::start()
         m_waitDue = true;
         schedule();
     });
-    const QHostAddress literal(d->pushUrl.host());
-    if (!literal.isNull()) {
-        m_lokiAddresses = {literal};
-    } else {
-        QHostInfo::lookupHost(d->pushUrl.host(), this,
-                              [this](const QHostInfo &info) { m_lokiAddresses = info.addresses(); });
-    }
     m_backoffTimer = new QTimer(this);
     m_backoffTimer->setSingleShot(true);
-    connect(m_backoffTimer, &QTimer::timeout, this, &LokiWorker::post);
+    connect(m_backoffTimer, &QTimer::timeout, this, &LokiWorker::onBackoffTimeout);
     if (d->queue.hasSpool() && d->config.spool.sync == LokiConfig::SpoolSync::Interval) {
         m_syncTimer = new QTimer(this);
         m_syncTimer->setSingleShot(true);
@@ -172,61 +134,48 @@ void LokiWorker::encodeFront()
     m_attempt = 0;
 }
 
-QNetworkRequest LokiWorker::makeRequest() const
-{
-    QNetworkRequest request(d->pushUrl);
-    request.setHeader(QNetworkRequest::ContentTypeHeader, m_body.contentType);
-    if (!m_body.contentEncoding.isEmpty())
-        request.setRawHeader(QByteArrayLiteral("Content-Encoding"), m_body.contentEncoding);
-    if (!d->config.tenant.isEmpty())
-        request.setRawHeader(QByteArrayLiteral("X-Scope-OrgID"), d->config.tenant.toUtf8());
-    if (!m_authorization.isEmpty())
-        request.setRawHeader(QByteArrayLiteral("Authorization"), m_authorization);
-    for (const auto &header : d->config.headers)
-        request.setRawHeader(header.first, header.second);
-#if QT_CONFIG(ssl)
-    if (!d->config.sslConfiguration.isNull())
-        request.setSslConfiguration(d->config.sslConfiguration);
-#endif
-    request.setTransferTimeout(int(d->config.requestTimeout.count()));
-    return request;
-}
-
 void LokiWorker::post()
 {
     m_waitingForNetwork = false;
     ++m_attempt;
-    m_reply = m_nam->post(makeRequest(), m_body.data);
-    m_pushClock.start();
-    connect(m_reply, &QNetworkReply::finished, this, &LokiWorker::onReplyFinished);
-#if QT_VERSION >= QT_VERSION_CHECK(6, 3, 0)
-    connect(m_reply, &QNetworkReply::socketStartedConnecting, this, [this] { m_newConnection = true; });
-#endif
+    m_transport->post(m_body.data, m_body.contentType, m_body.contentEncoding);
     d->setState(LokiClient::State::Sending);
 }
 
-void LokiWorker::onReplyFinished()
+void LokiWorker::onBackoffTimeout()
 {
-    QNetworkReply *reply = m_reply;
-    m_reply = nullptr;
-    reply->deleteLater();
-    tuneSockets();
-    learnClock(reply);
-    const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
-    const auto disposition = LokiRetry::classify(status);
+    // The slow timer of a push waiting for the network: a retry like one the network's return sends.
+    if (m_waitingForNetwork)
+        LokiCounterSet::add(d->counters.retried, 1);
+    post();
+}
+
+void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
+{
+    learnClock(outcome.date);
+    const int status = outcome.httpStatus;
     std::vector<LokiQueuedEntry> &part = m_parts.front();
     const int entries = int(part.size());
+    const qint64 clockShift = d->queue.clockOffset() - m_batchClockOffsetNs;
 
-    if (disposition == LokiRetry::Disposition::Delivered) {
+    LokiRetry::Context context;
+    context.attempt = m_attempt;
+    context.entries = entries;
+    context.spool = d->queue.hasSpool();
+    context.offline = m_offline;
+    context.protobuf = m_encoding == LokiConfig::Encoding::ProtobufSnappy;
+    context.clockShifted = clockShift != 0 && !m_batchClockCorrected;
+    context.retry = d->config.retry;
+    context.random01 = QRandomGenerator::global()->generateDouble();
+    context.nowUtc = QDateTime::currentDateTimeUtc();
+    const LokiRetry::Decision decision = LokiRetry::decide(outcome, context);
+
+    switch (decision.action) {
+    case LokiRetry::Action::Deliver:
         LokiCounterSet::add(d->counters.sent, entries);
         nextPart();
         return;
-    }
-
-    const QByteArray body = status ? reply->read(maxErrorBodyBytes) : QByteArray();
-    if (LokiRetry::isTooLarge(status, body) && entries > 1) {
-        // The server (or a gateway) refuses the size, not the content: send the halves, down to single
-        // entries.
+    case LokiRetry::Action::Split: {
         std::vector<LokiQueuedEntry> second(std::make_move_iterator(part.begin() + entries / 2),
                                             std::make_move_iterator(part.end()));
         part.resize(size_t(entries / 2));
@@ -236,9 +185,7 @@ void LokiWorker::onReplyFinished()
         post();
         return;
     }
-    const qint64 clockShift = d->queue.clockOffset() - m_batchClockOffsetNs;
-    if (status == 400 && clockShift != 0 && !m_batchClockCorrected &&
-        (body.contains("timestamp too old") || body.contains("timestamp too new"))) {
+    case LokiRetry::Action::CorrectClockAndResend:
         // Refused for its time, stamped before the clock's offset was known: correct it and send it again
         // once.
         for (auto &batchPart : m_parts) {
@@ -249,8 +196,7 @@ void LokiWorker::onReplyFinished()
         encodeFront();
         post();
         return;
-    }
-    if (status == 415 && m_encoding == LokiConfig::Encoding::ProtobufSnappy) {
+    case LokiRetry::Action::FallBackToJson:
         // A proxy or an old server that takes only JSON: fall back for good, and say so once.
         m_encoding = LokiConfig::Encoding::Json;
         d->reportError(
@@ -262,53 +208,45 @@ void LokiWorker::onReplyFinished()
         encodeFront();
         post();
         return;
+    case LokiRetry::Action::FailNow:
+    case LokiRetry::Action::RetryAfter:
+    case LokiRetry::Action::WaitForNetwork:
+        break;
     }
 
-    LokiError::Kind kind = LokiError::Kind::Http;
-    QString message;
-    if (status == 0) {
-        kind = LokiError::Kind::Network;
-        message = reply->errorString();
-    } else {
-        message = reasonText(body, reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString());
-        if (message.contains(QLatin1String("structured metadata")))
-            message += QStringLiteral(" (this server does not take structured metadata: set "
-                                      "LokiConfig::structuredMetadata to false)");
-    }
-    message = d->redact(message);
-    // Without a network, retrying is pointless and would use up the attempts: wait for the network.
-    const bool waitForNetwork = status == 0 && m_offline;
-    // With a spool, a transient failure never fails the batch: it stays on disk and is retried (at most
-    // every maxBackoff) until delivered, or until the client closes and leaves it for the next start.
-    const bool retry = disposition == LokiRetry::Disposition::Retry &&
-                       (m_attempt < d->config.retry.maxAttempts || waitForNetwork || d->queue.hasSpool());
+    const LokiError::Kind kind = status == 0 ? LokiError::Kind::Network : LokiError::Kind::Http;
+    QString message = outcome.reason;
+    if (status != 0 && message.contains(QLatin1String("structured metadata")))
+        message += QStringLiteral(" (this server does not take structured metadata: set "
+                                  "LokiConfig::structuredMetadata to false)");
+    if (outcome.networkError == LokiPushOutcome::NetworkError::Tls)
+        message += QStringLiteral(" (a TLS failure is a configuration error and is not retried: check the "
+                                  "URL, LokiConfig::sslConfiguration and the server's certificate)");
     // A 400 may refuse only some entries (too old, too long...): Loki stored the rest, and says how many.
-    const int refused =
-        status == 400 && body.size() < maxErrorBodyBytes ? LokiAnswer::refusedEntries(body, entries) : -1;
+    const int refused = status == 400 && outcome.body.size() < LokiPushOutcome::maxBodyBytes
+                            ? LokiAnswer::refusedEntries(outcome.body, entries)
+                            : -1;
     if (refused >= 0 && refused < entries)
         message += QStringLiteral(" (Loki stored the other %1 of the %2 entries)")
                        .arg(entries - refused)
                        .arg(entries);
-    d->reportError(LokiError(kind, message, refused >= 0 ? refused : entries, status, retry, m_attempt));
-    if (waitForNetwork) {
+    d->reportError(
+        LokiError(kind, message, refused >= 0 ? refused : entries, status, decision.willRetry(), m_attempt));
+    if (decision.action == LokiRetry::Action::WaitForNetwork) {
+        // Waits for the network, or for the slow timer; the failure used up no attempt.
         --m_attempt;
         m_waitingForNetwork = true;
+        m_backoffTimer->setTimerType(Qt::CoarseTimer);
+        m_backoffTimer->start(decision.delay);
         d->setState(LokiClient::State::Retrying);
         d->notifyCounters();
         return;
     }
-    if (retry) {
+    if (decision.action == LokiRetry::Action::RetryAfter) {
         LokiCounterSet::add(d->counters.retried, 1);
-        const auto delay =
-            LokiRetry::backoffDelay(d->config.retry, m_attempt, QRandomGenerator::global()->generateDouble());
-        // A server (or the gateway in front of Loki) that says when to come back is believed, within
-        // maxBackoff.
-        const auto asked =
-            (status == 429 || status == 503)
-                ? LokiRetry::retryAfterDelay(reply->rawHeader(QByteArrayLiteral("Retry-After")),
-                                             QDateTime::currentDateTimeUtc(), d->config.retry.maxBackoff)
-                : std::chrono::milliseconds(-1);
-        m_backoffTimer->start(asked.count() >= 0 ? asked : delay);
+        // A server's Retry-After is a floor, not a hint: a coarse timer could fire up to 5% early.
+        m_backoffTimer->setTimerType(decision.serverAsked ? Qt::PreciseTimer : Qt::CoarseTimer);
+        m_backoffTimer->start(decision.delay);
         d->setState(LokiClient::State::Retrying);
         d->notifyCounters();
         return;
@@ -321,7 +259,7 @@ void LokiWorker::onReplyFinished()
 void LokiWorker::setNetworkReachable(bool reachable)
 {
     m_offline = !reachable;
-    if (!reachable || m_stopped || !batchUnderWay() || m_reply)
+    if (!reachable || m_stopped || !batchUnderWay() || !m_transport || m_transport->isBusy())
         return;
     // A push waits for the network or for its backoff: the network is back, so send it now.
     if (m_waitingForNetwork || m_backoffTimer->isActive()) {
@@ -332,45 +270,15 @@ void LokiWorker::setNetworkReachable(bool reachable)
     }
 }
 
-void LokiWorker::tuneSockets()
+void LokiWorker::learnClock(const QByteArray &date)
 {
-    // After a new connection (Qt 6.3+ says when), or a push slow enough to have met Nagle (at most once a
-    // second, for older Qt and for connections Qt opened without telling): see sockettuning_p.h.
-    const bool slow = m_pushClock.isValid() && m_pushClock.elapsed() >= 30 &&
-                      (!m_lastTuning.isValid() || m_lastTuning.elapsed() >= 1000);
-    if (!m_newConnection && !slow)
+    const auto change =
+        LokiClockSkew::learn(date, QDateTime::currentDateTimeUtc(), d->queue.clockOffset() / 1000000,
+                             d->config.clockSkewThreshold.count());
+    if (!change)
         return;
-    m_newConnection = false;
-    m_lastTuning.start();
-    const int defaultPort = d->pushUrl.scheme() == QLatin1String("https") ? 443 : 80;
-    LokiSocketTuning::disableNagleToward(m_lokiAddresses, quint16(d->pushUrl.port(defaultPort)));
-}
-
-void LokiWorker::learnClock(const QNetworkReply *reply)
-{
-    const qint64 thresholdMs = d->config.clockSkewThreshold.count();
-    if (thresholdMs <= 0 || !reply->hasRawHeader(QByteArrayLiteral("Date")))
-        return;
-    QDateTime server = QDateTime::fromString(QString::fromLatin1(reply->rawHeader(QByteArrayLiteral("Date"))),
-                                             QStringLiteral("ddd, dd MMM yyyy hh:mm:ss 'GMT'"));
-    if (!server.isValid())
-        return;
-    server.setTimeSpec(Qt::UTC);
-    const qint64 measuredMs = QDateTime::currentDateTimeUtc().msecsTo(server);
-    const qint64 currentMs = d->queue.clockOffset() / 1000000;
-    // Date has a resolution of one second and arrives late by the answer's transit: only a difference beyond
-    // the threshold counts, both to start correcting and to change (or end) a correction.
-    if (qAbs(measuredMs - currentMs) <= thresholdMs)
-        return;
-    const qint64 offsetMs = qAbs(measuredMs) > thresholdMs ? measuredMs : 0;
-    d->queue.setClockOffset(offsetMs * 1000000);
-    d->reportError(LokiError(LokiError::Kind::Limit,
-                             offsetMs
-                                 ? QStringLiteral("this device's clock is %1 s behind Loki's (from its Date "
-                                                  "header): timestamps are corrected by that")
-                                       .arg(offsetMs / 1000)
-                                 : QStringLiteral("this device's clock agrees with Loki's again: timestamps "
-                                                  "are no longer corrected")));
+    d->queue.setClockOffset(change->offsetMs * 1000000);
+    d->reportError(LokiError(LokiError::Kind::Limit, change->message));
 }
 
 void LokiWorker::nextPart()
@@ -447,12 +355,8 @@ void LokiWorker::shutdown()
     m_backoffTimer->stop();
     if (m_syncTimer)
         m_syncTimer->stop();
-    if (m_reply) {
-        disconnect(m_reply, nullptr, this, nullptr);
-        m_reply->abort();
-        delete m_reply;
-        m_reply = nullptr;
-    }
+    if (m_transport)
+        m_transport->abort();
     std::vector<LokiQueuedEntry> left = d->queue.takeAll();
     qint64 lost = qint64(left.size());
     for (const auto &part : m_parts)
@@ -479,8 +383,8 @@ void LokiWorker::shutdown()
     for (PendingFlush &flush : m_flushes)
         flush.waiter->finish(false);
     m_flushes.clear();
-    delete m_nam;
-    m_nam = nullptr;
+    delete m_transport;
+    m_transport = nullptr;
     delete m_waitTimer;
     m_waitTimer = nullptr;
     delete m_backoffTimer;

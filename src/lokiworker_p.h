@@ -5,9 +5,7 @@
 #include "entryqueue_p.h"
 #include "pushencoder_p.h"
 
-#include <QtCore/QElapsedTimer>
 #include <QtCore/QObject>
-#include <QtNetwork/QHostAddress>
 
 #include <deque>
 #include <memory>
@@ -15,9 +13,8 @@
 
 class LokiClientPrivate;
 struct LokiFlushWaiter;
-class QNetworkAccessManager;
-class QNetworkReply;
-class QNetworkRequest;
+struct LokiPushOutcome;
+class LokiPushTransport;
 class QTimer;
 
 /**
@@ -67,32 +64,25 @@ private:
     void dispatch();
     void encodeFront();
     void post();
-    void onReplyFinished();
+    void onBackoffTimeout();
+    void onPushFinished(const LokiPushOutcome &outcome);
     /** The part under way is done (delivered or failed for good): go on with the next part, or finish. */
     void nextPart();
-    QNetworkRequest makeRequest() const;
-    void tuneSockets();
-    /** Measures the clock's offset from the answer's Date header and corrects new timestamps by it. */
-    void learnClock(const QNetworkReply *reply);
+    /** Measures the clock's offset from an answer's Date header and corrects new timestamps by it. */
+    void learnClock(const QByteArray &date);
     void finishFlushes();
     void reportDrops();
 
     LokiClientPrivate *const d;
-    QNetworkAccessManager *m_nam = nullptr;
+    LokiPushTransport *m_transport = nullptr;
     QTimer *m_waitTimer = nullptr;
     QTimer *m_backoffTimer = nullptr;
     QTimer *m_syncTimer = nullptr; ///< SpoolSync::Interval
-    QNetworkReply *m_reply = nullptr;
 
     // The batch under way, as parts pushed one after the other: one part unless a 413 split it.
     std::deque<std::vector<LokiQueuedEntry>> m_parts;
     LokiPushEncoder::Body m_body; ///< the encoded front part
     LokiConfig::Encoding m_encoding;
-    QByteArray m_authorization;
-    QList<QHostAddress> m_lokiAddresses; ///< where the pushes go, to find QNAM's connection there
-    QElapsedTimer m_pushClock;           ///< since the push under way was posted
-    QElapsedTimer m_lastTuning;
-    bool m_newConnection = true;
     qint64 m_batchClockOffsetNs = 0; ///< the clock offset in force when the batch under way was taken
     bool m_batchClockCorrected = false;
     int m_attempt = 0;

@@ -19,6 +19,13 @@ Disposition classify(int httpStatus)
     return Disposition::Fail;
 }
 
+Disposition classify(const LokiPushOutcome &outcome)
+{
+    if (outcome.httpStatus == 0 && outcome.networkError == LokiPushOutcome::NetworkError::Tls)
+        return Disposition::Fail;
+    return classify(outcome.httpStatus);
+}
+
 bool isTooLarge(int httpStatus, const QByteArray &body)
 {
     if (httpStatus == 413)
@@ -62,6 +69,60 @@ std::chrono::milliseconds retryAfterDelay(const QByteArray &header, const QDateT
         ms = std::max<qint64>(0, nowUtc.msecsTo(when));
     }
     return std::chrono::milliseconds(std::min<qint64>(ms, cap.count()));
+}
+
+Decision decide(const LokiPushOutcome &outcome, const Context &context)
+{
+    using namespace std::chrono;
+    Decision decision;
+    const int status = outcome.httpStatus;
+    const Disposition disposition = classify(outcome);
+    if (disposition == Disposition::Delivered) {
+        decision.action = Action::Deliver;
+        return decision;
+    }
+    if (isTooLarge(status, outcome.body)) {
+        // The server (or a gateway) refuses the size, not the content: send the halves, down to single
+        // entries; one entry too large is never resent whole.
+        decision.action = context.entries > 1 ? Action::Split : Action::FailNow;
+        return decision;
+    }
+    if (status == 400 && context.clockShifted &&
+        (outcome.body.contains("timestamp too old") || outcome.body.contains("timestamp too new"))) {
+        decision.action = Action::CorrectClockAndResend;
+        return decision;
+    }
+    if (status == 415 && context.protobuf) {
+        decision.action = Action::FallBackToJson;
+        return decision;
+    }
+    if (disposition != Disposition::Retry)
+        return decision; // FailNow
+    if (status == 0 && context.offline) {
+        // Retrying would use up the attempts for nothing; yet the OS may be wrong (loopback, a local agent, a
+        // VPN it does not count): try again on a slow timer.
+        decision.action = Action::WaitForNetwork;
+        decision.delay = std::max(context.retry.offlineRetryInterval, milliseconds(1));
+        return decision;
+    }
+    // With a spool, a transient failure never fails the batch: it stays on disk and is retried until
+    // delivered, or until the client closes and leaves it for the next start.
+    if (context.attempt >= context.retry.maxAttempts && !context.spool)
+        return decision; // FailNow
+    decision.action = Action::RetryAfter;
+    decision.delay = backoffDelay(context.retry, context.attempt, context.random01);
+    // A server (or the gateway in front of Loki) that says when to come back is believed, within
+    // maxRetryAfter (not maxBackoff: a server asking for 60 s must not be hit every 3 s).
+    if ((status == 429 || status == 503) && context.retry.maxRetryAfter.count() > 0) {
+        const milliseconds asked = retryAfterDelay(
+            outcome.retryAfter, context.nowUtc.isValid() ? context.nowUtc : QDateTime::currentDateTimeUtc(),
+            context.retry.maxRetryAfter);
+        if (asked.count() >= 0) {
+            decision.delay = asked;
+            decision.serverAsked = true;
+        }
+    }
+    return decision;
 }
 
 } // namespace LokiRetry

@@ -3,8 +3,10 @@
 #include <lokiqt/lokiclient.h>
 
 #include "lokiclient_p.h"
+#include "lokitestcertificates.h"
 #include "lokitestreceiver.h"
 #include "lokiworker_p.h"
+#include "reachability_p.h"
 
 #include <QtTest/QtTest>
 
@@ -215,7 +217,9 @@ private Q_SLOTS:
             },
             Qt::BlockingQueuedConnection);
         QVERIFY(waiting);
-        QCOMPARE(timers, 0); // no backoff runs: nothing is tried without a network
+        // No backoff runs, only the slow timer of retry.offlineRetryInterval (30 s; see
+        // offlineStillRetriesOnASlowTimer): nothing is tried meanwhile.
+        QCOMPARE(timers, 1);
         QCOMPARE(client.retried(), 0);
         QVERIFY(receiver->restart());
         setReachable(worker, true);
@@ -223,6 +227,31 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, 10000);
         QCOMPARE(client.failed(), 0);
         QCOMPARE(client.retried(), 1);
+    }
+
+    // What the reachability room reports reaches the worker: unreachable holds a failed push, reachable
+    // sends it at once (not after the 30 s backoff or slow timer).
+    void reachabilityReportsReachTheWorker()
+    {
+        LokiConfig config = configFor(*receiver, Mode::Block);
+        config.followNetworkReachability = true;
+        config.retry.initialBackoff = 30s;
+        config.retry.maxBackoff = 30s;
+        LokiClient client(config);
+        LokiClientPrivate *d = LokiClientPrivate::get(&client);
+        QVERIFY(d->reachability); // also without a backend: then only the test reports
+        d->reachability->inject(false);
+        receiver->stop();
+        client.send(QStringLiteral("held for the network"));
+        QTRY_COMPARE_WITH_TIMEOUT(client.lastError().kind(), LokiError::Kind::Network, longWait);
+        bool waiting = false;
+        QMetaObject::invokeMethod(
+            d->worker, [&] { waiting = d->worker->isWaitingForNetwork(); }, Qt::BlockingQueuedConnection);
+        QVERIFY(waiting);
+        QVERIFY(receiver->restart());
+        d->reachability->inject(true);
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, 10000);
+        QCOMPARE(client.failed(), 0);
     }
 
     void networkBackCutsTheBackoffShort()
@@ -240,6 +269,168 @@ private Q_SLOTS:
         setReachable(worker, false);
         setReachable(worker, true);
         QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, 10000);
+        QCOMPARE(client.retried(), 1);
+    }
+
+    // 2.9: a server (or gateway) that echoes the request's headers in its error answer must not make the
+    // client repeat a secret in any form it was sent in: the password, the token, a header's value, and the
+    // base64 of user:password that Authorization: Basic carries.
+    void secretsNeverInErrorText_data()
+    {
+        QTest::addColumn<QString>("how");
+        QTest::newRow("URL user info") << QStringLiteral("url");
+        QTest::newRow("basicAuthPassword") << QStringLiteral("basic");
+        QTest::newRow("bearerToken") << QStringLiteral("bearer");
+        QTest::newRow("header value") << QStringLiteral("header");
+    }
+    void secretsNeverInErrorText()
+    {
+        QFETCH(QString, how);
+        LokiConfig config = configFor(*receiver, Mode::Block);
+        config.retry.maxAttempts = 1;
+        QStringList secrets;
+        if (how == QLatin1String("url")) {
+            config.url.setUserName(QStringLiteral("user"));
+            config.url.setPassword(QStringLiteral("password-in-url"));
+            secrets << QStringLiteral("password-in-url") << QStringLiteral("user:password-in-url");
+        } else if (how == QLatin1String("basic") || how == QLatin1String("header")) {
+            config.basicAuthUser = QStringLiteral("tenant-9");
+            config.basicAuthPassword = QStringLiteral("pw-setting-123");
+            secrets << QStringLiteral("pw-setting-123") << QStringLiteral("tenant-9:pw-setting-123");
+        } else {
+            config.bearerToken = QStringLiteral("tok-abc-123");
+            secrets << QStringLiteral("tok-abc-123");
+        }
+        if (how == QLatin1String("header")) {
+            config.headers = {{QByteArray("X-Api-Key"), QByteArray("key-abcdef")}};
+            secrets << QStringLiteral("key-abcdef");
+        }
+        // Every encoded form of each secret.
+        QStringList forms;
+        for (const QString &secret : std::as_const(secrets)) {
+            forms << secret << QString::fromLatin1(secret.toUtf8().toBase64())
+                  << QString::fromLatin1(secret.toUtf8().toBase64(QByteArray::Base64UrlEncoding |
+                                                                  QByteArray::OmitTrailingEquals));
+        }
+        if (how == QLatin1String("bearer"))
+            receiver->setRequiredBearerToken(QStringLiteral("the-right-token"));
+        else
+            receiver->setRequiredBasicAuth(QStringLiteral("someone"), QStringLiteral("else"));
+        receiver->setEchoHeadersInErrors(true);
+        LokiClient client(config);
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        client.send(QStringLiteral("refused"));
+        QVERIFY(!client.flush(QDeadlineTimer(longWait)));
+        QCOMPARE(receiver->pushCount(), 1);
+        // The receiver did echo them (so the test shows something).
+        QVERIFY(receiver->pushes().first().headers.contains("authorization"));
+        QCOMPARE(client.lastError().httpStatus(), 401);
+        QTRY_VERIFY_WITH_TIMEOUT(!errors.isEmpty(), longWait);
+        QStringList texts{client.lastError().toString(), client.lastError().message()};
+        for (const auto &signal : std::as_const(errors))
+            texts << signal.at(0).value<LokiError>().toString();
+        for (const QString &text : std::as_const(texts)) {
+            QVERIFY2(text.contains(QStringLiteral("unauthorized")), qPrintable(text)); // the reason stays
+            QVERIFY2(text.contains(QStringLiteral("request headers")), qPrintable(text));
+            for (const QString &form : std::as_const(forms))
+                QVERIFY2(!text.contains(form), qPrintable(form + QStringLiteral(" in: ") + text));
+        }
+    }
+
+#if QT_CONFIG(ssl)
+    // 2.10: a certificate the client does not trust is a configuration error, not a transient one: one
+    // attempt, failed at once with the TLS reason, never retried (with a spool neither).
+    void untrustedCertificateFailsAtOnce_data()
+    {
+        QTest::addColumn<bool>("spool");
+        QTest::newRow("memory") << false;
+        QTest::newRow("spool") << true;
+    }
+    void untrustedCertificateFailsAtOnce()
+    {
+        QFETCH(bool, spool);
+        LokiTestCertificates certificates;
+        QString why;
+        QVERIFY2(certificates.generate(&why), qPrintable(why));
+        LokiTestReceiver tlsReceiver;
+        QVERIFY(tlsReceiver.listenTls(certificates.serverConfiguration()));
+        QTemporaryDir dir;
+        LokiConfig config = configFor(tlsReceiver, Mode::Block);
+        config.followNetworkReachability = false;
+        if (spool)
+            config.spool.directory = dir.path();
+        // No sslConfiguration: the system's CAs, which do not know the test CA.
+        LokiClient client(config);
+        QSignalSpy errors(&client, &LokiClient::errorOccurred);
+        for (int i = 0; i < 3; ++i)
+            client.send(QString::number(i));
+        QTRY_COMPARE_WITH_TIMEOUT(client.failed(), 3, longWait);
+        QTest::qWait(500); // retries would come every 5 to 20 ms
+        QCOMPARE(client.retried(), 0);
+        QCOMPARE(client.queued(), 0);
+        QCOMPARE(client.failed(), 3);
+        QCOMPARE(tlsReceiver.pushCount(), 0);
+        QTRY_VERIFY_WITH_TIMEOUT(!errors.isEmpty(), longWait);
+        int pushErrors = 0;
+        for (const auto &signal : std::as_const(errors)) {
+            const LokiError error = signal.at(0).value<LokiError>();
+            if (error.kind() != LokiError::Kind::Network)
+                continue;
+            ++pushErrors;
+            QVERIFY2(!error.willRetry(), qPrintable(error.toString()));
+            QCOMPARE(error.attempt(), 1);
+            QVERIFY2(error.message().contains(QStringLiteral("certificate"), Qt::CaseInsensitive),
+                     qPrintable(error.message()));
+        }
+        QCOMPARE(pushErrors, 1);
+    }
+#endif
+
+    // 2.11: while the system reports no network, a failed push still retries on a slow timer: a Loki on
+    // loopback, a local agent or a VPN the OS does not count is reached without any reachability change.
+    void offlineStillRetriesOnASlowTimer()
+    {
+        LokiConfig config = configFor(*receiver, Mode::Block);
+        config.followNetworkReachability = false; // the test says what the network does
+        config.retry.maxAttempts = 2;
+        config.retry.offlineRetryInterval = 300ms;
+        LokiClient client(config);
+        LokiWorker *worker = LokiClientPrivate::get(&client)->worker;
+        setReachable(worker, false);
+        receiver->stop();
+        QCOMPARE(client.send(QStringLiteral("through the loopback")), LokiClient::SendResult::Accepted);
+        QTRY_COMPARE_WITH_TIMEOUT(client.lastError().kind(), LokiError::Kind::Network, longWait);
+        QVERIFY(client.lastError().willRetry());
+        QTest::qWait(1000); // several slow retries fail: none uses up an attempt
+        QVERIFY(receiver->restart());
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, 20000); // still "offline"
+        QCOMPARE(client.failed(), 0);
+        QVERIFY(client.retried() >= 1);
+    }
+
+    // 2.15: a server that asks for a pause longer than maxBackoff gets it (up to retry.maxRetryAfter).
+    void retryAfterBeyondMaxBackoffIsHonoured()
+    {
+        LokiConfig config = configFor(*receiver, Mode::Block); // maxBackoff 20 ms
+        QMutex mutex;
+        QList<qint64> arrivals;
+        QElapsedTimer clock;
+        clock.start();
+        receiver->setPushCallback([&](const ReceivedPush &, const QList<ReceivedStream> &) {
+            QMutexLocker lock(&mutex);
+            arrivals << clock.elapsed();
+        });
+        receiver->failNext(1, 429, "Ingestion rate limit exceeded", "2");
+        LokiClient client(config);
+        client.send(QStringLiteral("patient"));
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        QCOMPARE(receiver->entryCount(), 1);
+        receiver->setPushCallback({});
+        QMutexLocker lock(&mutex);
+        QCOMPARE(arrivals.size(), 2);
+        QVERIFY2(
+            arrivals.at(1) - arrivals.at(0) >= 2000,
+            qPrintable(QStringLiteral("second attempt after %1 ms").arg(arrivals.at(1) - arrivals.at(0))));
         QCOMPARE(client.retried(), 1);
     }
 

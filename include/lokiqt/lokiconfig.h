@@ -157,6 +157,18 @@ public:
         /** Attempts per batch, the first one included; then the batch fails. With a spool, transient
          *  failures (network, 429, 5xx) are retried without this limit: the batch stays on disk. */
         int maxAttempts = 5;
+        /**
+         * The longest wait a server's `Retry-After` (on 429 or 503) is honoured for; a longer one is cut to
+         * this. It is not bounded by maxBackoff: a server that asks for 60 s is not asked again every 3 s.
+         * 0 ignores Retry-After (the backoff applies).
+         */
+        std::chrono::milliseconds maxRetryAfter{5 * 60 * 1000};
+        /**
+         * While the system reports no network (followNetworkReachability), a push that failed for a network
+         * error waits for the network, but is also tried again this often, without using up maxAttempts: the
+         * system may not count the way to Loki (loopback, a local agent, a VPN). At least 1 ms.
+         */
+        std::chrono::milliseconds offlineRetryInterval{30 * 1000};
     } retry; ///< see Retry
 
     /** Entries that may wait in the queue; the batch under way is held besides. */

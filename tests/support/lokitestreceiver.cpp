@@ -640,6 +640,7 @@ struct Settings
     bool groupErrors = false; ///< setGroupedErrors(): one reason per refused entry, grouped like Loki 2.9
     qint64 clockOffsetMs = 0; ///< this receiver's clock minus the real one
     bool acceptProtobuf = true;
+    bool echoHeaders = false; ///< error answers end with the request's headers
     QString basicUser;
     QString basicPassword;
     QString bearerToken;
@@ -1389,6 +1390,12 @@ private:
         answer.status = status;
         if (!push.error.isEmpty())
             answer.body = push.error.toUtf8() + '\n';
+        if (settings.echoHeaders && status >= 400) {
+            // A debugging gateway that shows what it received: every request header, secrets included.
+            answer.body += "request headers:\n";
+            for (auto it = request.headers.cbegin(); it != request.headers.cend(); ++it)
+                answer.body += it.key() + ": " + it.value() + '\n';
+        }
         return answer;
     }
 
@@ -1846,6 +1853,12 @@ void LokiTestReceiver::setRequiredTenant(const QString &tenant)
 {
     QMutexLocker locker(&d->mutex);
     d->settings.tenant = tenant;
+}
+
+void LokiTestReceiver::setEchoHeadersInErrors(bool echo)
+{
+    QMutexLocker locker(&d->mutex);
+    d->settings.echoHeaders = echo;
 }
 
 void LokiTestReceiver::setRejectStructuredMetadata(bool reject)

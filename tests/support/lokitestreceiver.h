@@ -161,6 +161,13 @@ public:
     void setRequiredTenant(const QString &tenant);
 
     /**
+     * With true, every error answer (status 400 and above, injected faults aside) ends with the request's
+     * headers, `request headers:` then one `name: value` line each (names in lower case), as a debugging
+     * gateway would echo them: `Authorization` and every other secret included. Default false.
+     */
+    void setEchoHeadersInErrors(bool echo);
+
+    /**
      * Loki 2.9's default: entries carrying structured metadata are refused, 400 `stream '{...}' includes
      * structured metadata, but this feature is disallowed. Please see limits_config.allow_structured_metadata
      * or contact your Loki administrator to enable it.`; the stream's other entries are stored. Default false

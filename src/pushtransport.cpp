@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+#include "pushtransport_p.h"
+
+#include "sockettuning_p.h"
+
+#include <QtNetwork/QHostInfo>
+#include <QtNetwork/QNetworkAccessManager>
+#include <QtNetwork/QNetworkRequest>
+#if QT_CONFIG(ssl)
+#include <QtNetwork/QSslError>
+#endif
+
+#include <algorithm>
+
+namespace {
+QString reasonText(const QByteArray &body, const QString &fallback)
+{
+    QString text = QString::fromUtf8(body).trimmed();
+    return text.isEmpty() ? fallback : text;
+}
+
+QString bounded(QString text)
+{
+    if (text.size() > LokiPushOutcome::maxReasonChars)
+        text = text.left(LokiPushOutcome::maxReasonChars) + QStringLiteral("...");
+    return text;
+}
+
+LokiPushOutcome::NetworkError networkErrorKind(QNetworkReply::NetworkError error, bool sslErrorsSeen)
+{
+    if (sslErrorsSeen)
+        return LokiPushOutcome::NetworkError::Tls;
+    switch (error) {
+    case QNetworkReply::NoError:
+        return LokiPushOutcome::NetworkError::None;
+    case QNetworkReply::SslHandshakeFailedError:
+        return LokiPushOutcome::NetworkError::Tls;
+    case QNetworkReply::TimeoutError:
+    // The transfer timeout aborts the reply; the transport aborts none itself (abort() drops the outcome).
+    case QNetworkReply::OperationCanceledError:
+        return LokiPushOutcome::NetworkError::Timeout;
+    default:
+        return LokiPushOutcome::NetworkError::Other;
+    }
+}
+} // namespace
+
+LokiRedactor::LokiRedactor(const LokiConfig &config, const QByteArray &authorization)
+{
+    const QUrl &url = config.url;
+    if (!url.userInfo().isEmpty()) {
+        m_urlWithUserInfo = url.toString();
+        m_urlWithoutUserInfo = url.toString(QUrl::RemoveUserInfo);
+        const QUrl push = config.pushUrl();
+        m_pushUrlWithUserInfo = push.toString();
+        m_pushUrlWithoutUserInfo = push.toString(QUrl::RemoveUserInfo);
+    }
+    QStringList secrets{config.basicAuthPassword, config.bearerToken, url.password(QUrl::FullyDecoded),
+                        url.password(QUrl::FullyEncoded), url.password()};
+    for (const auto &header : config.headers)
+        secrets << QString::fromUtf8(header.second) << QString::fromUtf8(header.second.trimmed());
+    if (!authorization.isEmpty()) {
+        // The value as sent, its credentials part, and what that part encodes (user:password).
+        secrets << QString::fromLatin1(authorization);
+        const qsizetype space = authorization.indexOf(' ');
+        const QByteArray credentials = space < 0 ? authorization : authorization.mid(space + 1);
+        secrets << QString::fromLatin1(credentials);
+        if (authorization.startsWith("Basic ")) {
+            const QByteArray decoded = QByteArray::fromBase64(credentials);
+            secrets << QString::fromUtf8(decoded)
+                    << QString::fromLatin1(
+                           decoded.toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals))
+                    << QString::fromLatin1(decoded.toBase64(QByteArray::OmitTrailingEquals));
+        }
+    }
+    for (QString &secret : secrets) {
+        // Shorter strings would blank out ordinary words; the encoded forms above are longer anyway.
+        if (secret.size() >= 3 && !m_secrets.contains(secret))
+            m_secrets << secret;
+    }
+    std::sort(m_secrets.begin(), m_secrets.end(),
+              [](const QString &a, const QString &b) { return a.size() > b.size(); });
+}
+
+QString LokiRedactor::redact(QString text) const
+{
+    if (!m_urlWithUserInfo.isEmpty()) {
+        text.replace(m_pushUrlWithUserInfo, m_pushUrlWithoutUserInfo);
+        text.replace(m_urlWithUserInfo, m_urlWithoutUserInfo);
+    }
+    const QString hidden = QStringLiteral("<redacted>");
+    for (const QString &secret : m_secrets)
+        text.replace(secret, hidden);
+    return text;
+}
+
+QByteArray LokiPushTransport::authorizationFor(const LokiConfig &c)
+{
+    // Explicit settings first, else the user info of the URL (which never goes out in the URL).
+    QString user = c.basicAuthUser;
+    QString password = c.basicAuthPassword;
+    if (user.isEmpty() && !c.url.userName().isEmpty()) {
+        user = c.url.userName();
+        password = c.url.password();
+    }
+    if (!user.isEmpty())
+        return "Basic " + (user + QLatin1Char(':') + password).toUtf8().toBase64();
+    if (!c.bearerToken.isEmpty())
+        return "Bearer " + c.bearerToken.toUtf8();
+    return QByteArray();
+}
+
+LokiPushTransport::LokiPushTransport(const LokiConfig &config, QObject *parent)
+    : QObject(parent)
+    , m_config(config)
+    , m_pushUrl(config.pushUrl().adjusted(QUrl::RemoveUserInfo))
+    , m_authorization(authorizationFor(config))
+    , m_redactor(config, m_authorization)
+{}
+
+LokiPushTransport::~LokiPushTransport()
+{
+    stop();
+}
+
+void LokiPushTransport::start()
+{
+    m_nam = new QNetworkAccessManager(this);
+    m_nam->setRedirectPolicy(QNetworkRequest::SameOriginRedirectPolicy);
+    const QHostAddress literal(m_pushUrl.host());
+    if (!literal.isNull()) {
+        m_lokiAddresses = {literal};
+    } else {
+        QHostInfo::lookupHost(m_pushUrl.host(), this,
+                              [this](const QHostInfo &info) { m_lokiAddresses = info.addresses(); });
+    }
+}
+
+void LokiPushTransport::stop()
+{
+    abort();
+    delete m_nam;
+    m_nam = nullptr;
+}
+
+void LokiPushTransport::abort()
+{
+    if (!m_reply)
+        return;
+    disconnect(m_reply, nullptr, this, nullptr);
+    m_reply->abort();
+    delete m_reply;
+    m_reply = nullptr;
+}
+
+QNetworkRequest LokiPushTransport::makeRequest(const QByteArray &contentType,
+                                               const QByteArray &contentEncoding) const
+{
+    QNetworkRequest request(m_pushUrl);
+    request.setHeader(QNetworkRequest::ContentTypeHeader, contentType);
+    if (!contentEncoding.isEmpty())
+        request.setRawHeader(QByteArrayLiteral("Content-Encoding"), contentEncoding);
+    if (!m_config.tenant.isEmpty())
+        request.setRawHeader(QByteArrayLiteral("X-Scope-OrgID"), m_config.tenant.toUtf8());
+    if (!m_authorization.isEmpty())
+        request.setRawHeader(QByteArrayLiteral("Authorization"), m_authorization);
+    for (const auto &header : m_config.headers)
+        request.setRawHeader(header.first, header.second);
+#if QT_CONFIG(ssl)
+    if (!m_config.sslConfiguration.isNull())
+        request.setSslConfiguration(m_config.sslConfiguration);
+#endif
+    request.setTransferTimeout(int(m_config.requestTimeout.count()));
+    return request;
+}
+
+void LokiPushTransport::post(const QByteArray &body, const QByteArray &contentType,
+                             const QByteArray &contentEncoding)
+{
+    Q_ASSERT(m_nam && !m_reply);
+    m_sslErrors.clear();
+    m_reply = m_nam->post(makeRequest(contentType, contentEncoding), body);
+    m_pushClock.start();
+    connect(m_reply, &QNetworkReply::finished, this, &LokiPushTransport::onReplyFinished);
+#if QT_CONFIG(ssl)
+    connect(m_reply, &QNetworkReply::sslErrors, this, [this](const QList<QSslError> &errors) {
+        for (const QSslError &error : errors)
+            m_sslErrors << error.errorString();
+    });
+#endif
+#if QT_VERSION >= QT_VERSION_CHECK(6, 3, 0)
+    connect(m_reply, &QNetworkReply::socketStartedConnecting, this, [this] { m_newConnection = true; });
+#endif
+}
+
+void LokiPushTransport::onReplyFinished()
+{
+    QNetworkReply *reply = m_reply;
+    m_reply = nullptr;
+    reply->deleteLater();
+    tuneSockets();
+
+    LokiPushOutcome outcome;
+    outcome.httpStatus = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+    outcome.date = reply->rawHeader(QByteArrayLiteral("Date"));
+    outcome.retryAfter = reply->rawHeader(QByteArrayLiteral("Retry-After"));
+    if (outcome.httpStatus == 0) {
+        outcome.replyError = reply->error();
+        outcome.networkError = networkErrorKind(reply->error(), !m_sslErrors.isEmpty());
+        if (outcome.networkError == LokiPushOutcome::NetworkError::None) // no status, no error: not HTTP
+            outcome.networkError = LokiPushOutcome::NetworkError::Other;
+        QString text = reply->errorString();
+        for (const QString &error : std::as_const(m_sslErrors)) {
+            if (!text.contains(error))
+                text += QStringLiteral("; ") + error;
+        }
+        outcome.reason = bounded(m_redactor.redact(text));
+    } else if (outcome.httpStatus < 200 || outcome.httpStatus >= 300 || outcome.httpStatus == 260) {
+        outcome.replyError = reply->error();
+        outcome.body = reply->read(LokiPushOutcome::maxBodyBytes);
+        // Redacted before it is cut, so no part of a secret survives at the edge.
+        outcome.reason = bounded(m_redactor.redact(reasonText(
+            outcome.body, reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString())));
+    }
+    m_sslErrors.clear();
+    Q_EMIT finished(outcome);
+}
+
+void LokiPushTransport::tuneSockets()
+{
+    // After a new connection (Qt 6.3+ says when), or a push slow enough to have met Nagle (at most once a
+    // second, for older Qt and for connections Qt opened without telling): see sockettuning_p.h.
+    const bool slow = m_pushClock.isValid() && m_pushClock.elapsed() >= 30 &&
+                      (!m_lastTuning.isValid() || m_lastTuning.elapsed() >= 1000);
+    if (!m_newConnection && !slow)
+        return;
+    m_newConnection = false;
+    m_lastTuning.start();
+    const int defaultPort = m_pushUrl.scheme() == QLatin1String("https") ? 443 : 80;
+    LokiSocketTuning::disableNagleToward(m_lokiAddresses, quint16(m_pushUrl.port(defaultPort)));
+}
