@@ -235,8 +235,9 @@ public:
     /**
      * Follow the system's network state through QNetworkInformation (when Qt has a backend for the
      * platform): while it reports no network, a push that failed for a network error waits for the network
-     * instead of retrying (and does not use up retry.maxAttempts); when the network comes back, a waiting
-     * push goes out at once instead of waiting out its backoff.
+     * instead of retrying on the backoff (and does not use up retry.maxAttempts), tried again only every
+     * retry.offlineRetryInterval in case the system is wrong; when the network comes back, a waiting push
+     * goes out at once instead of waiting out its backoff.
      */
     bool followNetworkReachability = true;
 
