@@ -3,6 +3,8 @@
 
 #include "lokiclient_p.h"
 #include "lokiworker_p.h"
+#include "memorybuffer_p.h"
+#include "spoolbuffer_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QMetaObject>
@@ -13,10 +15,9 @@ Q_LOGGING_CATEGORY(lcLoki, "lokiqt.client", QtInfoMsg)
 
 namespace {
 
-LokiEntryQueue::Limits queueLimits(const LokiConfig &config)
+LokiEntryBuffer::Limits bufferLimits(const LokiConfig &config)
 {
-    LokiEntryQueue::Limits limits;
-    limits.capacity = qMax(1, config.queueCapacity);
+    LokiEntryBuffer::Limits limits;
     limits.batchEntries = qMax(1, config.batch.maxEntries);
     limits.batchBytes = qMax<qint64>(1, config.batch.maxBytes);
     limits.mode = config.backpressure;
@@ -46,7 +47,6 @@ LokiClientPrivate::LokiClientPrivate(LokiClient *q, const LokiConfig &config)
     , config(config)
     , configError(validateConfig(config))
     , pushUrl(config.pushUrl().adjusted(QUrl::RemoveUserInfo))
-    , queue(queueLimits(config), &counters)
 {
     defaultStream = intern(withFallbackLabel(config.labels));
 }
@@ -115,34 +115,36 @@ const LokiStreamInfo *LokiClientPrivate::internRaw(const QByteArray &key, const 
     return info;
 }
 
-void LokiClientPrivate::openSpool()
+void LokiClientPrivate::openBuffer()
 {
-    if (config.spool.directory.isEmpty() || !configError.isEmpty())
-        return;
-    LokiSpool::Options options;
-    options.directory = config.spool.directory;
-    options.maxBytes = config.spool.maxBytes;
-    options.segmentBytes = config.spool.segmentBytes;
-    options.sync = config.spool.sync;
-    options.maxAge = config.spool.maxAge;
-    options.syncEntries = qMax(1, config.batch.maxEntries);
-    options.syncBytes = qMax<qint64>(1, config.batch.maxBytes);
-    spool = std::make_unique<LokiSpool>(
-        options, [this](const QByteArray &key, const QByteArray &json) { return internRaw(key, json); },
-        [this](const QString &message) { reportError(LokiError(LokiError::Kind::Spool, message)); });
-    QString why;
-    if (!spool->open(&why)) {
-        spool.reset();
+    if (!config.spool.directory.isEmpty() && configError.isEmpty()) {
+        LokiSpoolBuffer::Options options;
+        options.directory = config.spool.directory;
+        options.maxBytes = config.spool.maxBytes;
+        options.segmentBytes = config.spool.segmentBytes;
+        options.sync = config.spool.sync;
+        options.syncInterval = config.spool.syncInterval;
+        options.maxAge = config.spool.maxAge;
+        options.syncEntries = qMax(1, config.batch.maxEntries);
+        options.syncBytes = qMax<qint64>(1, config.batch.maxBytes);
+        auto spool = std::make_unique<LokiSpoolBuffer>(
+            options, bufferLimits(config), &counters,
+            [this](const QByteArray &key, const QByteArray &json) { return internRaw(key, json); },
+            [this](const QString &message) { reportError(LokiError(LokiError::Kind::Spool, message)); });
+        QString why;
+        if (spool->open(&why)) {
+            counters.replayed.store(spool->replayedCount());
+            if (spool->replayedCount() > 0)
+                qCInfo(lcLoki, "%lld entries left in the spool by an earlier run are sent first",
+                       spool->replayedCount());
+            buffer = std::move(spool);
+            return;
+        }
         qCWarning(lcLoki, "%s; entries are kept in memory only", qPrintable(why));
         reportError(
             LokiError(LokiError::Kind::Spool, why + QStringLiteral("; entries are kept in memory only")));
-        return;
     }
-    counters.replayed.store(spool->replayedEntries());
-    if (spool->replayedEntries() > 0)
-        qCInfo(lcLoki, "%lld entries left in the spool by an earlier run are sent first",
-               spool->replayedEntries());
-    queue.attachSpool(spool.get());
+    buffer = std::make_unique<LokiMemoryBuffer>(config.queueCapacity, bufferLimits(config), &counters);
 }
 
 void LokiClientPrivate::followReachability()
@@ -204,14 +206,14 @@ LokiClient::SendResult LokiClientPrivate::enqueue(const LokiStreamInfo *stream, 
     entry.stream = stream;
     entry.line = std::move(line);
     entry.metadata = std::move(metadata);
-    switch (queue.push(std::move(entry), wait)) {
-    case LokiEntryQueue::PushResult::Accepted:
+    switch (buffer->push(std::move(entry), wait)) {
+    case LokiEntryBuffer::PushResult::Accepted:
         return LokiClient::SendResult::Accepted;
-    case LokiEntryQueue::PushResult::Dropped:
+    case LokiEntryBuffer::PushResult::Dropped:
         return LokiClient::SendResult::Dropped;
-    case LokiEntryQueue::PushResult::TimedOut:
+    case LokiEntryBuffer::PushResult::TimedOut:
         return LokiClient::SendResult::TimedOut;
-    case LokiEntryQueue::PushResult::Closed:
+    case LokiEntryBuffer::PushResult::Closed:
         break;
     }
     return LokiClient::SendResult::Closed;
@@ -274,13 +276,13 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
     Q_D(LokiClient);
     qRegisterMetaType<LokiError>();
     qRegisterMetaType<LokiClient::State>();
-    d->openSpool();
+    d->openBuffer();
     d->thread.setObjectName(QStringLiteral("lokiqt-client"));
     d->worker = new LokiWorker(d);
     d->worker->moveToThread(&d->thread);
     connect(&d->thread, &QThread::started, d->worker, &LokiWorker::start, Qt::DirectConnection);
     LokiWorker *worker = d->worker;
-    d->queue.setWakeCallback(
+    d->buffer->setWakeCallback(
         [worker] { QMetaObject::invokeMethod(worker, &LokiWorker::schedule, Qt::QueuedConnection); });
     d->thread.start();
     if (config.followNetworkReachability)
@@ -395,7 +397,7 @@ bool LokiClient::flush(QDeadlineTimer deadline)
     if (QThread::currentThread() == &d->thread || !d->thread.isRunning())
         return d->counters.queued() == 0;
     auto waiter = std::make_shared<LokiFlushWaiter>();
-    const qint64 target = d->queue.acceptedCount();
+    const qint64 target = d->buffer->acceptedCount();
     LokiWorker *worker = d->worker;
     QMetaObject::invokeMethod(
         worker, [worker, waiter, target] { worker->requestFlush(waiter, target); }, Qt::QueuedConnection);
@@ -413,7 +415,7 @@ bool LokiClient::close(QDeadlineTimer deadline)
     if (d->closed)
         return d->closeResult;
     d->closing.store(true);
-    d->queue.close();
+    d->buffer->close();
     if (d->state.exchange(State::Closed) != State::Closed)
         Q_EMIT stateChanged(State::Closed);
     bool ok = flush(deadline);
@@ -455,6 +457,7 @@ LokiClient::Counters LokiClient::counters() const
     out.expired = c.expired.load();
     out.corrupted = c.corrupted.load();
     out.replayed = c.replayed.load();
+    out.droppedNoSpace = c.droppedNoSpace.load();
     return out;
 }
 
@@ -497,7 +500,7 @@ LokiError LokiClient::lastError() const
 
 bool LokiClient::isSpooling() const
 {
-    return d_func()->spool != nullptr;
+    return d_func()->buffer->isDurable();
 }
 
 bool LokiClient::isClientThread(const QThread *thread) const

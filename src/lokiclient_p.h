@@ -4,14 +4,16 @@
 
 #include <lokiqt/lokiclient.h>
 
-#include "entryqueue_p.h"
+#include "counters_p.h"
+#include "entry_p.h"
+#include "entrybuffer_p.h"
 #include "render_p.h"
-#include "spool_p.h"
 
 #include <QtCore/QHash>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QMutex>
 #include <QtCore/QThread>
+#include <QtCore/QWaitCondition>
 
 #include <atomic>
 #include <limits>
@@ -61,8 +63,11 @@ public:
                                     QString *line);
     /** Any thread. The interned stream for a key and JSON form read back from the spool. */
     const LokiStreamInfo *internRaw(const QByteArray &key, const QByteArray &json);
-    /** Owner thread, before the worker starts. Opens the spool directory when one is configured. */
-    void openSpool();
+    /**
+     * Owner thread, before the worker starts. Chooses the entry buffer, once: the spool when one is
+     * configured and its directory can be used, else memory (with a Spool error saying why).
+     */
+    void openBuffer();
     /** Owner thread. Tells the worker what QNetworkInformation says about the network, now and later. */
     void followReachability();
     /** Any thread. Counts an invalid entry and reports it. */
@@ -91,8 +96,7 @@ public:
     const QUrl pushUrl;  ///< without user info: credentials go in the Authorization header, never in the URL
 
     LokiCounterSet counters;
-    std::unique_ptr<LokiSpool> spool; ///< null unless LokiConfig::spool.directory is set and usable
-    LokiEntryQueue queue;
+    std::unique_ptr<LokiEntryBuffer> buffer; ///< set by openBuffer(), before the worker starts
 
     QMutex streamsMutex;
     QHash<QByteArray, LokiStreamInfo *> streams; ///< owned; freed with the client

@@ -345,6 +345,33 @@ private Q_SLOTS:
                                  longWait);
     }
 
+    // Failure 2.1 of issue 9: the Date header that corrects the clock arrives while entries wait in a spool
+    // (the memory ring is empty then); the correction divided by the ring's size, 0, and died of SIGFPE.
+    void aClockCorrectionWhileEntriesWaitInTheSpoolKeepsThemAll()
+    {
+        const qint64 threeYearsMs = qint64(3) * 365 * 24 * 3600 * 1000;
+        receiver->setClockOffset(std::chrono::milliseconds(threeYearsMs));
+        receiver->setResponseDelay(300ms); // the later entries are queued when the first answer arrives
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 1; // one entry per push: the others wait in the spool
+        config.batch.maxWait = 1ms;
+        QTemporaryDir dir;
+        config.spool.directory = dir.path();
+        LokiClient client(config);
+        QVERIFY(client.isSpooling());
+        for (int i = 0; i < 5; ++i)
+            QCOMPARE(client.send(QString::number(i)), LokiClient::SendResult::Accepted);
+        QVERIFY2(client.flush(QDeadlineTimer(longWait)), qPrintable(client.lastError().toString()));
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(lines(got), numbered(0, 5));
+        // The entries taken after the correction carry it.
+        const qint64 serverNowNs = (QDateTime::currentMSecsSinceEpoch() + threeYearsMs) * 1000000;
+        QVERIFY2(qAbs(got.last().timestampNs - serverNowNs) < qint64(120) * 1000000000,
+                 qPrintable(QString::number(got.last().timestampNs)));
+        for (int i = 1; i < got.size(); ++i)
+            QVERIFY(got[i].timestampNs > got[i - 1].timestampNs);
+    }
+
     void smallClockDifferencesAreLeftAlone()
     {
         receiver->setCheckTimestamps(true);

@@ -90,11 +90,15 @@ public:
         qint64 expired = 0;   ///< spooled entries older than Spool::maxAge when read: dropped
         qint64 corrupted = 0; ///< spooled entries lost because their segment file was damaged meanwhile
         qint64 replayed = 0;  ///< entries an earlier run left in the spool (sent before new ones)
+        /** entries refused because the spool could not write them: its file system is full ("No space
+         *  left on device") or failing; lastError() has the system's reason */
+        qint64 droppedNoSpace = 0;
 
         /** Every entry lost on the way: dropped for any reason, timed out, expired or corrupted. */
         qint64 dropped() const
         {
-            return droppedNew + droppedOldest + droppedClosed + timedOut + expired + corrupted;
+            return droppedNew + droppedOldest + droppedClosed + timedOut + expired + corrupted +
+                   droppedNoSpace;
         }
     };
 
