@@ -166,7 +166,8 @@ bool LokiSpoolBuffer::open(QString *error)
 
     // What an earlier run left.
     Position acked;
-    if (openOwnerOnly(m_ackFile, dir.filePath(QStringLiteral("ack")), QIODevice::ReadWrite)) {
+    m_ackPath = dir.filePath(QStringLiteral("ack"));
+    if (openOwnerOnly(m_ackFile, m_ackPath, QIODevice::ReadWrite)) {
         char data[20];
         if (m_ackFile.read(data, sizeof data) == qint64(sizeof data) &&
             crcOf(data, 16) == qFromLittleEndian<quint32>(data + 16)) {
@@ -174,7 +175,7 @@ bool LokiSpoolBuffer::open(QString *error)
             acked.offset = qFromLittleEndian<qint64>(data + 8);
         }
     } else {
-        *error = QStringLiteral("cannot open %1: %2").arg(m_ackFile.fileName(), lastSystemError());
+        *error = QStringLiteral("cannot open %1: %2").arg(m_ackPath, lastSystemError());
         return false;
     }
 
@@ -381,13 +382,14 @@ bool LokiSpoolBuffer::startSegmentLocked()
 {
     retireWriteFileLocked(m_options.sync != LokiConfig::SpoolSync::Never);
     const quint64 number = m_nextNumber;
-    auto file = std::make_shared<QFile>();
+    auto file = std::make_shared<SegmentFile>();
+    file->path = segmentPath(number);
     QString why;
-    if (!openOwnerOnly(*file, segmentPath(number),
+    if (!openOwnerOnly(file->file, file->path,
                        QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate)) {
         why = lastSystemError();
-    } else if (!writeAll(*file, QByteArray::fromRawData(magic, magicSize), &why)) {
-        file->close();
+    } else if (!writeAll(file->file, QByteArray::fromRawData(magic, magicSize), &why)) {
+        file->file.close();
         QFile::remove(segmentPath(number)); // an empty file would only be junk for the next start
     } else {
         ++m_nextNumber;
@@ -406,7 +408,7 @@ void LokiSpoolBuffer::forgetRetiredLocked(const QString &path)
 {
     m_retired.erase(
         std::remove_if(m_retired.begin(), m_retired.end(),
-                       [&path](const std::shared_ptr<QFile> &file) { return file->fileName() == path; }),
+                       [&path](const std::shared_ptr<SegmentFile> &file) { return file->path == path; }),
         m_retired.end());
 }
 
@@ -446,9 +448,9 @@ LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry
     Segment &segment = m_segments.back();
     // One write: the record is in the kernel, and so survives the process, before send() returns.
     QString why;
-    if (!writeAll(*m_writeFile, m_writeBuffer, &why)) {
-        m_writeFile->resize(segment.size); // no torn record in the middle of the file
-        m_lastWriteError = QStringLiteral("cannot write to %1: %2").arg(m_writeFile->fileName(), why);
+    if (!writeAll(m_writeFile->file, m_writeBuffer, &why)) {
+        m_writeFile->file.resize(segment.size); // no torn record in the middle of the file
+        m_lastWriteError = QStringLiteral("cannot write to %1: %2").arg(m_writeFile->path, why);
         if (!m_writeFailed && m_limits.mode != LokiConfig::Backpressure::DropOldest)
             reportLocked(m_lastWriteError +
                          QStringLiteral(" (the backpressure mode applies until writing works again)"));
@@ -747,7 +749,7 @@ void LokiSpoolBuffer::acknowledge()
                 if (m_report)
                     m_report(QStringLiteral("cannot write the acknowledgement file %1: %2; delivered entries "
                                             "may be sent again after a restart (reported once)")
-                                 .arg(m_ackFile.fileName(), why));
+                                 .arg(m_ackPath, why));
             }
         }
     }
@@ -786,8 +788,8 @@ void LokiSpoolBuffer::syncDirectory()
 void LokiSpoolBuffer::sync()
 {
     QMutexLocker syncLock(&m_syncMutex);
-    std::shared_ptr<QFile> current;
-    std::vector<std::shared_ptr<QFile>> retired;
+    std::shared_ptr<SegmentFile> current;
+    std::vector<std::shared_ptr<SegmentFile>> retired;
     bool directory = false;
     {
         QMutexLocker lock(&m_mutex);
@@ -802,9 +804,9 @@ void LokiSpoolBuffer::sync()
     }
     // The storage's wait happens here, with no lock a sender takes.
     for (const auto &file : retired)
-        syncFile(*file);
+        syncFile(file->file);
     if (current)
-        syncFile(*current);
+        syncFile(current->file);
     syncFile(m_ackFile);
     if (directory && m_options.sync == LokiConfig::SpoolSync::PerBatch)
         syncDirectory();

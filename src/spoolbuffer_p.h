@@ -117,6 +117,12 @@ private:
         qint64 offset = 0;
     };
     enum class WriteResult { Ok, Failed };
+    /** A segment file being written, shared with sync() (which works on it outside the lock). */
+    struct SegmentFile
+    {
+        QFile file;
+        QString path; ///< a QFile opened on a descriptor has no name of its own
+    };
 
     QString segmentPath(quint64 number) const;
     /** Checks @p segment from @p from on: counts its entries and finds where valid records end. False when
@@ -158,8 +164,8 @@ private:
     mutable QMutex m_mutex;
     QWaitCondition m_notFull;
     std::deque<Segment> m_segments; ///< oldest first; the last is the one written when m_writeFile is set
-    std::shared_ptr<QFile> m_writeFile;
-    std::vector<std::shared_ptr<QFile>> m_retired;         ///< rotated out, still to be synced by sync()
+    std::shared_ptr<SegmentFile> m_writeFile;
+    std::vector<std::shared_ptr<SegmentFile>> m_retired;   ///< rotated out, still to be synced by sync()
     QHash<const LokiStreamInfo *, quint32> m_writeStreams; ///< ids defined in the segment written
     QByteArray m_writeBuffer;
     quint64 m_nextNumber = 1;
@@ -199,6 +205,7 @@ private:
     // Under m_syncMutex.
     QMutex m_syncMutex;
     QFile m_ackFile;
+    QString m_ackPath;
     Position m_acked;
     bool m_ackFailed = false;
 };
