@@ -391,6 +391,32 @@ LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTim
     return d->enqueue(d->defaultStream, 0, line, LokiWait::until(deadline));
 }
 
+// Without a deadline, Block mode waits at most LokiConfig::blockTimeout (the other modes never wait: no
+// clock is read for them).
+QDeadlineTimer LokiClientPrivate::defaultSendDeadline() const
+{
+    if (config.backpressure != LokiConfig::Backpressure::Block)
+        return QDeadlineTimer();
+    if (config.blockTimeout.count() < 0)
+        return QDeadlineTimer(QDeadlineTimer::Forever);
+    return QDeadlineTimer(config.blockTimeout);
+}
+
+LokiClient::SendResult LokiClient::send(const LokiEntry &entry)
+{
+    return send(entry, d_func()->defaultSendDeadline());
+}
+
+LokiClient::SendResult LokiClient::send(const QString &line)
+{
+    return send(line, d_func()->defaultSendDeadline());
+}
+
+LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line)
+{
+    return sendUtf8(line, d_func()->defaultSendDeadline());
+}
+
 bool LokiClient::flush(QDeadlineTimer deadline)
 {
     Q_D(LokiClient);

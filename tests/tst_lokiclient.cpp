@@ -10,7 +10,9 @@
 #include <QtCore/QThread>
 #include <QtTest/QtTest>
 
+#include <atomic>
 #include <memory>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -523,6 +525,36 @@ private Q_SLOTS:
         QVERIFY(receiver->restart());
         QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 10, longWait);
         QCOMPARE(lines(receiver->entries()), numbered(0, 10)); // nothing accepted was lost
+    }
+
+    // Issue 9 (2.5): without a deadline, Block mode waits LokiConfig::blockTimeout, not forever; an explicit
+    // deadline (Forever included) is still the caller's.
+    void blockWithoutADeadlineWaitsBlockTimeout()
+    {
+        LokiConfig config = saturatingConfig(*receiver, LokiConfig::Backpressure::Block);
+        config.blockTimeout = 300ms;
+        LokiClient client(config);
+        QVERIFY(stallFirstBatch(client, *receiver));
+        for (int i = 5; i < 10; ++i)
+            QCOMPARE(client.send(QString::number(i)), LokiClient::SendResult::Accepted);
+        QElapsedTimer timer;
+        timer.start();
+        QCOMPARE(client.send(QStringLiteral("a")), LokiClient::SendResult::TimedOut);
+        QVERIFY2(timer.elapsed() >= 250, qPrintable(QString::number(timer.elapsed())));
+        QCOMPARE(client.sendUtf8("b"), LokiClient::SendResult::TimedOut);
+        QCOMPARE(client.send(LokiEntry(QStringLiteral("c"))), LokiClient::SendResult::TimedOut);
+        QCOMPARE(client.counters().timedOut, 3);
+        // Forever, asked for explicitly, waits until room comes: here, when Loki is back.
+        std::atomic<int> result{-1};
+        std::thread sender([&] {
+            result = int(client.send(QStringLiteral("waited"), QDeadlineTimer(QDeadlineTimer::Forever)));
+        });
+        QTest::qWait(600); // longer than blockTimeout
+        const int early = result.load();
+        QVERIFY(receiver->restart());
+        QTRY_COMPARE_WITH_TIMEOUT(result.load(), int(LokiClient::SendResult::Accepted), longWait);
+        sender.join();
+        QCOMPARE(early, -1);
     }
 
     void dropNewKeepsOldest()
