@@ -909,9 +909,13 @@ LokiEntryBuffer::Leftovers LokiSpoolBuffer::shutdownLeftovers(qint64 inFlight)
 
 QString LokiSpoolBuffer::boundDescription() const
 {
-    return QStringLiteral("the spool was full (spool.maxBytes %1, backpressure %2)")
+    QMutexLocker lock(&m_mutex);
+    // On a full file system the drops come from there, not from maxBytes: say so, in the system's words.
+    const QString disk =
+        m_writeFailed ? QStringLiteral("; writing failed: %1").arg(m_lastWriteError) : QString();
+    return QStringLiteral("the spool was full (spool.maxBytes %1, backpressure %2%3)")
         .arg(m_options.maxBytes)
-        .arg(LokiConfig::backpressureName(m_limits.mode));
+        .arg(LokiConfig::backpressureName(m_limits.mode), disk);
 }
 
 QString LokiSpoolBuffer::lastWriteError() const
