@@ -106,7 +106,8 @@ public:
     /**
      * Worker, at shutdown, after the last push under way was abandoned. @p inFlight entries were taken and
      * never acknowledged. A memory buffer drops what it holds and says they are lost (with @p inFlight); a
-     * spool syncs and says they are kept (with @p inFlight, which stay unacknowledged on disk).
+     * spool syncs and says they are kept (with @p inFlight, which stay unacknowledged on disk), except
+     * in-flight entries whose segment DropOldest deleted meanwhile: lost.
      */
     virtual Leftovers shutdownLeftovers(qint64 inFlight) = 0;
 

@@ -500,6 +500,9 @@ bool LokiSpoolBuffer::dropOldestLocked()
     m_pendingBytes -= bytes;
     m_removed += untaken;
     LokiCounterSet::add(m_counters->droppedOldest, untaken);
+    // Those taken and not acknowledged are in the worker's hands only now: delivered if Loki comes back in
+    // time, lost at shutdown (shutdownLeftovers() says so) instead of being counted as kept.
+    m_lostInFlight += oldest.unacknowledged;
     m_diskBytes -= oldest.fileBytes;
     // Under the state lock, so the room is there when this sender writes (DropOldest on a full bound only).
     // Truncated first: the worker may still hold the file open, and an unlinked file keeps its blocks
@@ -663,6 +666,8 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
         m_cursor.offset = offset;
         m_takenInCursorSegment += consumedEntries;
         m_takenBytesInCursorSegment += consumedBytes;
+        if (auto segment = cursorSegmentLocked(); segment != m_segments.end() && segment->number == number)
+            segment->unacknowledged += consumedEntries - expired;
         m_pendingEntries -= consumedEntries;
         m_pendingBytes -= consumedBytes;
         m_removed += consumedEntries;
@@ -725,6 +730,9 @@ void LokiSpoolBuffer::acknowledge()
             moveCursorLocked(m_segments.empty() ? m_nextNumber : m_segments.front().number);
         }
         ack = m_cursor;
+        for (Segment &segment : m_segments)
+            segment.unacknowledged = 0;
+        m_lostInFlight = 0;
         if (!remove.isEmpty())
             m_directoryDirty = true;
         for (const QString &path : std::as_const(remove))
@@ -902,7 +910,11 @@ LokiEntryBuffer::Leftovers LokiSpoolBuffer::shutdownLeftovers(qint64 inFlight)
     if (m_options.sync != LokiConfig::SpoolSync::Never)
         sync();
     Leftovers left;
-    left.kept = size() + inFlight;
+    {
+        QMutexLocker lock(&m_mutex);
+        left.lost = std::min(inFlight, m_lostInFlight);
+    }
+    left.kept = size() + inFlight - left.lost;
     left.keptIn = m_options.directory;
     return left;
 }

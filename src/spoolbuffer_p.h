@@ -110,6 +110,7 @@ private:
         qint64 fileBytes = 0; ///< what the file takes on disk (more than size when its tail is damaged)
         qint64 entries = 0;   ///< entry records after the acknowledged position
         qint64 lineBytes = 0;
+        qint64 unacknowledged = 0; ///< entries taken from it and not acknowledged yet (in the worker's hands)
     };
     struct Position
     {
@@ -180,6 +181,7 @@ private:
     qint64 m_takenBytesInCursorSegment = 0;
     quint64 m_cursorGeneration = 0; ///< changes when a sender moves the cursor (drop-oldest)
     Position m_toAcknowledge;
+    qint64 m_lostInFlight = 0; ///< taken, unacknowledged entries whose segment DropOldest deleted
     qint64 m_pendingEntries = 0;
     qint64 m_pendingBytes = 0;
     qint64 m_diskBytes = 0;
