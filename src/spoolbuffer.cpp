@@ -130,6 +130,10 @@ LokiSpoolBuffer::~LokiSpoolBuffer()
 {
     if (m_options.sync != LokiConfig::SpoolSync::Never)
         sync();
+    if (m_spare) { // holds only the magic: nothing to keep
+        m_spare->file.close();
+        QFile::remove(m_spare->path);
+    }
 }
 
 QString LokiSpoolBuffer::segmentPath(quint64 number) const
@@ -425,7 +429,14 @@ void LokiSpoolBuffer::retireWriteFileLocked(bool needsSync)
 LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry &entry)
 {
     if (!m_writeFile || m_segments.empty() || m_segments.back().size >= m_segmentLimit) {
-        if (!startSegmentLocked()) {
+        if (m_spare) {
+            // The worker made it beforehand (prepareSpare()): no file is created under the lock.
+            retireWriteFileLocked(m_options.sync != LokiConfig::SpoolSync::Never);
+            m_segments.push_back(Segment{m_spareNumber, magicSize, magicSize, 0, 0, 0});
+            m_diskBytes += magicSize;
+            m_writeFile = std::move(m_spare);
+            m_directoryDirty = true;
+        } else if (!startSegmentLocked()) {
             if (!m_writeFailed && m_limits.mode != LokiConfig::Backpressure::DropOldest)
                 reportLocked(m_lastWriteError + QStringLiteral(" (the backpressure mode applies until "
                                                                "writing works again)"));
@@ -490,7 +501,7 @@ bool LokiSpoolBuffer::dropOldestLocked()
     if (oldest.number == m_cursor.segment) {
         untaken = oldest.entries - m_takenInCursorSegment;
         bytes = oldest.lineBytes - m_takenBytesInCursorSegment;
-        moveCursorLocked(m_segments.size() > 1 ? m_segments[1].number : m_nextNumber);
+        moveCursorLocked(m_segments.size() > 1 ? m_segments[1].number : firstUnusedNumberLocked());
         ++m_cursorGeneration;
     } else if (oldest.number > m_cursor.segment) {
         untaken = oldest.entries;
@@ -702,7 +713,49 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
     LokiCounterSet::add(m_counters->expired, stats.expired);
     LokiCounterSet::add(m_counters->corrupted, stats.damaged);
     flushReports();
+    prepareSpare();
     return stats;
+}
+
+quint64 LokiSpoolBuffer::firstUnusedNumberLocked() const
+{
+    // A spare (or one being made) comes first: the position past everything must not pass it, or the next
+    // start would take what is written into it for delivered.
+    return (m_spare || m_spareReserved) ? m_spareNumber : m_nextNumber;
+}
+
+void LokiSpoolBuffer::prepareSpare()
+{
+    quint64 number = 0;
+    {
+        QMutexLocker lock(&m_mutex);
+        // Only while a segment is being written and past half its size: an idle spool keeps no extra file.
+        if (m_spare || m_spareReserved || m_closed || !m_writeFile || m_segments.empty() ||
+            m_segments.back().size < m_segmentLimit / 2)
+            return;
+        number = m_nextNumber++;
+        m_spareNumber = number;
+        m_spareReserved = true;
+    }
+    auto file = std::make_shared<SegmentFile>();
+    file->path = segmentPath(number);
+    QString why;
+    bool ok = openOwnerOnly(file->file, file->path,
+                            QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate) &&
+              writeAll(file->file, QByteArray::fromRawData(magic, magicSize), &why);
+    {
+        QMutexLocker lock(&m_mutex);
+        m_spareReserved = false;
+        // A sender that could not wait for it made a segment of its own meanwhile, numbered after this one:
+        // this one would now sort before entries written earlier.
+        ok = ok && !m_closed && m_nextNumber == number + 1;
+        if (ok)
+            m_spare = file;
+    }
+    if (!ok) {
+        file->file.close();
+        QFile::remove(file->path);
+    }
 }
 
 void LokiSpoolBuffer::acknowledge()
@@ -727,7 +780,7 @@ void LokiSpoolBuffer::acknowledge()
             m_diskBytes -= m_segments.front().fileBytes;
             remove << segmentPath(m_segments.front().number);
             m_segments.pop_front();
-            moveCursorLocked(m_segments.empty() ? m_nextNumber : m_segments.front().number);
+            moveCursorLocked(m_segments.empty() ? firstUnusedNumberLocked() : m_segments.front().number);
         }
         ack = m_cursor;
         for (Segment &segment : m_segments)
@@ -769,6 +822,7 @@ void LokiSpoolBuffer::acknowledge()
         m_notFull.wakeAll(); // disk space was freed
     }
     flushReports();
+    prepareSpare();
 }
 
 void LokiSpoolBuffer::removeFiles(const QStringList &paths)

@@ -27,12 +27,16 @@
  * DropOldest deletes the oldest segment).
  *
  * Locks. m_mutex is the state lock that senders take. Under it a sender does bookkeeping and the one
- * write() of its record (the write must stay under it: records of two senders must neither interleave nor
- * reach the file out of the order of their timestamps and stream definitions). Opening a segment file
- * (on the first append and at rotation, every segmentBytes) and, in DropOldest mode on a full bound, the
- * unlink of the oldest segment happen there too. Never under it: fsync/fdatasync (sync() works on a shared
- * handle of the file outside the lock), the worker's reads (its own handle; only the bookkeeping of what it
- * read is under the lock), the deletion of acknowledged segments, and the acknowledgement file's writes.
+ * write() of its record: the write must stay under it, because the records of two senders must neither
+ * interleave nor reach the file out of the order of their timestamps and stream definitions, and an
+ * accepted entry must be in the kernel when push() returns (so SIGKILL loses nothing accepted). At rotation
+ * the sender switches to a spare segment file the worker created beforehand (prepareSpare()); it opens a
+ * file itself only when there is none (the first append after open, after a full disk, or when it writes
+ * faster than the worker keeps up). In DropOldest mode on a full bound or disk, the oldest segment is
+ * truncated and unlinked there too: the room must exist before the sender writes. Never under it:
+ * fsync/fdatasync (sync() works on a shared handle of the file, outside the lock), the worker's reads (its
+ * own handle; only the bookkeeping of what it read is under the lock), the deletion of acknowledged
+ * segments, and the acknowledgement file's writes.
  * m_syncMutex orders sync() and the acknowledgement writes; senders never take it.
  *
  * Files it cannot use (a foreign or damaged header, unreadable) are left untouched and reported; they are
@@ -136,6 +140,8 @@ private:
     bool startSegmentLocked();
     /** Stops writing to the current segment; its handle goes to the next sync() (or is just closed). */
     void retireWriteFileLocked(bool needsSync);
+    /** The number the next segment gets: the spare's when there is one. */
+    quint64 firstUnusedNumberLocked() const;
     /** Drops the retired handle of @p path (a segment about to be deleted) without syncing it. */
     void forgetRetiredLocked(const QString &path);
     /** Makes room in DropOldest mode; false when nothing can be dropped. */
@@ -151,6 +157,8 @@ private:
     /** Makes sure the read buffer holds @p need bytes at @p offset of segment @p number, below @p end. */
     bool fill(quint64 number, qint64 offset, qint64 end, qsizetype need);
     void removeFiles(const QStringList &paths);
+    /** Creates the next segment file ahead of time, so a sender that rotates creates none under the lock. */
+    void prepareSpare();
     void syncDirectory();
 
     const Options m_options;
@@ -166,6 +174,9 @@ private:
     QWaitCondition m_notFull;
     std::deque<Segment> m_segments; ///< oldest first; the last is the one written when m_writeFile is set
     std::shared_ptr<SegmentFile> m_writeFile;
+    std::shared_ptr<SegmentFile> m_spare; ///< the next segment, made by the worker (magic only)
+    quint64 m_spareNumber = 0;            ///< the spare's number, also while it is being made
+    bool m_spareReserved = false;         ///< the worker is making the spare
     std::vector<std::shared_ptr<SegmentFile>> m_retired;   ///< rotated out, still to be synced by sync()
     QHash<const LokiStreamInfo *, quint32> m_writeStreams; ///< ids defined in the segment written
     QByteArray m_writeBuffer;
