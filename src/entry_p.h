@@ -32,23 +32,63 @@ struct LokiQueuedEntry
 };
 
 /**
- * How long a push may wait for room in Block mode: a deadline fixed by the caller, or a timeout that starts
- * only when the buffer is found full, so the common case reads no clock.
+ * How long a push may wait for room in Block mode: a deadline fixed by the caller, a timeout that starts
+ * only when the buffer is found full, or the configuration's LokiConfig::blockTimeout (send() without a
+ * deadline), so the common case reads no clock.
  */
 struct LokiWait
 {
-    static LokiWait until(QDeadlineTimer deadline) { return {deadline, std::chrono::milliseconds(0), false}; }
-    static LokiWait atMost(std::chrono::milliseconds timeout) { return {QDeadlineTimer(), timeout, true}; }
-    QDeadlineTimer resolve() const
+    static LokiWait until(QDeadlineTimer deadline)
     {
-        return relative
-                   ? (timeout.count() < 0 ? QDeadlineTimer(QDeadlineTimer::Forever) : QDeadlineTimer(timeout))
-                   : deadline;
+        if (isDefaultDeadline(deadline))
+            return {QDeadlineTimer(), std::chrono::milliseconds(0), Kind::BlockTimeout};
+        return {deadline, std::chrono::milliseconds(0), Kind::Until};
+    }
+    static LokiWait atMost(std::chrono::milliseconds timeout)
+    {
+        return {QDeadlineTimer(), timeout, Kind::AtMost};
     }
 
+    /**
+     * What LokiClient::send() without a deadline passes on: a value no caller makes (an absolute deadline
+     * 1 s + 1 ns after the monotonic clock's origin), built without reading the clock, that until() turns
+     * into "LokiConfig::blockTimeout from the moment the buffer is found full".
+     */
+    static QDeadlineTimer defaultDeadline()
+    {
+        QDeadlineTimer deadline;
+        deadline.setPreciseDeadline(1, 1);
+        return deadline;
+    }
+    static bool isDefaultDeadline(const QDeadlineTimer &deadline)
+    {
+        return !deadline.isForever() && deadline.deadlineNSecs() == 1000000001;
+    }
+
+    /** The deadline, resolved when the buffer is found full; @p blockTimeout: LokiConfig::blockTimeout. */
+    QDeadlineTimer resolve(std::chrono::milliseconds blockTimeout) const
+    {
+        switch (kind) {
+        case Kind::Until:
+            return deadline;
+        case Kind::AtMost:
+            return relativeDeadline(timeout);
+        case Kind::BlockTimeout:
+            break;
+        }
+        return relativeDeadline(blockTimeout);
+    }
+
+    enum class Kind { Until, AtMost, BlockTimeout };
     QDeadlineTimer deadline;
     std::chrono::milliseconds timeout;
-    bool relative;
+    Kind kind;
+
+private:
+    static QDeadlineTimer relativeDeadline(std::chrono::milliseconds timeout)
+    {
+        return timeout.count() < 0 ? QDeadlineTimer(QDeadlineTimer::Forever) : QDeadlineTimer(timeout);
+    }
 };
 
 #endif // LOKIQT_ENTRY_P_H

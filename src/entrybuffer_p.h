@@ -28,6 +28,9 @@ public:
         int batchEntries = 1;
         qint64 batchBytes = 1;
         LokiConfig::Backpressure mode = LokiConfig::Backpressure::Block;
+        /** Block mode, for a push without a deadline of its own (LokiConfig::blockTimeout; negative: none).
+         */
+        std::chrono::milliseconds blockTimeout{5000};
     };
 
     /** What takeBatch() resolved without handing it out. */

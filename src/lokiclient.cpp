@@ -21,6 +21,7 @@ LokiEntryBuffer::Limits bufferLimits(const LokiConfig &config)
     limits.batchEntries = qMax(1, config.batch.maxEntries);
     limits.batchBytes = qMax<qint64>(1, config.batch.maxBytes);
     limits.mode = config.backpressure;
+    limits.blockTimeout = config.blockTimeout;
     return limits;
 }
 
@@ -391,30 +392,21 @@ LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTim
     return d->enqueue(d->defaultStream, 0, line, LokiWait::until(deadline));
 }
 
-// Without a deadline, Block mode waits at most LokiConfig::blockTimeout (the other modes never wait: no
-// clock is read for them).
-QDeadlineTimer LokiClientPrivate::defaultSendDeadline() const
-{
-    if (config.backpressure != LokiConfig::Backpressure::Block)
-        return QDeadlineTimer();
-    if (config.blockTimeout.count() < 0)
-        return QDeadlineTimer(QDeadlineTimer::Forever);
-    return QDeadlineTimer(config.blockTimeout);
-}
-
+// Without a deadline, Block mode waits at most LokiConfig::blockTimeout, counted from the moment the buffer
+// is found full (LokiWait::defaultDeadline() reads no clock).
 LokiClient::SendResult LokiClient::send(const LokiEntry &entry)
 {
-    return send(entry, d_func()->defaultSendDeadline());
+    return send(entry, LokiWait::defaultDeadline());
 }
 
 LokiClient::SendResult LokiClient::send(const QString &line)
 {
-    return send(line, d_func()->defaultSendDeadline());
+    return send(line, LokiWait::defaultDeadline());
 }
 
 LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line)
 {
-    return sendUtf8(line, d_func()->defaultSendDeadline());
+    return sendUtf8(line, LokiWait::defaultDeadline());
 }
 
 bool LokiClient::flush(QDeadlineTimer deadline)

@@ -70,8 +70,6 @@ public:
     void openBuffer();
     /** Owner thread. Tells the worker what QNetworkInformation says about the network, now and later. */
     void followReachability();
-    /** Any thread. The deadline of a send() without one (see LokiConfig::blockTimeout). */
-    QDeadlineTimer defaultSendDeadline() const;
     /** Any thread. Counts an invalid entry and reports it. */
     LokiClient::SendResult reject(const QString &why);
 

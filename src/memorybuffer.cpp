@@ -38,7 +38,7 @@ LokiEntryBuffer::PushResult LokiMemoryBuffer::push(LokiQueuedEntry &&entry, cons
                 break;
             case LokiConfig::Backpressure::Block:
                 if (!deadlineResolved) {
-                    deadline = wait.resolve();
+                    deadline = wait.resolve(m_limits.blockTimeout);
                     deadlineResolved = true;
                 }
                 if (!m_notFull.wait(&m_mutex, deadline) && m_count >= m_capacity && !m_closed) {

@@ -302,7 +302,7 @@ LokiEntryBuffer::PushResult LokiSpoolBuffer::push(LokiQueuedEntry &&entry, const
     PushResult result = PushResult::Accepted;
     auto waitForRoom = [&](bool bounded) {
         if (!deadlineResolved) {
-            deadline = wait.resolve();
+            deadline = wait.resolve(m_limits.blockTimeout);
             deadlineResolved = true;
         }
         if (deadline.hasExpired())

@@ -84,6 +84,28 @@ private Q_SLOTS:
         QCOMPARE(f.counters.timedOut.load(), 2);
     }
 
+    // send() without a deadline: LokiConfig::blockTimeout, counted from the moment the buffer is full.
+    void theDefaultDeadlineIsTheBlockTimeout()
+    {
+        LokiCounterSet counters;
+        LokiEntryBuffer::Limits limits{100, 1 << 20, Mode::Block, std::chrono::milliseconds(200)};
+        LokiMemoryBuffer buffer(1, limits, &counters);
+        const QDeadlineTimer byDefault = LokiWait::defaultDeadline();
+        QVERIFY(LokiWait::isDefaultDeadline(byDefault));
+        QVERIFY(!LokiWait::isDefaultDeadline(QDeadlineTimer(QDeadlineTimer::Forever)));
+        QVERIFY(!LokiWait::isDefaultDeadline(QDeadlineTimer(0)));
+        LokiQueuedEntry a;
+        a.stream = &stream;
+        QCOMPARE(buffer.push(std::move(a), LokiWait::until(byDefault)), Result::Accepted);
+        QTest::qWait(300); // the default deadline is not a point in time: it starts when the buffer is full
+        QElapsedTimer timer;
+        timer.start();
+        LokiQueuedEntry b;
+        b.stream = &stream;
+        QCOMPARE(buffer.push(std::move(b), LokiWait::until(byDefault)), Result::TimedOut);
+        QVERIFY2(timer.elapsed() >= 150, qPrintable(QString::number(timer.elapsed())));
+    }
+
     void blockWaitsForTheWorkerToTakeABatch()
     {
         Fixture f(2, Mode::Block);
