@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
-// Fuzzes the spool reader (src/spool_p.h) with what a crash, a bad disk or a stranger can leave in a spool
+// Fuzzes the spool reader (src/spoolformat_p.h, the record codec, and src/spoolbuffer_p.h, which reads
+// segment files with it) with what a crash, a bad disk or a stranger can leave in a spool
 // directory: arbitrary segment files and acknowledgement files. Opening such a directory and reading all of
 // it must never crash or hang, and every entry the reader counts must be accounted for: taken, expired or
 // lost to damage. The record reader alone must never read outside its input.
 #include "fuzzsupport.h"
-#include "spool_p.h"
+#include "spoolbuffer_p.h"
+#include "spoolformat_p.h"
 
 #include <QtCore/QDir>
 #include <QtCore/QFile>
@@ -95,26 +97,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
 
     Streams streams;
     int reports = 0;
-    LokiSpool::Options options;
+    LokiSpoolBuffer::Options options;
     options.directory = dir;
     options.sync = LokiConfig::SpoolSync::Never;
-    LokiSpool spool(
-        options, [&streams](const QByteArray &k, const QByteArray &j) { return streams.get(k, j); },
+    LokiEntryBuffer::Limits limits;
+    limits.batchEntries = 1 + quint8(input[3]) % 64; // byte 3: the batch size to read with
+    limits.batchBytes = 1 << 20;
+    LokiCounterSet counters;
+    LokiSpoolBuffer spool(
+        options, limits, &counters,
+        [&streams](const QByteArray &k, const QByteArray &j) { return streams.get(k, j); },
         [&reports](const QString &) { ++reports; });
     QString why;
     FUZZ_CHECK(spool.open(&why));
-    const qint64 found = spool.replayedEntries();
-    FUZZ_CHECK(found >= 0 && found == spool.pendingEntries());
+    const qint64 found = spool.replayedCount();
+    FUZZ_CHECK(found >= 0 && found == spool.size());
 
-    const int batch = 1 + quint8(input[3]) % 64;
     qint64 taken = 0, expired = 0, damaged = 0;
     std::vector<LokiQueuedEntry> out;
     for (int rounds = 0;; ++rounds) {
         FUZZ_CHECK(rounds <= found + 2); // every round takes something, or it is the last
         out.clear();
         const qint64 before = taken + expired + damaged;
-        spool.take(out, batch, 1 << 20, 0, &expired, &damaged);
+        const LokiEntryBuffer::TakeStats stats = spool.takeBatch(out);
         taken += qint64(out.size());
+        expired += stats.expired;
+        damaged += stats.damaged;
         for (const LokiQueuedEntry &e : out)
             FUZZ_CHECK(e.stream != nullptr);
         spool.acknowledge();
@@ -122,6 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
             break;
     }
     FUZZ_CHECK(taken + expired + damaged == found);
-    FUZZ_CHECK(spool.pendingEntries() == 0);
+    FUZZ_CHECK(spool.size() == 0);
+    FUZZ_CHECK(spool.removedCount() == found);
     return 0;
 }

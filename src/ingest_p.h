@@ -9,7 +9,7 @@
 // and LokiMessageHandler alike. Its functions return a value (an entry, or why it was refused) and change
 // nothing but the stream table: counting and reporting are the facade's.
 
-#include "entryqueue_p.h" // LokiStreamInfo, LokiQueuedEntry, LokiMetadata
+#include "entry_p.h" // LokiStreamInfo, LokiQueuedEntry, LokiMetadata
 #include "render_p.h"
 
 #include <lokiqt/lokiconfig.h>

@@ -4,7 +4,9 @@
 #include "lokiclient_p.h"
 #include "lokimessagehandler_p.h"
 #include "lokiworker_p.h"
+#include "memorybuffer_p.h"
 #include "reachability_p.h"
+#include "spoolbuffer_p.h"
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QMetaObject>
@@ -14,13 +16,13 @@ Q_LOGGING_CATEGORY(lcLoki, "lokiqt.client", QtInfoMsg)
 
 namespace {
 
-LokiEntryQueue::Limits queueLimits(const LokiConfig &config)
+LokiEntryBuffer::Limits bufferLimits(const LokiConfig &config)
 {
-    LokiEntryQueue::Limits limits;
-    limits.capacity = qMax(1, config.queueCapacity);
+    LokiEntryBuffer::Limits limits;
     limits.batchEntries = qMax(1, config.batch.maxEntries);
     limits.batchBytes = qMax<qint64>(1, config.batch.maxBytes);
     limits.mode = config.backpressure;
+    limits.blockTimeout = config.blockTimeout;
     return limits;
 }
 
@@ -91,38 +93,39 @@ LokiClientPrivate::LokiClientPrivate(LokiClient *q, const LokiConfig &config)
     , configError(validateConfig(config))
     , pushUrl(config.pushUrl().adjusted(QUrl::RemoveUserInfo))
     , ingest(config)
-    , queue(queueLimits(config), &counters)
     , status(q)
 {}
 
-void LokiClientPrivate::openSpool()
+void LokiClientPrivate::openBuffer()
 {
-    if (config.spool.directory.isEmpty() || !configError.isEmpty())
-        return;
-    LokiSpool::Options options;
-    options.directory = config.spool.directory;
-    options.maxBytes = config.spool.maxBytes;
-    options.segmentBytes = config.spool.segmentBytes;
-    options.sync = config.spool.sync;
-    options.maxAge = config.spool.maxAge;
-    options.syncEntries = qMax(1, config.batch.maxEntries);
-    options.syncBytes = qMax<qint64>(1, config.batch.maxBytes);
-    spool = std::make_unique<LokiSpool>(
-        options, [this](const QByteArray &key, const QByteArray &json) { return internRaw(key, json); },
-        [this](const QString &message) { reportError(LokiError(LokiError::Kind::Spool, message)); });
-    QString why;
-    if (!spool->open(&why)) {
-        spool.reset();
+    if (!config.spool.directory.isEmpty() && configError.isEmpty()) {
+        LokiSpoolBuffer::Options options;
+        options.directory = config.spool.directory;
+        options.maxBytes = config.spool.maxBytes;
+        options.segmentBytes = config.spool.segmentBytes;
+        options.sync = config.spool.sync;
+        options.syncInterval = config.spool.syncInterval;
+        options.maxAge = config.spool.maxAge;
+        options.syncEntries = qMax(1, config.batch.maxEntries);
+        options.syncBytes = qMax<qint64>(1, config.batch.maxBytes);
+        auto spool = std::make_unique<LokiSpoolBuffer>(
+            options, bufferLimits(config), &counters,
+            [this](const QByteArray &key, const QByteArray &json) { return internRaw(key, json); },
+            [this](const QString &message) { reportError(LokiError(LokiError::Kind::Spool, message)); });
+        QString why;
+        if (spool->open(&why)) {
+            counters.replayed.store(spool->replayedCount());
+            if (spool->replayedCount() > 0)
+                qCInfo(lcLoki, "%lld entries left in the spool by an earlier run are sent first",
+                       spool->replayedCount());
+            buffer = std::move(spool);
+            return;
+        }
         qCWarning(lcLoki, "%s; entries are kept in memory only", qPrintable(why));
         reportError(
             LokiError(LokiError::Kind::Spool, why + QStringLiteral("; entries are kept in memory only")));
-        return;
     }
-    counters.replayed.store(spool->replayedEntries());
-    if (spool->replayedEntries() > 0)
-        qCInfo(lcLoki, "%lld entries left in the spool by an earlier run are sent first",
-               spool->replayedEntries());
-    queue.attachSpool(spool.get());
+    buffer = std::make_unique<LokiMemoryBuffer>(config.queueCapacity, bufferLimits(config), &counters);
 }
 
 void LokiClientPrivate::followReachability()
@@ -147,14 +150,14 @@ LokiClient::SendResult LokiClientPrivate::enqueue(LokiIngested &&ingested, const
     if (ingested.demoted && counters.demoted.fetch_add(1) == 0)
         reportError(ingest.demotedReport());
     // The one handoff to the buffer.
-    switch (queue.push(std::move(ingested.entry), wait)) {
-    case LokiEntryQueue::PushResult::Accepted:
+    switch (buffer->push(std::move(ingested.entry), wait)) {
+    case LokiEntryBuffer::PushResult::Accepted:
         return LokiClient::SendResult::Accepted;
-    case LokiEntryQueue::PushResult::Dropped:
+    case LokiEntryBuffer::PushResult::Dropped:
         return LokiClient::SendResult::Dropped;
-    case LokiEntryQueue::PushResult::TimedOut:
+    case LokiEntryBuffer::PushResult::TimedOut:
         return LokiClient::SendResult::TimedOut;
-    case LokiEntryQueue::PushResult::Closed:
+    case LokiEntryBuffer::PushResult::Closed:
         break;
     }
     return LokiClient::SendResult::Closed;
@@ -208,7 +211,7 @@ bool LokiClientPrivate::ensureStarted()
 void LokiClientPrivate::beginClose()
 {
     closing.store(true);
-    queue.close();
+    buffer->close();
     status.close();
 }
 
@@ -228,13 +231,13 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
     Q_D(LokiClient);
     qRegisterMetaType<LokiError>();
     qRegisterMetaType<LokiClient::State>();
-    d->openSpool();
+    d->openBuffer();
     d->thread.setObjectName(QStringLiteral("lokiqt-client"));
     d->worker = new LokiWorker(d);
     d->worker->moveToThread(&d->thread);
     connect(&d->thread, &QThread::started, d->worker, &LokiWorker::start, Qt::DirectConnection);
     LokiWorker *worker = d->worker;
-    d->queue.setWakeCallback(
+    d->buffer->setWakeCallback(
         [worker] { QMetaObject::invokeMethod(worker, &LokiWorker::schedule, Qt::QueuedConnection); });
     if (!d->configError.isEmpty()) {
         qCWarning(lcLoki, "invalid configuration: %s", qPrintable(d->configError));
@@ -286,6 +289,23 @@ LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line, QDeadlineTim
     return d->enqueue(d->ingest.utf8(line), LokiWait::until(deadline));
 }
 
+// Without a deadline, Block mode waits at most LokiConfig::blockTimeout, counted from the moment the buffer
+// is found full (LokiWait::defaultDeadline() reads no clock).
+LokiClient::SendResult LokiClient::send(const LokiEntry &entry)
+{
+    return send(entry, LokiWait::defaultDeadline());
+}
+
+LokiClient::SendResult LokiClient::send(const QString &line)
+{
+    return send(line, LokiWait::defaultDeadline());
+}
+
+LokiClient::SendResult LokiClient::sendUtf8(const QByteArray &line)
+{
+    return sendUtf8(line, LokiWait::defaultDeadline());
+}
+
 bool LokiClient::flush(QDeadlineTimer deadline)
 {
     Q_D(LokiClient);
@@ -298,7 +318,7 @@ bool LokiClient::flush(QDeadlineTimer deadline)
         return done;
     }
     auto waiter = std::make_shared<LokiFlushWaiter>();
-    const qint64 target = d->queue.acceptedCount();
+    const qint64 target = d->buffer->acceptedCount();
     LokiWorker *worker = d->worker;
     QMetaObject::invokeMethod(
         worker, [worker, waiter, target] { worker->requestFlush(waiter, target); }, Qt::QueuedConnection);
@@ -363,6 +383,7 @@ LokiClient::Counters LokiClient::counters() const
     out.expired = c.expired.load();
     out.corrupted = c.corrupted.load();
     out.replayed = c.replayed.load();
+    out.droppedNoSpace = c.droppedNoSpace.load();
     return out;
 }
 
@@ -404,7 +425,7 @@ LokiError LokiClient::lastError() const
 
 bool LokiClient::isSpooling() const
 {
-    return d_func()->spool != nullptr;
+    return d_func()->buffer->isDurable();
 }
 
 bool LokiClient::isClientThread(const QThread *thread) const

@@ -5,15 +5,17 @@
 #include <lokiqt/lokiclient.h>
 
 #include "clientstatus_p.h"
-#include "entryqueue_p.h"
+#include "counters_p.h"
+#include "entry_p.h"
+#include "entrybuffer_p.h"
 #include "ingest_p.h"
 #include "render_p.h"
-#include "spool_p.h"
 
 #include <QtCore/QHash>
 #include <QtCore/QLoggingCategory>
 #include <QtCore/QMutex>
 #include <QtCore/QThread>
+#include <QtCore/QWaitCondition>
 
 #include <atomic>
 #include <limits>
@@ -60,8 +62,11 @@ public:
     {
         return ingest.streams().internRaw(key, json);
     }
-    /** Owner thread, before the worker starts. Opens the spool directory when one is configured. */
-    void openSpool();
+    /**
+     * Owner thread, before the worker starts. Chooses the entry buffer, once: the spool when one is
+     * configured and its directory can be used, else memory (with a Spool error saying why).
+     */
+    void openBuffer();
     /** Owner thread. Tells the worker what QNetworkInformation says about the network, now and later
      *  (through a LokiReachability). */
     void followReachability();
@@ -103,8 +108,7 @@ public:
     LokiIngest ingest;
 
     LokiCounterSet counters;
-    std::unique_ptr<LokiSpool> spool; ///< null unless LokiConfig::spool.directory is set and usable
-    LokiEntryQueue queue;
+    std::unique_ptr<LokiEntryBuffer> buffer; ///< set by openBuffer(), before the worker starts
 
     LokiClientStatus status;
     std::atomic<bool> closing{false};

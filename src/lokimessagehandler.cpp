@@ -264,7 +264,7 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
         if (type == QtFatalMsg) {
             // Qt aborts when we return. With a spool the entries are in its files already: force them onto
             // the storage. Then push what is queued, for a bounded time.
-            s->d->queue.syncSpool();
+            s->d->buffer->sync();
             s->client->flush(QDeadlineTimer(options.fatalFlushTimeout));
         }
         t_inHandler = false;

@@ -36,12 +36,12 @@ void LokiWorker::start()
     m_backoffTimer = new QTimer(this);
     m_backoffTimer->setSingleShot(true);
     connect(m_backoffTimer, &QTimer::timeout, this, &LokiWorker::onBackoffTimeout);
-    if (d->queue.hasSpool() && d->config.spool.sync == LokiConfig::SpoolSync::Interval) {
+    if (d->buffer->syncTimerInterval().count() >= 0) {
         m_syncTimer = new QTimer(this);
         m_syncTimer->setSingleShot(true);
         m_syncTimer->setTimerType(Qt::CoarseTimer);
         connect(m_syncTimer, &QTimer::timeout, this, [this] {
-            d->queue.syncSpool();
+            d->buffer->sync();
             schedule();
         });
     }
@@ -54,13 +54,13 @@ void LokiWorker::schedule()
     reportDrops();
     d->notifyCounters();
     // Written entries reach the storage at most syncInterval later; no timer runs when nothing waits.
-    if (m_syncTimer && !m_syncTimer->isActive() && d->queue.spoolNeedsSync())
-        m_syncTimer->start(d->config.spool.syncInterval);
+    if (m_syncTimer && !m_syncTimer->isActive() && d->buffer->needsSync())
+        m_syncTimer->start(d->buffer->syncTimerInterval());
     for (;;) {
         LokiBatcher::Inputs in;
         in.batchUnderWay = batchUnderWay(); // its completion calls schedule() again
-        in.bufferEmpty = d->queue.isEmpty();
-        in.fullBatch = !in.bufferEmpty && d->queue.hasFullBatch();
+        in.bufferEmpty = d->buffer->isEmpty();
+        in.fullBatch = !in.bufferEmpty && d->buffer->hasFullBatch();
         in.waitDue = m_waitDue;
         in.flushRequested = !m_flushes.empty();
         switch (LokiBatcher::decide(in)) {
@@ -71,7 +71,7 @@ void LokiWorker::schedule()
             m_waitDue = false;
             finishFlushes();
             // Nothing to send: no timer runs until the next entry wakes us.
-            if (d->queue.armWake(LokiEntryQueue::WakeWhen::AnyEntry))
+            if (d->buffer->armWake(LokiEntryBuffer::WakeWhen::AnyEntry))
                 continue;
             d->setState(LokiClient::State::Idle);
             return;
@@ -82,7 +82,7 @@ void LokiWorker::schedule()
             if (!m_waitTimer->isActive())
                 m_waitTimer->start(d->config.batch.maxWait);
             d->setState(LokiClient::State::Sending);
-            if (d->queue.armWake(LokiEntryQueue::WakeWhen::FullBatch))
+            if (d->buffer->armWake(LokiEntryBuffer::WakeWhen::FullBatch))
                 continue;
             return;
         }
@@ -109,20 +109,18 @@ void LokiWorker::dispatch()
 {
     m_waitTimer->stop();
     m_waitDue = false;
-    if (d->queue.hasSpool() && d->config.spool.sync == LokiConfig::SpoolSync::PerBatch)
-        d->queue.syncSpool();
     std::vector<LokiQueuedEntry> batch;
-    d->queue.takeBatch(batch);
+    d->buffer->takeBatch(batch);
     if (batch.empty()) {
         // Every entry read from the spool was too old (or lost): resolved without a push.
-        d->queue.batchDone();
+        d->buffer->acknowledge();
         reportDrops();
         finishFlushes();
         QMetaObject::invokeMethod(this, &LokiWorker::schedule, Qt::QueuedConnection);
         return;
     }
     m_parts.push_back(std::move(batch));
-    m_batchClockOffsetNs = d->queue.clockOffset();
+    m_batchClockOffsetNs = d->buffer->clockOffset();
     m_batchClockCorrected = false;
     encodeFront();
     post();
@@ -156,12 +154,12 @@ void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
     const int status = outcome.httpStatus;
     std::vector<LokiQueuedEntry> &part = m_parts.front();
     const int entries = int(part.size());
-    const qint64 clockShift = d->queue.clockOffset() - m_batchClockOffsetNs;
+    const qint64 clockShift = d->buffer->clockOffset() - m_batchClockOffsetNs;
 
     LokiRetry::Context context;
     context.attempt = m_attempt;
     context.entries = entries;
-    context.spool = d->queue.hasSpool();
+    context.spool = d->buffer->isDurable();
     context.offline = m_offline;
     context.protobuf = m_encoding == LokiConfig::Encoding::ProtobufSnappy;
     context.clockShifted = clockShift != 0 && !m_batchClockCorrected;
@@ -273,11 +271,11 @@ void LokiWorker::setNetworkReachable(bool reachable)
 void LokiWorker::learnClock(const QByteArray &date)
 {
     const auto change =
-        LokiClockSkew::learn(date, QDateTime::currentDateTimeUtc(), d->queue.clockOffset() / 1000000,
+        LokiClockSkew::learn(date, QDateTime::currentDateTimeUtc(), d->buffer->clockOffset() / 1000000,
                              d->config.clockSkewThreshold.count());
     if (!change)
         return;
-    d->queue.setClockOffset(change->offsetMs * 1000000);
+    d->buffer->setClockOffset(change->offsetMs * 1000000);
     d->reportError(LokiError(LokiError::Kind::Limit, change->message));
 }
 
@@ -291,7 +289,7 @@ void LokiWorker::nextPart()
         post();
         return;
     }
-    d->queue.batchDone();
+    d->buffer->acknowledge();
     finishFlushes();
     schedule();
 }
@@ -300,7 +298,7 @@ void LokiWorker::finishFlushes()
 {
     if (m_flushes.empty() || batchUnderWay())
         return;
-    const qint64 removed = d->queue.removedCount();
+    const qint64 removed = d->buffer->removedCount();
     const qint64 failures = d->failuresSoFar();
     for (auto it = m_flushes.begin(); it != m_flushes.end();) {
         if (removed >= it->target) {
@@ -327,15 +325,22 @@ void LokiWorker::reportDrops()
     }
     const qint64 drops =
         d->counters.droppedNew.load() + d->counters.droppedOldest.load() + d->counters.timedOut.load();
-    if (drops == m_reportedDrops)
-        return;
-    const qint64 delta = drops - m_reportedDrops;
-    m_reportedDrops = drops;
-    d->reportError(LokiError(LokiError::Kind::Dropped,
-                             QStringLiteral("the queue was full (capacity %1, backpressure %2)")
-                                 .arg(d->config.queueCapacity)
-                                 .arg(LokiConfig::backpressureName(d->config.backpressure)),
-                             int(qMin<qint64>(delta, std::numeric_limits<int>::max()))));
+    if (drops != m_reportedDrops) {
+        const qint64 delta = drops - m_reportedDrops;
+        m_reportedDrops = drops;
+        d->reportError(LokiError(LokiError::Kind::Dropped, d->buffer->boundDescription(),
+                                 int(qMin<qint64>(delta, std::numeric_limits<int>::max()))));
+    }
+    // Refused because the spool's file system could not take them: its own reason, in the system's words.
+    const qint64 noSpace = d->counters.droppedNoSpace.load();
+    if (noSpace != m_reportedNoSpace) {
+        const qint64 delta = noSpace - m_reportedNoSpace;
+        m_reportedNoSpace = noSpace;
+        d->reportError(LokiError(
+            LokiError::Kind::Dropped,
+            QStringLiteral("refused: the spool could not write them (%1)").arg(d->buffer->lastWriteError()),
+            int(qMin<qint64>(delta, std::numeric_limits<int>::max()))));
+    }
 }
 
 int LokiWorker::activeTimers() const
@@ -357,28 +362,22 @@ void LokiWorker::shutdown()
         m_syncTimer->stop();
     if (m_transport)
         m_transport->abort();
-    std::vector<LokiQueuedEntry> left = d->queue.takeAll();
-    qint64 lost = qint64(left.size());
+    qint64 inFlight = 0;
     for (const auto &part : m_parts)
-        lost += qint64(part.size());
+        inFlight += qint64(part.size());
     m_parts.clear();
-    if (d->queue.hasSpool()) {
-        // Nothing is lost: the batch under way was not acknowledged, so it stays in the spool with the rest.
-        lost = 0;
-        if (d->config.spool.sync != LokiConfig::SpoolSync::Never)
-            d->queue.syncSpool();
-        const qint64 kept = d->counters.queued();
-        if (kept > 0)
-            d->reportError(LokiError(LokiError::Kind::Spool,
-                                     QStringLiteral("undelivered when close() reached its deadline: kept in "
-                                                    "%1 for the next start")
-                                         .arg(d->config.spool.directory),
-                                     int(qMin<qint64>(kept, std::numeric_limits<int>::max()))));
-    }
-    if (lost > 0) {
-        LokiCounterSet::add(d->counters.droppedClosed, lost);
+    const LokiEntryBuffer::Leftovers left = d->buffer->shutdownLeftovers(inFlight);
+    if (left.kept > 0)
+        d->reportError(LokiError(LokiError::Kind::Spool,
+                                 QStringLiteral("undelivered when close() reached its deadline: kept in "
+                                                "%1 for the next start")
+                                     .arg(left.keptIn),
+                                 int(qMin<qint64>(left.kept, std::numeric_limits<int>::max()))));
+    if (left.lost > 0) {
+        LokiCounterSet::add(d->counters.droppedClosed, left.lost);
         d->reportError(LokiError(LokiError::Kind::Dropped,
-                                 QStringLiteral("undelivered when close() reached its deadline"), int(lost)));
+                                 QStringLiteral("undelivered when close() reached its deadline"),
+                                 int(qMin<qint64>(left.lost, std::numeric_limits<int>::max()))));
     }
     for (PendingFlush &flush : m_flushes)
         flush.waiter->finish(false);

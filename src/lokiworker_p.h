@@ -2,7 +2,7 @@
 #ifndef LOKIQT_LOKIWORKER_P_H
 #define LOKIQT_LOKIWORKER_P_H
 
-#include "entryqueue_p.h"
+#include "entry_p.h"
 #include "pushencoder_p.h"
 
 #include <QtCore/QObject>
@@ -20,7 +20,8 @@ class QTimer;
 /**
  * The client's worker: lives on the client's QThread and owns everything that happens there: the network
  * access manager, the batch timer, the batch under way and its retries. Nothing here is shared with other
- * threads except through LokiEntryQueue and the atomic counters, so it needs no locks of its own.
+ * threads except through the entry buffer (LokiEntryBuffer) and the atomic counters, so it needs no locks of
+ * its own.
  *
  * One batch is under way at a time (pushing or waiting for its backoff), which keeps each stream's entries
  * in order at Loki; entries that arrive meanwhile wait in the queue, where backpressure applies to them.
@@ -91,6 +92,7 @@ private:
     bool m_offline = false;           ///< the system reports no network
     bool m_waitingForNetwork = false; ///< a push failed while offline and waits for the network
     qint64 m_reportedDrops = 0;
+    qint64 m_reportedNoSpace = 0;
     qint64 m_reportedExpired = 0;
     std::vector<PendingFlush> m_flushes;
 };

@@ -4,7 +4,7 @@
 
 // Turns a batch of queued entries into a push body. Pure: no I/O, no state.
 
-#include "entryqueue_p.h"
+#include "entry_p.h"
 
 #include <lokiqt/lokiconfig.h>
 

@@ -10,7 +10,9 @@
 #include <QtCore/QThread>
 #include <QtTest/QtTest>
 
+#include <atomic>
 #include <memory>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -345,6 +347,33 @@ private Q_SLOTS:
                                  longWait);
     }
 
+    // Failure 2.1 of issue 9: the Date header that corrects the clock arrives while entries wait in a spool
+    // (the memory ring is empty then); the correction divided by the ring's size, 0, and died of SIGFPE.
+    void aClockCorrectionWhileEntriesWaitInTheSpoolKeepsThemAll()
+    {
+        const qint64 threeYearsMs = qint64(3) * 365 * 24 * 3600 * 1000;
+        receiver->setClockOffset(std::chrono::milliseconds(threeYearsMs));
+        receiver->setResponseDelay(300ms); // the later entries are queued when the first answer arrives
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 1; // one entry per push: the others wait in the spool
+        config.batch.maxWait = 1ms;
+        QTemporaryDir dir;
+        config.spool.directory = dir.path();
+        LokiClient client(config);
+        QVERIFY(client.isSpooling());
+        for (int i = 0; i < 5; ++i)
+            QCOMPARE(client.send(QString::number(i)), LokiClient::SendResult::Accepted);
+        QVERIFY2(client.flush(QDeadlineTimer(longWait)), qPrintable(client.lastError().toString()));
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(lines(got), numbered(0, 5));
+        // The entries taken after the correction carry it.
+        const qint64 serverNowNs = (QDateTime::currentMSecsSinceEpoch() + threeYearsMs) * 1000000;
+        QVERIFY2(qAbs(got.last().timestampNs - serverNowNs) < qint64(120) * 1000000000,
+                 qPrintable(QString::number(got.last().timestampNs)));
+        for (int i = 1; i < got.size(); ++i)
+            QVERIFY(got[i].timestampNs > got[i - 1].timestampNs);
+    }
+
     void smallClockDifferencesAreLeftAlone()
     {
         receiver->setCheckTimestamps(true);
@@ -496,6 +525,36 @@ private Q_SLOTS:
         QVERIFY(receiver->restart());
         QTRY_COMPARE_WITH_TIMEOUT(client.sent(), 10, longWait);
         QCOMPARE(lines(receiver->entries()), numbered(0, 10)); // nothing accepted was lost
+    }
+
+    // Issue 9 (2.5): without a deadline, Block mode waits LokiConfig::blockTimeout, not forever; an explicit
+    // deadline (Forever included) is still the caller's.
+    void blockWithoutADeadlineWaitsBlockTimeout()
+    {
+        LokiConfig config = saturatingConfig(*receiver, LokiConfig::Backpressure::Block);
+        config.blockTimeout = 300ms;
+        LokiClient client(config);
+        QVERIFY(stallFirstBatch(client, *receiver));
+        for (int i = 5; i < 10; ++i)
+            QCOMPARE(client.send(QString::number(i)), LokiClient::SendResult::Accepted);
+        QElapsedTimer timer;
+        timer.start();
+        QCOMPARE(client.send(QStringLiteral("a")), LokiClient::SendResult::TimedOut);
+        QVERIFY2(timer.elapsed() >= 250, qPrintable(QString::number(timer.elapsed())));
+        QCOMPARE(client.sendUtf8("b"), LokiClient::SendResult::TimedOut);
+        QCOMPARE(client.send(LokiEntry(QStringLiteral("c"))), LokiClient::SendResult::TimedOut);
+        QCOMPARE(client.counters().timedOut, 3);
+        // Forever, asked for explicitly, waits until room comes: here, when Loki is back.
+        std::atomic<int> result{-1};
+        std::thread sender([&] {
+            result = int(client.send(QStringLiteral("waited"), QDeadlineTimer(QDeadlineTimer::Forever)));
+        });
+        QTest::qWait(600); // longer than blockTimeout
+        const int early = result.load();
+        QVERIFY(receiver->restart());
+        QTRY_COMPARE_WITH_TIMEOUT(result.load(), int(LokiClient::SendResult::Accepted), longWait);
+        sender.join();
+        QCOMPARE(early, -1);
     }
 
     void dropNewKeepsOldest()

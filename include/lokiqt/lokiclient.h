@@ -90,11 +90,15 @@ public:
         qint64 expired = 0;   ///< spooled entries older than Spool::maxAge when read: dropped
         qint64 corrupted = 0; ///< spooled entries lost because their segment file was damaged meanwhile
         qint64 replayed = 0;  ///< entries an earlier run left in the spool (sent before new ones)
+        /** entries refused because the spool could not write them: its file system is full ("No space
+         *  left on device") or failing; lastError() has the system's reason */
+        qint64 droppedNoSpace = 0;
 
         /** Every entry lost on the way: dropped for any reason, timed out, expired or corrupted. */
         qint64 dropped() const
         {
-            return droppedNew + droppedOldest + droppedClosed + timedOut + expired + corrupted;
+            return droppedNew + droppedOldest + droppedClosed + timedOut + expired + corrupted +
+                   droppedNoSpace;
         }
     };
 
@@ -108,18 +112,22 @@ public:
 
     /**
      * Thread-safe, any thread. Renders @p entry and queues it. Never blocks unless backpressure is Block;
-     * then it waits at most until @p deadline for room.
+     * then it waits for room at most LokiConfig::blockTimeout (5 s by default), and answers TimedOut after.
      */
-    SendResult send(const LokiEntry &entry,
-                    QDeadlineTimer deadline = QDeadlineTimer(QDeadlineTimer::Forever));
+    SendResult send(const LokiEntry &entry);
+    /** As send(entry), but in Block mode waits for room until @p deadline (QDeadlineTimer::Forever: as long
+     *  as it takes, also when Loki is down and a spool is full). */
+    SendResult send(const LokiEntry &entry, QDeadlineTimer deadline);
     /** Thread-safe, any thread. Shorthand for send(LokiEntry(line)). */
-    SendResult send(const QString &line, QDeadlineTimer deadline = QDeadlineTimer(QDeadlineTimer::Forever));
+    SendResult send(const QString &line);
+    SendResult send(const QString &line, QDeadlineTimer deadline);
     /**
      * Thread-safe, any thread. The fastest way in: a line that is already UTF-8, with the static labels and
-     * a timestamp of now. Invalid UTF-8 sequences are replaced by U+FFFD (Loki would refuse them).
+     * a timestamp of now. Invalid UTF-8 sequences are replaced by U+FFFD (Loki would refuse them). Waits
+     * as send() does.
      */
-    SendResult sendUtf8(const QByteArray &line,
-                        QDeadlineTimer deadline = QDeadlineTimer(QDeadlineTimer::Forever));
+    SendResult sendUtf8(const QByteArray &line);
+    SendResult sendUtf8(const QByteArray &line, QDeadlineTimer deadline);
 
     /**
      * Thread-safe, any thread but the client's own. Pushes everything accepted before the call without

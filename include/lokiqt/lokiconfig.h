@@ -219,6 +219,13 @@ public:
 
     /** What send() does when the queue is full. */
     Backpressure backpressure = Backpressure::Block;
+    /**
+     * In Block mode, how long send() without a deadline waits for room before it gives up (SendResult::
+     * TimedOut, Counters::timedOut). Room comes when a batch is taken, or with a spool only when Loki
+     * acknowledged one: with Loki down a sender would otherwise wait for as long as the outage lasts.
+     * Negative: wait without limit. send() with an explicit deadline uses that instead.
+     */
+    std::chrono::milliseconds blockTimeout{5000};
 
     /** Time one push may take before it counts as a network failure (and is retried). */
     std::chrono::milliseconds requestTimeout{10000};

@@ -1,0 +1,1003 @@
+// SPDX-License-Identifier: MIT
+#include "spoolbuffer_p.h"
+
+#include "memorybuffer_p.h" // LokiBufferClock
+#include "spoolformat_p.h"
+
+#include <QtCore/QDir>
+#include <QtCore/QFileInfo>
+#include <QtCore/QStorageInfo>
+#include <QtCore/QtEndian>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#ifdef Q_OS_UNIX
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
+using namespace LokiSpoolFormat;
+
+namespace {
+constexpr qsizetype readChunk = 256 * 1024;
+constexpr qint64 minSegmentBytes = 64 * 1024;
+
+QString segmentName(quint64 number)
+{
+    return QStringLiteral("seg-%1.lqs").arg(number, 16, 10, QLatin1Char('0'));
+}
+
+bool parseSegmentName(const QString &name, quint64 *number)
+{
+    if (!name.startsWith(QLatin1String("seg-")) || !name.endsWith(QLatin1String(".lqs")))
+        return false;
+    bool ok = false;
+    *number = name.mid(4, name.size() - 8).toULongLong(&ok);
+    return ok;
+}
+
+/** Opens @p path, creating it readable by the owner only. */
+bool openOwnerOnly(QFile &file, const QString &path, QIODevice::OpenMode mode)
+{
+#ifdef Q_OS_UNIX
+    int flags = O_CREAT | O_CLOEXEC | ((mode & QIODevice::ReadOnly) ? O_RDWR : O_WRONLY);
+    if (mode & QIODevice::Append)
+        flags |= O_APPEND;
+    if (mode & QIODevice::Truncate)
+        flags |= O_TRUNC;
+    const int fd = ::open(QFile::encodeName(path).constData(), flags, 0600);
+    if (fd < 0) {
+        file.setFileName(path); // for errorString() callers: say which file
+        return false;
+    }
+    file.setFileName(path);
+    if (!file.open(fd, mode | QIODevice::Unbuffered, QFileDevice::AutoCloseHandle)) {
+        ::close(fd);
+        return false;
+    }
+    return true;
+#else
+    file.setFileName(path);
+    if (!file.open(mode | QIODevice::Unbuffered))
+        return false;
+    file.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    return true;
+#endif
+}
+
+QString lastSystemError()
+{
+#ifdef Q_OS_UNIX
+    return QString::fromLocal8Bit(std::strerror(errno));
+#else
+    return QString();
+#endif
+}
+
+/** One write of all of @p data at the end of @p file; on failure @p why says what the system said. */
+bool writeAll(QFile &file, const QByteArray &data, QString *why)
+{
+#ifdef Q_OS_UNIX
+    const char *p = data.constData();
+    qsizetype left = data.size();
+    while (left > 0) {
+        const ssize_t n = ::write(file.handle(), p, size_t(left));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            *why = n < 0 ? lastSystemError() : QStringLiteral("nothing written");
+            return false;
+        }
+        p += n;
+        left -= n;
+    }
+    return true;
+#else
+    if (file.write(data) == data.size())
+        return true;
+    *why = file.errorString();
+    return false;
+#endif
+}
+
+bool syncFile(QFile &file)
+{
+    if (!file.isOpen())
+        return true;
+#if defined(Q_OS_LINUX)
+    return ::fdatasync(file.handle()) == 0;
+#elif defined(Q_OS_UNIX)
+    return ::fsync(file.handle()) == 0;
+#else
+    return file.flush();
+#endif
+}
+} // namespace
+
+LokiSpoolBuffer::LokiSpoolBuffer(const Options &options, const Limits &limits, LokiCounterSet *counters,
+                                 StreamResolver resolver, Reporter reporter)
+    : m_options(options)
+    , m_limits(limits)
+    , m_counters(counters)
+    , m_segmentLimit(std::max<qint64>(4096, std::min(options.segmentBytes, options.maxBytes / 4)))
+    , m_resolve(std::move(resolver))
+    , m_report(std::move(reporter))
+{}
+
+LokiSpoolBuffer::~LokiSpoolBuffer()
+{
+    if (m_options.sync != LokiConfig::SpoolSync::Never)
+        sync();
+    if (m_spare) { // holds only the magic: nothing to keep
+        m_spare->file.close();
+        QFile::remove(m_spare->path);
+    }
+}
+
+QString LokiSpoolBuffer::segmentPath(quint64 number) const
+{
+    return m_options.directory + QLatin1Char('/') + segmentName(number);
+}
+
+bool LokiSpoolBuffer::open(QString *error)
+{
+    QDir dir(m_options.directory);
+    if (!dir.mkpath(QStringLiteral("."))) {
+        *error = QStringLiteral("cannot create the spool directory %1").arg(m_options.directory);
+        return false;
+    }
+    QFile::setPermissions(m_options.directory,
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+
+    m_lock = std::make_unique<QLockFile>(dir.filePath(QStringLiteral("lock")));
+    m_lock->setStaleLockTime(0); // a lock is stale only when its process is gone, never for its age
+    if (!m_lock->tryLock(0)) {
+        qint64 pid = 0;
+        QString host, app;
+        if (m_lock->error() == QLockFile::LockFailedError && m_lock->getLockInfo(&pid, &host, &app))
+            *error = QStringLiteral("the spool directory %1 is in use by process %2 (%3) on %4; every client "
+                                    "needs a directory of its own")
+                         .arg(m_options.directory)
+                         .arg(pid)
+                         .arg(app.isEmpty() ? QStringLiteral("unknown") : app, host);
+        else
+            *error = QStringLiteral("cannot lock the spool directory %1").arg(m_options.directory);
+        m_lock.reset();
+        return false;
+    }
+
+    // What an earlier run left.
+    Position acked;
+    m_ackPath = dir.filePath(QStringLiteral("ack"));
+    if (openOwnerOnly(m_ackFile, m_ackPath, QIODevice::ReadWrite)) {
+        char data[20];
+        if (m_ackFile.read(data, sizeof data) == qint64(sizeof data) &&
+            crcOf(data, 16) == qFromLittleEndian<quint32>(data + 16)) {
+            acked.segment = qFromLittleEndian<quint64>(data);
+            acked.offset = qFromLittleEndian<qint64>(data + 8);
+        }
+    } else {
+        *error = QStringLiteral("cannot open %1: %2").arg(m_ackPath, lastSystemError());
+        return false;
+    }
+
+    std::vector<quint64> numbers;
+    const QStringList names = dir.entryList({QStringLiteral("seg-*.lqs")}, QDir::Files);
+    for (const QString &name : names) {
+        quint64 number = 0;
+        if (parseSegmentName(name, &number))
+            numbers.push_back(number);
+    }
+    std::sort(numbers.begin(), numbers.end());
+    quint64 last = 0;
+    for (quint64 number : numbers) {
+        last = number;
+        Segment segment;
+        segment.number = number;
+        if (!scan(segment, number == acked.segment ? acked.offset : magicSize))
+            continue; // not ours to replay or delete: left as it is (reported)
+        if (number < acked.segment || segment.entries == 0) {
+            // Acknowledged (its deletion was cut short), or nothing left in it to deliver.
+            QFile::remove(segmentPath(number));
+            continue;
+        }
+        segment.fileBytes = QFileInfo(segmentPath(number)).size();
+        m_diskBytes += segment.fileBytes;
+        m_pendingEntries += segment.entries;
+        m_pendingBytes += segment.lineBytes;
+        m_segments.push_back(segment);
+    }
+    m_replayed = m_pendingEntries;
+    // New segments sort after every file there and after the acknowledged one, or the next start would take
+    // them for delivered.
+    m_nextNumber = std::max(last, acked.segment) + 1;
+    m_acked = acked;
+    if (!m_segments.empty()) {
+        m_cursor = Position{m_segments.front().number, magicSize};
+        if (m_segments.front().number == acked.segment)
+            m_skipBelow = acked.offset; // entries before it were delivered; stream records still count
+    } else {
+        m_cursor = Position{m_nextNumber, magicSize};
+    }
+    m_toAcknowledge = m_acked;
+    // Segments in proportion to the file system too: on a small disk that fills before maxBytes,
+    // DropOldest then drops a fraction of the spool, not all of it.
+    const QStorageInfo storage(m_options.directory);
+    if (storage.isValid() && storage.bytesTotal() > 0)
+        m_segmentLimit = std::min(m_segmentLimit, std::max(minSegmentBytes, storage.bytesTotal() / 8));
+    flushReports();
+    return true;
+}
+
+bool LokiSpoolBuffer::scan(Segment &segment, qint64 from)
+{
+    QFile file(segmentPath(segment.number));
+    if (!file.open(QIODevice::ReadOnly)) {
+        reportLocked(QStringLiteral("cannot read %1: %2; kept as it is, its entries are not replayed")
+                         .arg(file.fileName(), file.errorString()));
+        return false;
+    }
+    const QByteArray data = file.readAll();
+    if (!hasMagic(data.constData(), data.size())) {
+        reportLocked(QStringLiteral("%1 is not a lokiqt spool segment (or its start is damaged); kept as it "
+                                    "is and skipped")
+                         .arg(file.fileName()));
+        return false;
+    }
+    qsizetype pos = magicSize;
+    Record record;
+    QHash<quint32, bool> streams;
+    while (pos < data.size()) {
+        qsizetype consumed = 0;
+        const ReadStatus status = readRecord(data.constData() + pos, data.size() - pos, &record, &consumed);
+        bool valid = status == ReadStatus::Ok;
+        if (valid && record.type == RecordType::Entry && !streams.contains(record.streamId))
+            valid = false;
+        if (!valid) {
+            reportLocked(QStringLiteral("%1: %2 at byte %3; the %4 bytes from there on are skipped (the "
+                                        "entries before it are kept)")
+                             .arg(file.fileName(), status == ReadStatus::NeedMore
+                                                       ? QStringLiteral("the last record is incomplete "
+                                                                        "(torn by a crash)")
+                                                       : QStringLiteral("a damaged record"))
+                             .arg(pos)
+                             .arg(data.size() - pos));
+            break;
+        }
+        if (record.type == RecordType::Stream) {
+            streams.insert(record.streamId, true);
+        } else if (pos >= from) {
+            ++segment.entries;
+            segment.lineBytes += record.line.size();
+        }
+        pos += consumed;
+    }
+    segment.size = pos;
+    return true;
+}
+
+void LokiSpoolBuffer::flushReports()
+{
+    QStringList reports;
+    {
+        QMutexLocker lock(&m_mutex);
+        reports.swap(m_reports);
+    }
+    if (m_report) {
+        for (const QString &message : std::as_const(reports))
+            m_report(message);
+    }
+}
+
+// --- senders ---
+
+LokiEntryBuffer::PushResult LokiSpoolBuffer::push(LokiQueuedEntry &&entry, const LokiWait &wait)
+{
+    QDeadlineTimer deadline;
+    bool deadlineResolved = false;
+    bool wake = false;
+    bool reports = false;
+    PushResult result = PushResult::Accepted;
+    auto waitForRoom = [&](bool bounded) {
+        if (!deadlineResolved) {
+            deadline = wait.resolve(m_limits.blockTimeout);
+            deadlineResolved = true;
+        }
+        if (deadline.hasExpired())
+            return false;
+        // On a full file system, room may also come from others: look again now and then.
+        QDeadlineTimer slice = deadline;
+        if (!bounded && (deadline.isForever() || deadline.remainingTime() > 250))
+            slice = QDeadlineTimer(250);
+        m_notFull.wait(&m_mutex, slice);
+        return true;
+    };
+    {
+        QMutexLocker lock(&m_mutex);
+        for (;;) {
+            if (m_closed) {
+                result = PushResult::Closed;
+                break;
+            }
+            if (!hasRoomLocked(entry)) {
+                // The bound (maxBytes) is full.
+                if (m_limits.mode == LokiConfig::Backpressure::DropOldest && dropOldestLocked())
+                    continue;
+                if (m_limits.mode == LokiConfig::Backpressure::Block) {
+                    if (waitForRoom(true))
+                        continue;
+                    LokiCounterSet::add(m_counters->timedOut, 1);
+                    result = PushResult::TimedOut;
+                    break;
+                }
+                LokiCounterSet::add(m_counters->droppedNew, 1);
+                result = PushResult::Dropped;
+                break;
+            }
+            LokiBufferClock::stamp(entry, m_clockOffsetNs.load(std::memory_order_relaxed), &m_lastTimestamp);
+            if (appendLocked(entry) == WriteResult::Ok)
+                break;
+            // The file system refused it (a full disk, mostly): the same backpressure as on the bound.
+            if (m_limits.mode == LokiConfig::Backpressure::DropOldest && dropOldestLocked())
+                continue;
+            if (m_limits.mode == LokiConfig::Backpressure::Block) {
+                if (waitForRoom(false))
+                    continue;
+                LokiCounterSet::add(m_counters->timedOut, 1);
+                result = PushResult::TimedOut;
+                break;
+            }
+            LokiCounterSet::add(m_counters->droppedNoSpace, 1);
+            result = PushResult::Dropped;
+            break;
+        }
+        if (result == PushResult::Accepted) {
+            ++m_accepted;
+            m_counters->accepted.store(m_accepted, std::memory_order_relaxed); // only written under m_mutex
+            if (m_wakeWhen == WakeWhen::AnyEntry ||
+                (m_wakeWhen == WakeWhen::FullBatch && hasFullBatchLocked())) {
+                m_wakeWhen = WakeWhen::Never;
+                wake = true;
+            }
+            if (m_syncRequested && !m_syncWakeSent) {
+                m_syncWakeSent = true; // PerBatch: the worker syncs when it runs (see syncTimerInterval())
+                wake = true;
+            }
+        }
+        reports = !m_reports.isEmpty();
+    }
+    if (reports)
+        flushReports();
+    if (wake && m_wake)
+        m_wake();
+    return result;
+}
+
+bool LokiSpoolBuffer::hasRoomLocked(const LokiQueuedEntry &entry) const
+{
+    // Room for the record, a definition of its stream and a new segment's magic.
+    const qint64 streamBytes = entry.stream ? 24 + 2 * entry.stream->key.size() + 16 : 0;
+    return m_diskBytes + entrySize(entry) + streamBytes + magicSize <= m_options.maxBytes;
+}
+
+bool LokiSpoolBuffer::startSegmentLocked()
+{
+    retireWriteFileLocked(m_options.sync != LokiConfig::SpoolSync::Never);
+    const quint64 number = m_nextNumber;
+    auto file = std::make_shared<SegmentFile>();
+    file->path = segmentPath(number);
+    QString why;
+    if (!openOwnerOnly(file->file, file->path,
+                       QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate)) {
+        why = lastSystemError();
+    } else if (!writeAll(file->file, QByteArray::fromRawData(magic, magicSize), &why)) {
+        file->file.close();
+        QFile::remove(segmentPath(number)); // an empty file would only be junk for the next start
+    } else {
+        ++m_nextNumber;
+        m_writeFile = std::move(file);
+        m_segments.push_back(Segment{number, magicSize, magicSize, 0, 0});
+        m_diskBytes += magicSize;
+        m_writeStreams.clear();
+        m_directoryDirty = true;
+        return true;
+    }
+    m_lastWriteError = QStringLiteral("cannot create %1: %2").arg(segmentPath(number), why);
+    return false;
+}
+
+void LokiSpoolBuffer::forgetRetiredLocked(const QString &path)
+{
+    m_retired.erase(
+        std::remove_if(m_retired.begin(), m_retired.end(),
+                       [&path](const std::shared_ptr<SegmentFile> &file) { return file->path == path; }),
+        m_retired.end());
+}
+
+void LokiSpoolBuffer::retireWriteFileLocked(bool needsSync)
+{
+    if (!m_writeFile)
+        return;
+    if (needsSync)
+        m_retired.push_back(std::move(m_writeFile)); // synced (outside the lock) and closed by sync()
+    m_writeFile.reset();
+    m_writeStreams.clear();
+}
+
+LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry &entry)
+{
+    if (!m_writeFile || m_segments.empty() || m_segments.back().size >= m_segmentLimit) {
+        if (m_spare) {
+            // The worker made it beforehand (prepareSpare()): no file is created under the lock.
+            retireWriteFileLocked(m_options.sync != LokiConfig::SpoolSync::Never);
+            m_segments.push_back(Segment{m_spareNumber, magicSize, magicSize, 0, 0, 0});
+            m_diskBytes += magicSize;
+            m_writeFile = std::move(m_spare);
+            m_directoryDirty = true;
+        } else if (!startSegmentLocked()) {
+            if (!m_writeFailed && m_limits.mode != LokiConfig::Backpressure::DropOldest)
+                reportLocked(m_lastWriteError + QStringLiteral(" (the backpressure mode applies until "
+                                                               "writing works again)"));
+            m_writeFailed = true;
+            return WriteResult::Failed;
+        }
+    }
+    m_writeBuffer.clear();
+    auto id = m_writeStreams.constFind(entry.stream);
+    quint32 streamId = 0;
+    if (id == m_writeStreams.constEnd()) {
+        streamId = quint32(m_writeStreams.size());
+        appendStream(m_writeBuffer, streamId, entry.stream->key, entry.stream->jsonLabels);
+    } else {
+        streamId = id.value();
+    }
+    appendEntry(m_writeBuffer, entry.timestampNs, m_clockOffsetNs.load(std::memory_order_relaxed), streamId,
+                entry.line, entry.metadata);
+
+    Segment &segment = m_segments.back();
+    // One write: the record is in the kernel, and so survives the process, before send() returns.
+    QString why;
+    if (!writeAll(m_writeFile->file, m_writeBuffer, &why)) {
+        m_writeFile->file.resize(segment.size); // no torn record in the middle of the file
+        m_lastWriteError = QStringLiteral("cannot write to %1: %2").arg(m_writeFile->path, why);
+        if (!m_writeFailed && m_limits.mode != LokiConfig::Backpressure::DropOldest)
+            reportLocked(m_lastWriteError +
+                         QStringLiteral(" (the backpressure mode applies until writing works again)"));
+        m_writeFailed = true;
+        return WriteResult::Failed;
+    }
+    m_writeFailed = false;
+    if (id == m_writeStreams.constEnd())
+        m_writeStreams.insert(entry.stream, streamId);
+    segment.size += m_writeBuffer.size();
+    segment.fileBytes += m_writeBuffer.size();
+    ++segment.entries;
+    segment.lineBytes += entry.line.size();
+    m_diskBytes += m_writeBuffer.size();
+    ++m_pendingEntries;
+    m_pendingBytes += entry.line.size();
+    ++m_unsyncedEntries;
+    m_unsyncedBytes += m_writeBuffer.size();
+    if (m_options.sync == LokiConfig::SpoolSync::PerBatch &&
+        (m_unsyncedEntries >= m_options.syncEntries || m_unsyncedBytes >= m_options.syncBytes))
+        m_syncRequested = true; // the worker syncs, woken by this push
+    return WriteResult::Ok;
+}
+
+bool LokiSpoolBuffer::dropOldestLocked()
+{
+    if (m_segments.empty())
+        return false;
+    Segment &oldest = m_segments.front();
+    if (m_segments.size() == 1 && m_writeFile) {
+        if (oldest.entries == 0)
+            return false;             // nothing to drop but the magic of the segment being written
+        retireWriteFileLocked(false); // the next append starts a new segment
+    }
+    qint64 untaken = 0;
+    qint64 bytes = 0;
+    if (oldest.number == m_cursor.segment) {
+        untaken = oldest.entries - m_takenInCursorSegment;
+        bytes = oldest.lineBytes - m_takenBytesInCursorSegment;
+        moveCursorLocked(m_segments.size() > 1 ? m_segments[1].number : firstUnusedNumberLocked());
+        ++m_cursorGeneration;
+    } else if (oldest.number > m_cursor.segment) {
+        untaken = oldest.entries;
+        bytes = oldest.lineBytes;
+    }
+    m_pendingEntries -= untaken;
+    m_pendingBytes -= bytes;
+    m_removed += untaken;
+    LokiCounterSet::add(m_counters->droppedOldest, untaken);
+    // Those taken and not acknowledged are in the worker's hands only now: delivered if Loki comes back in
+    // time, lost at shutdown (shutdownLeftovers() says so) instead of being counted as kept.
+    m_lostInFlight += oldest.unacknowledged;
+    m_diskBytes -= oldest.fileBytes;
+    // Under the state lock, so the room is there when this sender writes (DropOldest on a full bound only).
+    // Truncated first: the worker may still hold the file open, and an unlinked file keeps its blocks
+    // until its last handle closes.
+    forgetRetiredLocked(segmentPath(oldest.number));
+    QFile::resize(segmentPath(oldest.number), 0);
+    QFile::remove(segmentPath(oldest.number));
+    m_segments.pop_front();
+    m_directoryDirty = true;
+    return true;
+}
+
+// --- the worker ---
+
+void LokiSpoolBuffer::moveCursorLocked(quint64 segment)
+{
+    m_cursor = Position{segment, magicSize};
+    m_takenInCursorSegment = 0;
+    m_takenBytesInCursorSegment = 0;
+    m_skipBelow = 0;
+}
+
+std::deque<LokiSpoolBuffer::Segment>::iterator LokiSpoolBuffer::cursorSegmentLocked()
+{
+    auto it = std::find_if(m_segments.begin(), m_segments.end(),
+                           [this](const Segment &s) { return s.number >= m_cursor.segment; });
+    if (it != m_segments.end() && it->number != m_cursor.segment)
+        moveCursorLocked(it->number); // its segment is gone (delivered)
+    return it;
+}
+
+bool LokiSpoolBuffer::fill(quint64 number, qint64 offset, qint64 end, qsizetype need)
+{
+    if (offset + need > end)
+        return false;
+    if (m_readFileSegment != number || !m_readFile.isOpen()) {
+        m_readFile.close();
+        m_readFile.setFileName(segmentPath(number));
+        m_readFile.open(QIODevice::ReadOnly | QIODevice::Unbuffered);
+        m_readFileSegment = number;
+        m_readBuffer.clear();
+        m_readBufferStart = 0;
+    }
+    const qint64 bufferEnd = m_readBufferStart + m_readBuffer.size();
+    if (offset >= m_readBufferStart && offset + need <= bufferEnd)
+        return true;
+    const qint64 size = std::min<qint64>(end - offset, std::max<qint64>(need, readChunk));
+    if (!m_readFile.isOpen() || !m_readFile.seek(offset))
+        return false;
+    m_readBuffer = m_readFile.read(size);
+    m_readBufferStart = offset;
+    return m_readBuffer.size() >= need;
+}
+
+LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntry> &out)
+{
+    if (m_options.sync == LokiConfig::SpoolSync::PerBatch)
+        sync();
+    const qint64 clockOffsetNs = m_clockOffsetNs.load(std::memory_order_relaxed);
+    const qint64 oldest = LokiBufferClock::nowNs() + clockOffsetNs -
+                          std::chrono::duration_cast<std::chrono::nanoseconds>(m_options.maxAge).count();
+    TakeStats stats;
+    int taken = 0;
+    qint64 bytes = 0;
+    Record record;
+    for (;;) {
+        // What to read: under the lock, a look at the cursor's segment.
+        quint64 number = 0;
+        qint64 offset = 0;
+        qint64 end = 0;
+        qint64 skipBelow = 0;
+        quint64 generation = 0;
+        {
+            QMutexLocker lock(&m_mutex);
+            if (taken >= m_limits.batchEntries)
+                break;
+            auto segment = cursorSegmentLocked();
+            if (segment == m_segments.end())
+                break;
+            if (m_cursor.offset >= segment->size) {
+                if (std::next(segment) == m_segments.end())
+                    break; // everything written has been taken
+                moveCursorLocked(std::next(segment)->number);
+                continue;
+            }
+            number = segment->number;
+            offset = m_cursor.offset;
+            end = segment->size;
+            skipBelow = m_skipBelow;
+            generation = m_cursorGeneration;
+        }
+        if (m_readStreamsSegment != number) {
+            m_readStreams.clear();
+            m_readStreamsSegment = number;
+        }
+        // Read without the lock: senders go on writing meanwhile (behind end).
+        std::vector<LokiQueuedEntry> got;
+        qint64 consumedEntries = 0; // taken or expired
+        qint64 consumedBytes = 0;
+        qint64 expired = 0;
+        bool damaged = false;
+        while (taken + int(got.size()) < m_limits.batchEntries && offset < end) {
+            bool ok = fill(number, offset, end, recordHeaderSize);
+            qsizetype consumed = 0;
+            ReadStatus status = ReadStatus::Corrupt;
+            if (ok) {
+                const quint32 length =
+                    qFromLittleEndian<quint32>(m_readBuffer.constData() + (offset - m_readBufferStart));
+                ok = length <= maxPayloadBytes &&
+                     fill(number, offset, end, recordHeaderSize + qsizetype(length));
+            }
+            if (ok) {
+                const qsizetype at = offset - m_readBufferStart;
+                status =
+                    readRecord(m_readBuffer.constData() + at, m_readBuffer.size() - at, &record, &consumed);
+            }
+            const LokiStreamInfo *stream = nullptr;
+            if (status == ReadStatus::Ok && record.type == RecordType::Entry) {
+                stream = m_readStreams.value(record.streamId);
+                if (!stream)
+                    status = ReadStatus::Corrupt;
+            }
+            if (status != ReadStatus::Ok) {
+                damaged = true;
+                break;
+            }
+            if (record.type == RecordType::Stream) {
+                m_readStreams.insert(record.streamId, m_resolve(record.key, record.json));
+                offset += consumed;
+                continue;
+            }
+            if (offset < skipBelow) { // delivered by an earlier run
+                offset += consumed;
+                continue;
+            }
+            if (taken + got.size() > 0 && bytes + record.line.size() > m_limits.batchBytes) {
+                taken = m_limits.batchEntries; // the batch is full by bytes
+                break;
+            }
+            offset += consumed;
+            ++consumedEntries;
+            consumedBytes += record.line.size();
+            const qint64 timestamp = record.timestampNs + (clockOffsetNs - record.clockOffsetNs);
+            if (timestamp < oldest) {
+                ++expired;
+                continue;
+            }
+            LokiQueuedEntry entry;
+            entry.timestampNs = timestamp;
+            entry.stream = stream;
+            entry.line = std::move(record.line);
+            entry.metadata = std::move(record.metadata);
+            bytes += entry.line.size();
+            got.push_back(std::move(entry));
+        }
+        // Record what was read, unless a sender dropped that segment meanwhile (its entries were counted
+        // as droppedOldest then).
+        QMutexLocker lock(&m_mutex);
+        if (generation != m_cursorGeneration || m_cursor.segment != number)
+            continue;
+        m_cursor.offset = offset;
+        m_takenInCursorSegment += consumedEntries;
+        m_takenBytesInCursorSegment += consumedBytes;
+        if (auto segment = cursorSegmentLocked(); segment != m_segments.end() && segment->number == number)
+            segment->unacknowledged += consumedEntries - expired;
+        m_pendingEntries -= consumedEntries;
+        m_pendingBytes -= consumedBytes;
+        m_removed += consumedEntries;
+        stats.expired += expired;
+        for (auto &entry : got)
+            out.push_back(std::move(entry));
+        const int gotCount = int(got.size());
+        if (taken < m_limits.batchEntries)
+            taken += gotCount;
+        if (damaged) {
+            auto segment = cursorSegmentLocked();
+            if (segment != m_segments.end() && segment->number == number) {
+                // Damaged since open() checked it: the rest of this segment is lost.
+                const qint64 lost = segment->entries - m_takenInCursorSegment;
+                reportLocked(QStringLiteral("%1 became unreadable at byte %2; %3 entries in it are lost")
+                                 .arg(segmentPath(number))
+                                 .arg(offset)
+                                 .arg(lost));
+                m_pendingEntries -= lost;
+                m_pendingBytes -= segment->lineBytes - m_takenBytesInCursorSegment;
+                m_removed += lost;
+                stats.damaged += lost;
+                segment->entries = m_takenInCursorSegment;
+                segment->lineBytes = m_takenBytesInCursorSegment;
+                segment->size = m_cursor.offset;
+                if (std::next(segment) == m_segments.end())
+                    retireWriteFileLocked(
+                        false); // never append behind damage: the next entry starts a segment
+            }
+        }
+    }
+    LokiCounterSet::add(m_counters->expired, stats.expired);
+    LokiCounterSet::add(m_counters->corrupted, stats.damaged);
+    flushReports();
+    prepareSpare();
+    return stats;
+}
+
+quint64 LokiSpoolBuffer::firstUnusedNumberLocked() const
+{
+    // A spare (or one being made) comes first: the position past everything must not pass it, or the next
+    // start would take what is written into it for delivered.
+    return (m_spare || m_spareReserved) ? m_spareNumber : m_nextNumber;
+}
+
+void LokiSpoolBuffer::prepareSpare()
+{
+    quint64 number = 0;
+    {
+        QMutexLocker lock(&m_mutex);
+        // Only while a segment is being written and past half its size: an idle spool keeps no extra file.
+        if (m_spare || m_spareReserved || m_closed || !m_writeFile || m_segments.empty() ||
+            m_segments.back().size < m_segmentLimit / 2)
+            return;
+        number = m_nextNumber++;
+        m_spareNumber = number;
+        m_spareReserved = true;
+    }
+    auto file = std::make_shared<SegmentFile>();
+    file->path = segmentPath(number);
+    QString why;
+    bool ok = openOwnerOnly(file->file, file->path,
+                            QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate) &&
+              writeAll(file->file, QByteArray::fromRawData(magic, magicSize), &why);
+    {
+        QMutexLocker lock(&m_mutex);
+        m_spareReserved = false;
+        // A sender that could not wait for it made a segment of its own meanwhile, numbered after this one:
+        // this one would now sort before entries written earlier.
+        ok = ok && !m_closed && m_nextNumber == number + 1;
+        if (ok)
+            m_spare = file;
+    }
+    if (!ok) {
+        file->file.close();
+        QFile::remove(file->path);
+    }
+}
+
+void LokiSpoolBuffer::acknowledge()
+{
+    QStringList remove;
+    Position ack;
+    {
+        QMutexLocker lock(&m_mutex);
+        cursorSegmentLocked();
+        // Segments the cursor has left behind are delivered.
+        while (!m_segments.empty() && m_segments.front().number < m_cursor.segment) {
+            m_diskBytes -= m_segments.front().fileBytes;
+            remove << segmentPath(m_segments.front().number);
+            m_segments.pop_front();
+        }
+        // So is the cursor's segment once all of it was taken; the one being written too (the next entry
+        // starts a new one), so a spool that never reaches rotation size frees its disk all the same.
+        if (!m_segments.empty() && m_segments.front().number == m_cursor.segment &&
+            m_cursor.offset >= m_segments.front().size) {
+            if (m_segments.size() == 1)
+                retireWriteFileLocked(false);
+            m_diskBytes -= m_segments.front().fileBytes;
+            remove << segmentPath(m_segments.front().number);
+            m_segments.pop_front();
+            moveCursorLocked(m_segments.empty() ? firstUnusedNumberLocked() : m_segments.front().number);
+        }
+        ack = m_cursor;
+        for (Segment &segment : m_segments)
+            segment.unacknowledged = 0;
+        m_lostInFlight = 0;
+        if (!remove.isEmpty())
+            m_directoryDirty = true;
+        for (const QString &path : std::as_const(remove))
+            forgetRetiredLocked(path); // no sync for a file about to go: it would keep its blocks meanwhile
+    }
+    {
+        QMutexLocker syncLock(&m_syncMutex);
+        if (ack.segment != m_acked.segment || ack.offset != m_acked.offset) {
+            // The position first: a crash before the files go leaves them for the next start to delete.
+            char data[20];
+            qToLittleEndian(ack.segment, data);
+            qToLittleEndian(ack.offset, data + 8);
+            qToLittleEndian(crcOf(data, 16), data + 16);
+            const bool ok = m_ackFile.seek(0) && m_ackFile.write(data, 20) == 20 &&
+                            (m_options.sync != LokiConfig::SpoolSync::PerBatch || syncFile(m_ackFile));
+            if (ok) {
+                m_acked = ack;
+                m_ackFailed = false;
+            } else if (!m_ackFailed) {
+                m_ackFailed = true;
+                const QString why = m_ackFile.errorString();
+                if (m_report)
+                    m_report(QStringLiteral("cannot write the acknowledgement file %1: %2; delivered entries "
+                                            "may be sent again after a restart (reported once)")
+                                 .arg(m_ackPath, why));
+            }
+        }
+    }
+    removeFiles(remove);
+    if (!remove.isEmpty()) {
+        if (m_options.sync == LokiConfig::SpoolSync::PerBatch)
+            syncDirectory();
+        QMutexLocker lock(&m_mutex);
+        m_notFull.wakeAll(); // disk space was freed
+    }
+    flushReports();
+    prepareSpare();
+}
+
+void LokiSpoolBuffer::removeFiles(const QStringList &paths)
+{
+    for (const QString &path : paths) {
+        if (m_readFileSegment != 0 && path == m_readFile.fileName())
+            m_readFile.close();
+        QFile::remove(path);
+    }
+}
+
+void LokiSpoolBuffer::syncDirectory()
+{
+#ifdef Q_OS_UNIX
+    // A new or removed segment file survives a power cut only once its directory is synced.
+    const int fd = ::open(QFile::encodeName(m_options.directory).constData(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+#endif
+    // Elsewhere there is no portable way to sync a directory: its entries reach the storage with the files.
+}
+
+void LokiSpoolBuffer::sync()
+{
+    QMutexLocker syncLock(&m_syncMutex);
+    std::shared_ptr<SegmentFile> current;
+    std::vector<std::shared_ptr<SegmentFile>> retired;
+    bool directory = false;
+    {
+        QMutexLocker lock(&m_mutex);
+        current = m_writeFile;
+        retired.swap(m_retired);
+        directory = m_directoryDirty;
+        m_directoryDirty = false;
+        m_unsyncedEntries = 0;
+        m_unsyncedBytes = 0;
+        m_syncRequested = false;
+        m_syncWakeSent = false;
+    }
+    // The storage's wait happens here, with no lock a sender takes.
+    for (const auto &file : retired)
+        syncFile(file->file);
+    if (current)
+        syncFile(current->file);
+    syncFile(m_ackFile);
+    if (directory && m_options.sync == LokiConfig::SpoolSync::PerBatch)
+        syncDirectory();
+}
+
+bool LokiSpoolBuffer::needsSync() const
+{
+    QMutexLocker lock(&m_mutex);
+    if (m_options.sync == LokiConfig::SpoolSync::PerBatch)
+        return m_syncRequested || !m_retired.empty();
+    return m_unsyncedEntries > 0 || !m_retired.empty();
+}
+
+std::chrono::milliseconds LokiSpoolBuffer::syncTimerInterval() const
+{
+    switch (m_options.sync) {
+    case LokiConfig::SpoolSync::Interval:
+        return m_options.syncInterval;
+    case LokiConfig::SpoolSync::PerBatch:
+        return std::chrono::milliseconds(0); // as soon as the worker gets to it, after a batch's worth
+    case LokiConfig::SpoolSync::Never:
+        break;
+    }
+    return std::chrono::milliseconds(-1);
+}
+
+// --- bookkeeping ---
+
+void LokiSpoolBuffer::close()
+{
+    QMutexLocker lock(&m_mutex);
+    m_closed = true;
+    m_notFull.wakeAll();
+}
+
+bool LokiSpoolBuffer::isClosed() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_closed;
+}
+
+void LokiSpoolBuffer::setClockOffset(qint64 ns)
+{
+    // Nothing to shift: each record carries the offset it was stamped with, and takeBatch() corrects it.
+    QMutexLocker lock(&m_mutex);
+    const qint64 delta = ns - m_clockOffsetNs.load(std::memory_order_relaxed);
+    if (m_lastTimestamp != 0)
+        m_lastTimestamp += delta;
+    m_clockOffsetNs.store(ns, std::memory_order_relaxed);
+}
+
+qint64 LokiSpoolBuffer::size() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_pendingEntries;
+}
+
+bool LokiSpoolBuffer::hasFullBatch() const
+{
+    QMutexLocker lock(&m_mutex);
+    return hasFullBatchLocked();
+}
+
+bool LokiSpoolBuffer::hasFullBatchLocked() const
+{
+    return m_pendingEntries >= m_limits.batchEntries || m_pendingBytes >= m_limits.batchBytes;
+}
+
+qint64 LokiSpoolBuffer::removedCount() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_removed;
+}
+
+qint64 LokiSpoolBuffer::acceptedCount() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_accepted + m_replayed;
+}
+
+bool LokiSpoolBuffer::armWake(WakeWhen when)
+{
+    QMutexLocker lock(&m_mutex);
+    const bool ready = (when == WakeWhen::AnyEntry && m_pendingEntries > 0) ||
+                       (when == WakeWhen::FullBatch && hasFullBatchLocked());
+    m_wakeWhen = ready ? WakeWhen::Never : when;
+    return ready;
+}
+
+LokiEntryBuffer::Leftovers LokiSpoolBuffer::shutdownLeftovers(qint64 inFlight)
+{
+    // Nothing is lost: the batch under way was not acknowledged, so it stays on disk with the rest.
+    if (m_options.sync != LokiConfig::SpoolSync::Never)
+        sync();
+    Leftovers left;
+    {
+        QMutexLocker lock(&m_mutex);
+        left.lost = std::min(inFlight, m_lostInFlight);
+    }
+    left.kept = size() + inFlight - left.lost;
+    left.keptIn = m_options.directory;
+    return left;
+}
+
+QString LokiSpoolBuffer::boundDescription() const
+{
+    QMutexLocker lock(&m_mutex);
+    // On a full file system the drops come from there, not from maxBytes: say so, in the system's words.
+    const QString disk =
+        m_writeFailed ? QStringLiteral("; writing failed: %1").arg(m_lastWriteError) : QString();
+    return QStringLiteral("the spool was full (spool.maxBytes %1, backpressure %2%3)")
+        .arg(m_options.maxBytes)
+        .arg(LokiConfig::backpressureName(m_limits.mode), disk);
+}
+
+QString LokiSpoolBuffer::lastWriteError() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_lastWriteError;
+}
+
+qint64 LokiSpoolBuffer::diskBytes() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_diskBytes;
+}
+
+int LokiSpoolBuffer::segmentCount() const
+{
+    QMutexLocker lock(&m_mutex);
+    return int(m_segments.size());
+}

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: MIT
+#ifndef LOKIQT_SPOOLBUFFER_P_H
+#define LOKIQT_SPOOLBUFFER_P_H
+
+// The entry buffer on disk: segment files that outlive the process (see LokiConfig::Spool). The record
+// format is in spoolformat_p.h.
+
+#include "entrybuffer_p.h"
+
+#include <QtCore/QFile>
+#include <QtCore/QHash>
+#include <QtCore/QLockFile>
+#include <QtCore/QMutex>
+#include <QtCore/QStringList>
+#include <QtCore/QWaitCondition>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+
+/**
+ * The spool directory of one client, as an entry buffer. Every accepted entry is written (one write()) to
+ * the segment file being written before push() returns, so a killed process loses nothing accepted; the
+ * worker reads batches back through a file handle of its own and acknowledges them, which frees the
+ * segments behind. Its bound is Options::maxBytes of segment files, and the file system itself: when
+ * either is full the backpressure mode applies (Block waits for acknowledged room, DropNew refuses,
+ * DropOldest deletes the oldest segment).
+ *
+ * Locks. m_mutex is the state lock that senders take. Under it a sender does bookkeeping and the one
+ * write() of its record: the write must stay under it, because the records of two senders must neither
+ * interleave nor reach the file out of the order of their timestamps and stream definitions, and an
+ * accepted entry must be in the kernel when push() returns (so SIGKILL loses nothing accepted). At rotation
+ * the sender switches to a spare segment file the worker created beforehand (prepareSpare()); it opens a
+ * file itself only when there is none (the first append after open, after a full disk, or when it writes
+ * faster than the worker keeps up). In DropOldest mode on a full bound or disk, the oldest segment is
+ * truncated and unlinked there too: the room must exist before the sender writes. Never under it:
+ * fsync/fdatasync (sync() works on a shared handle of the file, outside the lock), the worker's reads (its
+ * own handle; only the bookkeeping of what it read is under the lock), the deletion of acknowledged
+ * segments, and the acknowledgement file's writes.
+ * m_syncMutex orders sync() and the acknowledgement writes; senders never take it.
+ *
+ * Files it cannot use (a foreign or damaged header, unreadable) are left untouched and reported; they are
+ * not replayed and do not count toward maxBytes (it bounds the spool's own segments).
+ */
+class LokiSpoolBuffer final : public LokiEntryBuffer
+{
+public:
+    struct Options
+    {
+        QString directory;
+        qint64 maxBytes = 64 * 1024 * 1024;
+        qint64 segmentBytes = 4 * 1024 * 1024;
+        LokiConfig::SpoolSync sync = LokiConfig::SpoolSync::Interval;
+        std::chrono::milliseconds syncInterval{1000};
+        std::chrono::milliseconds maxAge{std::chrono::hours(24 * 7)};
+        /** For SpoolSync::PerBatch: sync after this many entries or bytes written. */
+        int syncEntries = 2000;
+        qint64 syncBytes = 1024 * 1024;
+    };
+    /** The interned stream for a key and its JSON form read back from a segment. Any thread. */
+    using StreamResolver =
+        std::function<const LokiStreamInfo *(const QByteArray &key, const QByteArray &json)>;
+    /** Told about damage found and I/O errors, one sentence each. Called outside the buffer's locks. */
+    using Reporter = std::function<void(const QString &message)>;
+
+    LokiSpoolBuffer(const Options &options, const Limits &limits, LokiCounterSet *counters,
+                    StreamResolver resolver, Reporter reporter);
+    ~LokiSpoolBuffer() override;
+    LokiSpoolBuffer(const LokiSpoolBuffer &) = delete;
+    LokiSpoolBuffer &operator=(const LokiSpoolBuffer &) = delete;
+
+    /**
+     * Creates and locks the directory, and counts what an earlier run left in it (checking every record).
+     * Creates no segment file (the first append does), so a full disk still replays what is there. False,
+     * with a sentence in @p error, when the directory cannot be used (for example because another process
+     * holds it).
+     */
+    bool open(QString *error);
+
+    PushResult push(LokiQueuedEntry &&entry, const LokiWait &wait) override;
+    TakeStats takeBatch(std::vector<LokiQueuedEntry> &out) override;
+    void acknowledge() override;
+    void close() override;
+    bool isClosed() const override;
+    void sync() override;
+    bool needsSync() const override;
+    std::chrono::milliseconds syncTimerInterval() const override;
+    void setClockOffset(qint64 ns) override;
+    qint64 clockOffset() const override { return m_clockOffsetNs.load(std::memory_order_relaxed); }
+    qint64 size() const override;
+    bool hasFullBatch() const override;
+    qint64 removedCount() const override;
+    qint64 acceptedCount() const override;
+    qint64 replayedCount() const override { return m_replayed; }
+    bool armWake(WakeWhen when) override;
+    void setWakeCallback(std::function<void()> wake) override { m_wake = std::move(wake); }
+    Leftovers shutdownLeftovers(qint64 inFlight) override;
+    bool isDurable() const override { return true; }
+    QString boundDescription() const override;
+    QString lastWriteError() const override;
+
+    // For tests.
+    /** The disk the spool's own segment files use. */
+    qint64 diskBytes() const;
+    int segmentCount() const;
+    qint64 segmentLimit() const { return m_segmentLimit; }
+    const QString &directory() const { return m_options.directory; }
+
+private:
+    struct Segment
+    {
+        quint64 number = 0;
+        qint64 size = 0;      ///< bytes of valid records (and the magic)
+        qint64 fileBytes = 0; ///< what the file takes on disk (more than size when its tail is damaged)
+        qint64 entries = 0;   ///< entry records after the acknowledged position
+        qint64 lineBytes = 0;
+        qint64 unacknowledged = 0; ///< entries taken from it and not acknowledged yet (in the worker's hands)
+    };
+    struct Position
+    {
+        quint64 segment = 0;
+        qint64 offset = 0;
+    };
+    enum class WriteResult { Ok, Failed };
+    /** A segment file being written, shared with sync() (which works on it outside the lock). */
+    struct SegmentFile
+    {
+        QFile file;
+        QString path; ///< a QFile opened on a descriptor has no name of its own
+    };
+
+    QString segmentPath(quint64 number) const;
+    /** Checks @p segment from @p from on: counts its entries and finds where valid records end. False when
+     *  the file is not a segment lokiqt can read (then it is left alone). */
+    bool scan(Segment &segment, qint64 from);
+
+    // Under m_mutex.
+    bool hasRoomLocked(const LokiQueuedEntry &entry) const;
+    WriteResult appendLocked(const LokiQueuedEntry &entry);
+    bool startSegmentLocked();
+    /** Stops writing to the current segment; its handle goes to the next sync() (or is just closed). */
+    void retireWriteFileLocked(bool needsSync);
+    /** The number the next segment gets: the spare's when there is one. */
+    quint64 firstUnusedNumberLocked() const;
+    /** Drops the retired handle of @p path (a segment about to be deleted) without syncing it. */
+    void forgetRetiredLocked(const QString &path);
+    /** Makes room in DropOldest mode; false when nothing can be dropped. */
+    bool dropOldestLocked();
+    std::deque<Segment>::iterator cursorSegmentLocked();
+    void moveCursorLocked(quint64 segment);
+    bool hasFullBatchLocked() const;
+    void reportLocked(const QString &message) { m_reports << message; }
+    /** Outside m_mutex: hands the reports collected under it to the reporter. */
+    void flushReports();
+
+    // Worker, no lock.
+    /** Makes sure the read buffer holds @p need bytes at @p offset of segment @p number, below @p end. */
+    bool fill(quint64 number, qint64 offset, qint64 end, qsizetype need);
+    void removeFiles(const QStringList &paths);
+    /** Creates the next segment file ahead of time, so a sender that rotates creates none under the lock. */
+    void prepareSpare();
+    void syncDirectory();
+
+    const Options m_options;
+    const Limits m_limits;
+    LokiCounterSet *const m_counters;
+    qint64 m_segmentLimit;
+    StreamResolver m_resolve;
+    Reporter m_report;
+    std::function<void()> m_wake;
+    std::unique_ptr<QLockFile> m_lock;
+
+    mutable QMutex m_mutex;
+    QWaitCondition m_notFull;
+    std::deque<Segment> m_segments; ///< oldest first; the last is the one written when m_writeFile is set
+    std::shared_ptr<SegmentFile> m_writeFile;
+    std::shared_ptr<SegmentFile> m_spare; ///< the next segment, made by the worker (magic only)
+    quint64 m_spareNumber = 0;            ///< the spare's number, also while it is being made
+    bool m_spareReserved = false;         ///< the worker is making the spare
+    std::vector<std::shared_ptr<SegmentFile>> m_retired;   ///< rotated out, still to be synced by sync()
+    QHash<const LokiStreamInfo *, quint32> m_writeStreams; ///< ids defined in the segment written
+    QByteArray m_writeBuffer;
+    quint64 m_nextNumber = 1;
+    int m_unsyncedEntries = 0;
+    qint64 m_unsyncedBytes = 0;
+    bool m_syncRequested = false; ///< PerBatch: a batch's worth is unsynced
+    bool m_syncWakeSent = false;
+    bool m_directoryDirty = false;
+    Position m_cursor;      ///< the next record to take
+    qint64 m_skipBelow = 0; ///< in the cursor's segment, entries before this offset were delivered before
+    qint64 m_takenInCursorSegment = 0; ///< entries of the cursor's segment taken (or dropped)
+    qint64 m_takenBytesInCursorSegment = 0;
+    quint64 m_cursorGeneration = 0; ///< changes when a sender moves the cursor (drop-oldest)
+    Position m_toAcknowledge;
+    qint64 m_lostInFlight = 0; ///< taken, unacknowledged entries whose segment DropOldest deleted
+    qint64 m_pendingEntries = 0;
+    qint64 m_pendingBytes = 0;
+    qint64 m_diskBytes = 0;
+    qint64 m_lastTimestamp = 0;
+    std::atomic<qint64> m_clockOffsetNs{0};
+    qint64 m_removed = 0;
+    qint64 m_accepted = 0;
+    qint64 m_replayed = 0;
+    WakeWhen m_wakeWhen = WakeWhen::AnyEntry;
+    bool m_closed = false;
+    bool m_writeFailed = false; ///< the last write failed (reported once until one succeeds)
+    QString m_lastWriteError;
+    QStringList m_reports;
+
+    // Worker only.
+    QFile m_readFile;
+    quint64 m_readFileSegment = 0;
+    QByteArray m_readBuffer;
+    qint64 m_readBufferStart = 0; ///< file offset of m_readBuffer's first byte
+    QHash<quint32, const LokiStreamInfo *> m_readStreams;
+    quint64 m_readStreamsSegment = 0;
+
+    // Under m_syncMutex.
+    QMutex m_syncMutex;
+    QFile m_ackFile;
+    QString m_ackPath;
+    Position m_acked;
+    bool m_ackFailed = false;
+};
+
+#endif // LOKIQT_SPOOLBUFFER_P_H

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: MIT
+// The memory buffer on its own (src/memorybuffer_p.h): the three backpressure policies, deadlines, stamping
+// across threads, batch limits, the clock offset, close, what is left at shutdown.
+#include "memorybuffer_p.h"
+
+#include <QtCore/QDateTime>
+#include <QtTest/QtTest>
+
+#include <atomic>
+#include <thread>
+
+using Mode = LokiConfig::Backpressure;
+using Result = LokiEntryBuffer::PushResult;
+
+namespace {
+const LokiStreamInfo stream{"{s=\"a\"}", "{\"s\":\"a\"}"};
+
+struct Fixture
+{
+    LokiCounterSet counters;
+    LokiMemoryBuffer buffer;
+
+    explicit Fixture(int capacity, Mode mode = Mode::DropNew, int batchEntries = 100,
+                     qint64 batchBytes = 1 << 20)
+        : buffer(capacity, LokiEntryBuffer::Limits{batchEntries, batchBytes, mode}, &counters)
+    {}
+    Result push(const QByteArray &line, const LokiWait &wait = LokiWait::until(QDeadlineTimer(0)))
+    {
+        LokiQueuedEntry e;
+        e.stream = &stream;
+        e.line = line;
+        return buffer.push(std::move(e), wait);
+    }
+    QList<QByteArray> take()
+    {
+        std::vector<LokiQueuedEntry> out;
+        buffer.takeBatch(out);
+        QList<QByteArray> lines;
+        for (const auto &e : out)
+            lines << e.line;
+        return lines;
+    }
+};
+} // namespace
+
+class tst_MemoryBuffer : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void dropNewRefusesWhenFull()
+    {
+        Fixture f(3, Mode::DropNew);
+        for (const char *line : {"a", "b", "c"})
+            QCOMPARE(f.push(line), Result::Accepted);
+        QCOMPARE(f.push("d"), Result::Dropped);
+        QCOMPARE(f.counters.droppedNew.load(), 1);
+        QCOMPARE(f.counters.accepted.load(), 3);
+        QCOMPARE(f.take(), (QList<QByteArray>{"a", "b", "c"}));
+    }
+
+    void dropOldestDiscardsTheHead()
+    {
+        Fixture f(3, Mode::DropOldest);
+        for (const char *line : {"a", "b", "c", "d", "e"})
+            QCOMPARE(f.push(line), Result::Accepted);
+        QCOMPARE(f.counters.droppedOldest.load(), 2);
+        QCOMPARE(f.buffer.removedCount(), 2);
+        QCOMPARE(f.take(), (QList<QByteArray>{"c", "d", "e"}));
+        QCOMPARE(f.buffer.removedCount(), 5);
+        QCOMPARE(f.buffer.acceptedCount(), 5);
+    }
+
+    void blockTimesOutAtItsDeadline()
+    {
+        Fixture f(2, Mode::Block);
+        QCOMPARE(f.push("a"), Result::Accepted);
+        QCOMPARE(f.push("b"), Result::Accepted);
+        QElapsedTimer timer;
+        timer.start();
+        QCOMPARE(f.push("c", LokiWait::atMost(std::chrono::milliseconds(200))), Result::TimedOut);
+        QVERIFY(timer.elapsed() >= 150);
+        QCOMPARE(f.counters.timedOut.load(), 1);
+        QCOMPARE(f.push("c", LokiWait::until(QDeadlineTimer(0))), Result::TimedOut);
+        QCOMPARE(f.counters.timedOut.load(), 2);
+    }
+
+    // send() without a deadline: LokiConfig::blockTimeout, counted from the moment the buffer is full.
+    void theDefaultDeadlineIsTheBlockTimeout()
+    {
+        LokiCounterSet counters;
+        LokiEntryBuffer::Limits limits{100, 1 << 20, Mode::Block, std::chrono::milliseconds(200)};
+        LokiMemoryBuffer buffer(1, limits, &counters);
+        const QDeadlineTimer byDefault = LokiWait::defaultDeadline();
+        QVERIFY(LokiWait::isDefaultDeadline(byDefault));
+        QVERIFY(!LokiWait::isDefaultDeadline(QDeadlineTimer(QDeadlineTimer::Forever)));
+        QVERIFY(!LokiWait::isDefaultDeadline(QDeadlineTimer(0)));
+        LokiQueuedEntry a;
+        a.stream = &stream;
+        QCOMPARE(buffer.push(std::move(a), LokiWait::until(byDefault)), Result::Accepted);
+        QTest::qWait(300); // the default deadline is not a point in time: it starts when the buffer is full
+        QElapsedTimer timer;
+        timer.start();
+        LokiQueuedEntry b;
+        b.stream = &stream;
+        QCOMPARE(buffer.push(std::move(b), LokiWait::until(byDefault)), Result::TimedOut);
+        QVERIFY2(timer.elapsed() >= 150, qPrintable(QString::number(timer.elapsed())));
+    }
+
+    void blockWaitsForTheWorkerToTakeABatch()
+    {
+        Fixture f(2, Mode::Block);
+        f.push("a");
+        f.push("b");
+        std::atomic<int> result{-1};
+        std::thread sender([&] { result = int(f.push("c", LokiWait::atMost(std::chrono::seconds(60)))); });
+        QTest::qWait(100);
+        QCOMPARE(result.load(), -1);
+        QCOMPARE(f.take().size(), 2);
+        QTRY_COMPARE_WITH_TIMEOUT(result.load(), int(Result::Accepted), 30000);
+        sender.join();
+        QCOMPARE(f.take(), QList<QByteArray>{"c"});
+    }
+
+    void closeWakesBlockedSendersAndRefusesLaterPushes()
+    {
+        Fixture f(1, Mode::Block);
+        f.push("a");
+        std::atomic<int> result{-1};
+        std::thread sender(
+            [&] { result = int(f.push("b", LokiWait::until(QDeadlineTimer(QDeadlineTimer::Forever)))); });
+        QTest::qWait(100);
+        f.buffer.close();
+        QTRY_COMPARE_WITH_TIMEOUT(result.load(), int(Result::Closed), 30000);
+        sender.join();
+        QVERIFY(f.buffer.isClosed());
+        QCOMPARE(f.push("c"), Result::Closed);
+    }
+
+    void takeBatchRespectsCountAndBytes()
+    {
+        Fixture f(100, Mode::DropNew, 3, 10);
+        for (int i = 0; i < 5; ++i)
+            f.push("12345");
+        QCOMPARE(f.take().size(), 2); // 10 bytes
+        Fixture g(100, Mode::DropNew, 3, 1 << 20);
+        for (int i = 0; i < 5; ++i)
+            g.push("x");
+        QVERIFY(g.buffer.hasFullBatch());
+        QCOMPARE(g.take().size(), 3);
+        QCOMPARE(g.buffer.size(), 2);
+        QVERIFY(!g.buffer.hasFullBatch());
+        Fixture big(100, Mode::DropNew, 3, 4);
+        big.push("much longer than four bytes");
+        big.push("x");
+        QCOMPARE(big.take().size(), 1); // one entry over the byte limit still goes, alone
+    }
+
+    void timestampsIncreaseAcrossThreads()
+    {
+        Fixture f(100000, Mode::DropNew, 100000);
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 4; ++t) {
+            threads.emplace_back([&f] {
+                for (int i = 0; i < 5000; ++i)
+                    f.push("x");
+            });
+        }
+        for (auto &t : threads)
+            t.join();
+        std::vector<LokiQueuedEntry> out;
+        f.buffer.takeBatch(out);
+        QCOMPARE(out.size(), size_t(20000));
+        for (size_t i = 1; i < out.size(); ++i)
+            QVERIFY(out[i].timestampNs > out[i - 1].timestampNs);
+        // A timestamp given by the caller is kept.
+        LokiQueuedEntry e;
+        e.stream = &stream;
+        e.timestampNs = 42;
+        f.buffer.push(std::move(e), LokiWait::until(QDeadlineTimer(0)));
+        out.clear();
+        f.buffer.takeBatch(out);
+        QCOMPARE(out.front().timestampNs, 42);
+    }
+
+    void aClockOffsetShiftsQueuedEntries()
+    {
+        Fixture f(4, Mode::DropOldest);
+        for (int i = 0; i < 6; ++i) // wraps the ring
+            f.push("x");
+        const qint64 shift = qint64(1000) * 1000000000;
+        const qint64 now = QDateTime::currentMSecsSinceEpoch() * 1000000;
+        f.buffer.setClockOffset(shift);
+        QCOMPARE(f.buffer.clockOffset(), shift);
+        f.push("after");
+        std::vector<LokiQueuedEntry> out;
+        f.buffer.takeBatch(out);
+        QCOMPARE(out.size(), size_t(4));
+        for (size_t i = 0; i < out.size(); ++i) {
+            QVERIFY(qAbs(out[i].timestampNs - (now + shift)) < qint64(60) * 1000000000);
+            if (i > 0)
+                QVERIFY(out[i].timestampNs > out[i - 1].timestampNs);
+        }
+        // And with nothing queued (the case that divided by zero in the spool).
+        Fixture empty(4);
+        empty.buffer.setClockOffset(shift);
+        QCOMPARE(empty.buffer.clockOffset(), shift);
+    }
+
+    void wakeIsCalledWhenArmed()
+    {
+        Fixture f(100, Mode::DropNew, 3);
+        int wakes = 0;
+        f.buffer.setWakeCallback([&wakes] { ++wakes; });
+        f.push("a"); // armed for any entry from the start
+        QCOMPARE(wakes, 1);
+        f.push("b");
+        QCOMPARE(wakes, 1);
+        QVERIFY(!f.buffer.armWake(LokiEntryBuffer::WakeWhen::FullBatch));
+        f.push("c");
+        QCOMPARE(wakes, 2);
+        QVERIFY(f.buffer.armWake(LokiEntryBuffer::WakeWhen::AnyEntry)); // already there
+    }
+
+    void shutdownLeftoversAreLost()
+    {
+        Fixture f(10);
+        f.push("a");
+        f.push("b");
+        const LokiEntryBuffer::Leftovers left = f.buffer.shutdownLeftovers(3);
+        QCOMPARE(left.lost, 5);
+        QCOMPARE(left.kept, 0);
+        QVERIFY(f.buffer.isEmpty());
+        QVERIFY(!f.buffer.isDurable());
+        QCOMPARE(f.buffer.syncTimerInterval().count(), -1);
+        QVERIFY(f.buffer.boundDescription().contains(QLatin1String("capacity 10")));
+    }
+};
+
+QTEST_MAIN(tst_MemoryBuffer)
+#include "tst_memorybuffer.moc"

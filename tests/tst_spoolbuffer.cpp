@@ -1,0 +1,795 @@
+// SPDX-License-Identifier: MIT
+// The spool buffer on its own (src/spoolbuffer_p.h) and its record format (src/spoolformat_p.h): append,
+// take, acknowledge, reopen, damage, the disk bound and a full disk, the age rule, files it does not own.
+#include "spoolbuffer_p.h"
+#include "spoolformat_p.h"
+
+#include <QtCore/QDateTime>
+#include <QtCore/QDir>
+#include <QtCore/QFileInfo>
+#include <QtCore/QProcess>
+#include <QtCore/QTemporaryDir>
+#include <QtTest/QtTest>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#ifdef Q_OS_UNIX
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#endif
+
+using Mode = LokiConfig::Backpressure;
+
+namespace {
+/** Streams for a spool used without a client. */
+struct StreamTable
+{
+    std::vector<std::unique_ptr<LokiStreamInfo>> owned;
+
+    const LokiStreamInfo *get(const QByteArray &key, const QByteArray &json)
+    {
+        for (const auto &info : owned) {
+            if (info->key == key)
+                return info.get();
+        }
+        owned.push_back(std::make_unique<LokiStreamInfo>(LokiStreamInfo{key, json}));
+        return owned.back().get();
+    }
+};
+
+struct SpoolFixture
+{
+    StreamTable streams;
+    QStringList reports;
+    LokiCounterSet counters;
+    std::unique_ptr<LokiSpoolBuffer> spool;
+
+    bool open(const QString &dir, qint64 segmentBytes = 4096, qint64 maxBytes = 64 * 1024 * 1024,
+              Mode mode = Mode::DropNew, int batchEntries = 7,
+              LokiConfig::SpoolSync sync = LokiConfig::SpoolSync::Never,
+              std::chrono::milliseconds maxAge = std::chrono::hours(24 * 7))
+    {
+        LokiSpoolBuffer::Options options;
+        options.directory = dir;
+        options.segmentBytes = segmentBytes;
+        options.maxBytes = maxBytes;
+        options.sync = sync;
+        options.maxAge = maxAge;
+        LokiEntryBuffer::Limits limits;
+        limits.batchEntries = batchEntries;
+        limits.batchBytes = 1 << 20;
+        limits.mode = mode;
+        spool = std::make_unique<LokiSpoolBuffer>(
+            options, limits, &counters,
+            [this](const QByteArray &k, const QByteArray &j) { return streams.get(k, j); },
+            [this](const QString &message) { reports << message; });
+        QString why;
+        const bool ok = spool->open(&why);
+        if (!ok)
+            reports << why;
+        return ok;
+    }
+    static qint64 now() { return QDateTime::currentMSecsSinceEpoch() * 1000000; }
+    LokiEntryBuffer::PushResult push(const QByteArray &stream, const QByteArray &line, qint64 ts = 0)
+    {
+        LokiQueuedEntry e;
+        e.timestampNs = ts;
+        e.stream = streams.get("{s=\"" + stream + "\"}", "{\"s\":\"" + stream + "\"}");
+        e.line = line;
+        return spool->push(std::move(e), LokiWait::until(QDeadlineTimer(0)));
+    }
+    void append(const QByteArray &stream, int n, const QByteArray &prefix = "entry ", qint64 firstTs = now())
+    {
+        const LokiStreamInfo *info = streams.get("{s=\"" + stream + "\"}", "{\"s\":\"" + stream + "\"}");
+        for (int i = 0; i < n; ++i) {
+            LokiQueuedEntry e;
+            e.timestampNs = firstTs + i;
+            e.stream = info;
+            e.line = prefix + QByteArray::number(i);
+            if (i % 3 == 0)
+                e.metadata = {{"trace_id", "t" + QByteArray::number(i)}};
+            QCOMPARE(spool->push(std::move(e), LokiWait::until(QDeadlineTimer(0))),
+                     LokiEntryBuffer::PushResult::Accepted);
+        }
+    }
+    /** Takes batches (acknowledging each) until nothing is left. */
+    QList<QByteArray> takeAll(bool acknowledge = true)
+    {
+        QList<QByteArray> out;
+        std::vector<LokiQueuedEntry> batch;
+        qint64 before = 0;
+        do {
+            before = spool->removedCount();
+            batch.clear();
+            spool->takeBatch(batch);
+            for (const auto &e : batch)
+                out << e.line;
+            if (acknowledge)
+                spool->acknowledge();
+        } while (spool->removedCount() != before);
+        return out;
+    }
+};
+
+QStringList segmentFiles(const QString &dir)
+{
+    return QDir(dir).entryList({QStringLiteral("seg-*.lqs")}, QDir::Files, QDir::Name);
+}
+
+qint64 spoolBytes(const QString &dir)
+{
+    qint64 total = 0;
+    for (const QString &name : segmentFiles(dir))
+        total += QFileInfo(dir + QLatin1Char('/') + name).size();
+    return total;
+}
+
+QList<QByteArray> expectedLines(int n, const QByteArray &prefix = "entry ", int from = 0)
+{
+    QList<QByteArray> out;
+    for (int i = from; i < n; ++i)
+        out << prefix + QByteArray::number(i);
+    return out;
+}
+
+/** A 2 MiB tmpfs for one test, unmounted at its end whatever the outcome (root only; CI runs as root). */
+struct SmallDisk
+{
+    QTemporaryDir mountPoint;
+    bool mounted = false;
+    QString why;
+
+    SmallDisk()
+    {
+#ifdef Q_OS_LINUX
+        if (::geteuid() != 0) {
+            why = QStringLiteral("mounting a 2 MiB tmpfs needs root (CI runs as root)");
+            return;
+        }
+        mounted =
+            QProcess::execute(QStringLiteral("mount"),
+                              {QStringLiteral("-t"), QStringLiteral("tmpfs"), QStringLiteral("-o"),
+                               QStringLiteral("size=2m"), QStringLiteral("tmpfs"), mountPoint.path()}) == 0;
+        if (!mounted)
+            why = QStringLiteral("mount -t tmpfs failed here");
+#else
+        why = QStringLiteral("a small tmpfs is made with Linux's mount");
+#endif
+    }
+    ~SmallDisk()
+    {
+        if (mounted)
+            QProcess::execute(QStringLiteral("umount"), {QStringLiteral("-l"), mountPoint.path()});
+    }
+    QString path() const
+    {
+        return mountPoint.filePath(QStringLiteral("spool"));
+    }
+};
+} // namespace
+
+class tst_SpoolBuffer : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    // --- the record format ---
+    void recordsRoundTrip()
+    {
+        QByteArray data;
+        LokiSpoolFormat::appendStream(data, 3, "{a=\"b\"}", "{\"a\":\"b\"}");
+        const LokiMetadata metadata{{"trace_id", "abc"}, {"user", QByteArray("\xc3\xa9", 2)}};
+        LokiSpoolFormat::appendEntry(data, -42, 7, 3, QByteArray("line\0with nul", 13), metadata);
+        LokiSpoolFormat::Record record;
+        qsizetype used = 0;
+        QCOMPARE(LokiSpoolFormat::readRecord(data.constData(), data.size(), &record, &used),
+                 LokiSpoolFormat::ReadStatus::Ok);
+        QCOMPARE(record.type, LokiSpoolFormat::RecordType::Stream);
+        QCOMPARE(record.streamId, 3u);
+        QCOMPARE(record.key, QByteArray("{a=\"b\"}"));
+        QCOMPARE(record.json, QByteArray("{\"a\":\"b\"}"));
+        const qsizetype first = used;
+        QCOMPARE(LokiSpoolFormat::readRecord(data.constData() + first, data.size() - first, &record, &used),
+                 LokiSpoolFormat::ReadStatus::Ok);
+        QCOMPARE(first + used, data.size());
+        QCOMPARE(record.type, LokiSpoolFormat::RecordType::Entry);
+        QCOMPARE(record.timestampNs, -42);
+        QCOMPARE(record.clockOffsetNs, 7);
+        QCOMPARE(record.line, QByteArray("line\0with nul", 13));
+        QCOMPARE(record.metadata, metadata);
+    }
+
+    void everyTruncationAndEveryDamagedByteIsDetected()
+    {
+        QByteArray record;
+        LokiSpoolFormat::appendEntry(record, 1, 0, 0, "a line of some length", {{"k", "v"}});
+        LokiSpoolFormat::Record out;
+        qsizetype used = 0;
+        for (qsizetype n = 0; n < record.size(); ++n)
+            QCOMPARE(LokiSpoolFormat::readRecord(record.constData(), n, &out, &used),
+                     LokiSpoolFormat::ReadStatus::NeedMore);
+        for (qsizetype i = 0; i < record.size(); ++i) {
+            for (int bit = 0; bit < 8; ++bit) {
+                QByteArray damaged = record;
+                damaged[i] = char(damaged[i] ^ (1 << bit));
+                QVERIFY2(LokiSpoolFormat::readRecord(damaged.constData(), damaged.size(), &out, &used) !=
+                             LokiSpoolFormat::ReadStatus::Ok,
+                         qPrintable(QStringLiteral("byte %1 bit %2").arg(i).arg(bit)));
+            }
+        }
+    }
+
+    // --- append, take, acknowledge, reopen ---
+    void openingCreatesNoSegmentFile()
+    {
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path()));
+        QVERIFY(segmentFiles(dir.path()).isEmpty()); // the first append makes it
+        QVERIFY(f.spool->isEmpty());
+        f.append("s", 1);
+        QCOMPARE(segmentFiles(dir.path()).size(), 1);
+    }
+
+    void entriesWrittenAreReadBackAfterReopening()
+    {
+        QTemporaryDir dir;
+        const qint64 base = SpoolFixture::now();
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path()));
+            f.append("one", 100, "one ", base);
+            f.append("two", 100, "two ", base);
+            QCOMPARE(f.spool->size(), 200);
+            QVERIFY(f.spool->segmentCount() > 2); // 4 KiB segments: the entries span several
+        }
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 1000));
+        QCOMPARE(g.spool->replayedCount(), 200);
+        QCOMPARE(g.spool->acceptedCount(), 200);
+        std::vector<LokiQueuedEntry> all;
+        while (!g.spool->isEmpty())
+            g.spool->takeBatch(all);
+        QCOMPARE(all.size(), size_t(200));
+        for (int i = 0; i < 200; ++i) {
+            const bool one = i < 100;
+            const int n = i % 100;
+            QCOMPARE(all[size_t(i)].line,
+                     (one ? QByteArray("one ") : QByteArray("two ")) + QByteArray::number(n));
+            QCOMPARE(all[size_t(i)].timestampNs, base + n);
+            QCOMPARE(all[size_t(i)].stream->key, one ? QByteArray("{s=\"one\"}") : QByteArray("{s=\"two\"}"));
+            QCOMPARE(all[size_t(i)].metadata.isEmpty(), n % 3 != 0);
+        }
+        QCOMPARE(g.counters.expired + g.counters.corrupted, 0);
+        QVERIFY(g.reports.isEmpty());
+    }
+
+    void takeBatchRespectsTheBatchLimits()
+    {
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path(), 1 << 20));
+        f.append("s", 20);
+        std::vector<LokiQueuedEntry> batch;
+        f.spool->takeBatch(batch);
+        QCOMPARE(batch.size(), size_t(7));
+        QCOMPARE(f.spool->size(), 13);
+        QCOMPARE(f.spool->removedCount(), 7);
+        QVERIFY(f.spool->hasFullBatch());
+    }
+
+    void acknowledgedEntriesAreNotReplayedAndTheirFilesGo()
+    {
+        QTemporaryDir dir;
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 350));
+            f.append("s", 400);
+            QVERIFY(segmentFiles(dir.path()).size() > 3);
+            std::vector<LokiQueuedEntry> batch;
+            f.spool->takeBatch(batch);
+            QCOMPARE(batch.size(), size_t(350));
+            const qint64 before = f.spool->diskBytes();
+            f.spool->acknowledge();
+            QVERIFY(f.spool->diskBytes() < before / 2); // the acknowledged segments were deleted
+            QCOMPARE(spoolBytes(dir.path()), f.spool->diskBytes());
+        }
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path()));
+        QCOMPARE(g.spool->replayedCount(), 50);
+        QCOMPARE(g.takeAll(), expectedLines(400, "entry ", 350));
+        // Everything acknowledged: no file is left, not even one that never reached rotation size.
+        QCOMPARE(segmentFiles(dir.path()).size(), 0);
+        QCOMPARE(g.spool->diskBytes(), 0);
+        g.append("s", 3, "again ");
+        QCOMPARE(g.takeAll(), expectedLines(3, "again "));
+    }
+
+    void aFullyAcknowledgedWriteSegmentIsFreed()
+    {
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path(), 1 << 20)); // one segment that never reaches rotation size
+        f.append("s", 50);
+        QCOMPARE(segmentFiles(dir.path()).size(), 1);
+        QCOMPARE(f.takeAll().size(), 50);
+        QCOMPARE(segmentFiles(dir.path()).size(), 0);
+        f.append("s", 5, "next ");
+        QCOMPARE(f.takeAll(), expectedLines(5, "next "));
+        f.spool.reset();
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path()));
+        QCOMPARE(g.spool->replayedCount(), 0); // delivered means delivered, also for the new segments
+    }
+
+    void newSegmentsSortAfterTheAcknowledgedOne()
+    {
+        QTemporaryDir dir;
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path()));
+            f.append("s", 400);
+            f.takeAll(); // the ack file now names a late segment
+        }
+        for (const QString &name : segmentFiles(dir.path()))
+            QVERIFY(QFile::remove(dir.filePath(name))); // say, someone cleaned the directory by hand
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path()));
+            f.append("s", 5, "kept ");
+        }
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path()));
+        QCOMPARE(g.spool->replayedCount(), 5); // not taken for delivered because of their file names
+        QCOMPARE(g.takeAll(), expectedLines(5, "kept "));
+    }
+
+    void timestampsAreStampedIncreasingAndCorrectedByTheClockOffset()
+    {
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path(), 1 << 20, 64 * 1024 * 1024, Mode::DropNew, 100));
+        for (int i = 0; i < 10; ++i)
+            QCOMPARE(f.push("s", "x"), LokiEntryBuffer::PushResult::Accepted);
+        const qint64 shift = qint64(3600) * 1000000000;
+        f.spool->setClockOffset(shift); // entries waiting get the correction when taken
+        std::vector<LokiQueuedEntry> batch;
+        f.spool->takeBatch(batch);
+        QCOMPARE(batch.size(), size_t(10));
+        const qint64 now = SpoolFixture::now();
+        for (size_t i = 0; i < batch.size(); ++i) {
+            QVERIFY(qAbs(batch[i].timestampNs - (now + shift)) < qint64(60) * 1000000000);
+            if (i > 0)
+                QVERIFY(batch[i].timestampNs > batch[i - 1].timestampNs);
+        }
+        QCOMPARE(f.push("s", "after"), LokiEntryBuffer::PushResult::Accepted);
+        batch.clear();
+        f.spool->takeBatch(batch);
+        QVERIFY(batch.front().timestampNs > now + shift - qint64(60) * 1000000000);
+    }
+
+    // --- damage ---
+    void aTornTailIsReportedOnceAndTheRecordsBeforeItAreKept()
+    {
+        QTemporaryDir dir;
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path(), 1 << 20));
+            f.append("s", 20);
+        }
+        const QStringList files = segmentFiles(dir.path());
+        QCOMPARE(files.size(), 1);
+        QFile file(dir.filePath(files.first()));
+        QVERIFY(file.resize(file.size() - 5)); // a crash in the middle of the last write
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path()));
+        QCOMPARE(g.reports.size(), 1);
+        QVERIFY2(g.reports.first().contains(QLatin1String("incomplete")), qPrintable(g.reports.first()));
+        QCOMPARE(g.spool->replayedCount(), 19);
+        QCOMPARE(g.takeAll(), expectedLines(19));
+        QCOMPARE(g.reports.size(), 1);
+    }
+
+    void aDamagedRecordLosesOnlyWhatFollowsItInItsSegment()
+    {
+        QTemporaryDir dir;
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path(), 4096));
+            f.append("s", 300);
+        }
+        QStringList files = segmentFiles(dir.path());
+        QVERIFY(files.size() >= 3);
+        QFile file(dir.filePath(files.first()));
+        QVERIFY(file.open(QIODevice::ReadWrite));
+        const qint64 at = file.size() / 2;
+        file.seek(at);
+        char byte = 0;
+        file.getChar(&byte);
+        file.seek(at);
+        file.putChar(char(byte ^ 0x20));
+        file.close();
+
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path()));
+        QCOMPARE(g.reports.size(), 1);
+        QVERIFY2(g.reports.first().contains(QLatin1String("damaged")), qPrintable(g.reports.first()));
+        const QList<QByteArray> got = g.takeAll();
+        QVERIFY(got.size() < 300 && got.size() > 200);
+        QCOMPARE(got.last(), QByteArray("entry 299"));
+        int expected = 0;
+        int gaps = 0;
+        for (const QByteArray &line : got) {
+            const int n = line.mid(6).toInt();
+            if (n != expected)
+                ++gaps;
+            expected = n + 1;
+        }
+        QCOMPARE(gaps, 1);
+    }
+
+    void damageWhileRunningIsCountedAsCorrupted()
+    {
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path(), 1 << 20, 64 * 1024 * 1024, Mode::DropNew, 1000));
+        f.append("s", 100);
+        QFile file(dir.filePath(segmentFiles(dir.path()).first()));
+        QVERIFY(file.open(QIODevice::ReadWrite));
+        file.seek(file.size() / 2);
+        file.putChar('\xff');
+        file.putChar('\xff');
+        file.close();
+        const QList<QByteArray> got = f.takeAll();
+        QVERIFY(got.size() > 10 && got.size() < 100);
+        QCOMPARE(f.counters.corrupted.load(), 100 - got.size());
+        QVERIFY(f.spool->isEmpty());
+        QCOMPARE(f.reports.size(), 1);
+        f.append("s", 3, "later "); // written to a new segment, never behind the damage
+        QCOMPARE(f.takeAll(), expectedLines(3, "later "));
+    }
+
+    // Failure 2.14 of issue 9: a file named like a segment that is none was deleted, although reported
+    // "skipped". It is left as it is, not replayed, and outside the bound.
+    void filesThatAreNotSegmentsAreLeftUntouched()
+    {
+        QTemporaryDir dir;
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path()));
+            f.append("s", 5);
+            f.takeAll(); // acknowledged past segment 1: an earlier-numbered file must still not go
+            f.append("s", 5);
+        }
+        const QString early = dir.filePath(QStringLiteral("seg-0000000000000000.lqs"));
+        const QString late = dir.filePath(QStringLiteral("seg-0000000000000099.lqs"));
+        const QByteArray junk(1000, 'x');
+        for (const QString &path : {early, late}) {
+            QFile file(path);
+            QVERIFY(file.open(QIODevice::WriteOnly));
+            file.write(junk);
+        }
+        {
+            SpoolFixture g;
+            QVERIFY(g.open(dir.path()));
+            QCOMPARE(g.reports.size(), 2);
+            for (const QString &report : std::as_const(g.reports))
+                QVERIFY2(report.contains(QLatin1String("kept as it is")), qPrintable(report));
+            QCOMPARE(g.takeAll(), expectedLines(5));
+            QCOMPARE(g.spool->diskBytes(), 0); // the foreign files do not count toward maxBytes
+            g.append("s", 2, "new ");
+            QCOMPARE(g.takeAll(), expectedLines(2, "new ")); // new segments sort after the foreign one
+        }
+        for (const QString &path : {early, late}) {
+            QFile file(path);
+            QVERIFY2(file.open(QIODevice::ReadOnly), qPrintable(path));
+            QCOMPARE(file.readAll(), junk);
+        }
+    }
+
+    // Failure 2.14: the acknowledgement write's result was ignored. Now it is reported once and the spool
+    // goes on.
+    void aFailedAcknowledgementWriteIsReportedOnce()
+    {
+#ifndef Q_OS_UNIX
+        QSKIP("RLIMIT_FSIZE makes the write fail; Unix only");
+#else
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path(), 1 << 20, 64 * 1024 * 1024, Mode::DropNew, 5));
+        f.append("s", 20);
+        // Writes beyond byte 10 of any file fail (EFBIG) from now on: the 20-byte acknowledgement cannot go.
+        struct rlimit old;
+        QCOMPARE(::getrlimit(RLIMIT_FSIZE, &old), 0);
+        const auto previous = ::signal(SIGXFSZ, SIG_IGN);
+        struct rlimit small = old;
+        small.rlim_cur = 10;
+        QCOMPARE(::setrlimit(RLIMIT_FSIZE, &small), 0);
+        const QList<QByteArray> got = f.takeAll();
+        ::setrlimit(RLIMIT_FSIZE, &old);
+        ::signal(SIGXFSZ, previous);
+        QCOMPARE(got, expectedLines(20)); // it went on taking and acknowledging
+        QCOMPARE(f.reports.size(), 1);
+        QVERIFY2(f.reports.first().contains(QLatin1String("acknowledgement")), qPrintable(f.reports.first()));
+        f.append("s", 2, "ok ");
+        QCOMPARE(f.takeAll(), expectedLines(2, "ok ")); // and it works again once writes do
+        QCOMPARE(f.reports.size(), 1);
+#endif
+    }
+
+    // --- the bound, a full disk, age ---
+    void theDiskBoundAppliesTheBackpressureMode_data()
+    {
+        QTest::addColumn<Mode>("mode");
+        QTest::newRow("block") << Mode::Block;
+        QTest::newRow("drop-new") << Mode::DropNew;
+        QTest::newRow("drop-oldest") << Mode::DropOldest;
+    }
+    void theDiskBoundAppliesTheBackpressureMode()
+    {
+        QFETCH(Mode, mode);
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path(), 16 * 1024, 64 * 1024, mode));
+        const QByteArray padding(200, 'x');
+        int accepted = 0;
+        for (int i = 0; i < 1000; ++i) {
+            if (f.push("s", QByteArray::number(i) + ' ' + padding) == LokiEntryBuffer::PushResult::Accepted)
+                ++accepted;
+            QVERIFY(spoolBytes(dir.path()) <= 64 * 1024);
+        }
+        switch (mode) {
+        case Mode::Block:
+            QVERIFY(f.counters.timedOut > 0);
+            QCOMPARE(f.counters.timedOut + accepted, 1000);
+            break;
+        case Mode::DropNew:
+            QCOMPARE(f.counters.droppedNew + accepted, 1000);
+            break;
+        case Mode::DropOldest:
+            QCOMPARE(accepted, 1000);
+            QVERIFY(f.counters.droppedOldest > 0);
+            QCOMPARE(f.spool->size(), 1000 - f.counters.droppedOldest);
+            break;
+        }
+        const QList<QByteArray> got = f.takeAll();
+        QCOMPARE(qint64(got.size()), accepted - f.counters.droppedOldest);
+        if (mode == Mode::DropOldest)
+            QVERIFY(got.last().startsWith("999 "));
+        else
+            QVERIFY(got.first().startsWith("0 "));
+    }
+
+    void blockWaitsUntilAnAcknowledgementMakesRoom()
+    {
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path(), 16 * 1024, 64 * 1024, Mode::Block, 1000));
+        const QByteArray padding(200, 'x');
+        while (f.push("s", padding) == LokiEntryBuffer::PushResult::Accepted) {
+        }
+        std::atomic<int> result{-1};
+        std::thread sender([&] {
+            LokiQueuedEntry e;
+            e.stream = f.streams.owned.front().get();
+            e.line = padding; // as large as those that filled it
+            result = int(f.spool->push(std::move(e), LokiWait::atMost(std::chrono::seconds(60))));
+        });
+        QTest::qWait(100);
+        const int early = result.load();
+        std::vector<LokiQueuedEntry> batch;
+        f.spool->takeBatch(batch);
+        f.spool->acknowledge();
+        QTRY_COMPARE_WITH_TIMEOUT(result.load(), int(LokiEntryBuffer::PushResult::Accepted), 30000);
+        sender.join();
+        QCOMPARE(early, -1); // it waited for the acknowledgement
+    }
+
+    void closeWakesBlockedSenders()
+    {
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path(), 16 * 1024, 64 * 1024, Mode::Block));
+        while (f.push("s", QByteArray(200, 'x')) == LokiEntryBuffer::PushResult::Accepted) {
+        }
+        std::atomic<int> result{-1};
+        std::thread sender([&] {
+            LokiQueuedEntry e;
+            e.stream = f.streams.owned.front().get();
+            e.line = QByteArray(200, 'x');
+            result =
+                int(f.spool->push(std::move(e), LokiWait::until(QDeadlineTimer(QDeadlineTimer::Forever))));
+        });
+        QTest::qWait(100);
+        f.spool->close();
+        QTRY_COMPARE_WITH_TIMEOUT(result.load(), int(LokiEntryBuffer::PushResult::Closed), 30000);
+        sender.join();
+    }
+
+    void aFullDiskAppliesTheBackpressureMode_data()
+    {
+        theDiskBoundAppliesTheBackpressureMode_data();
+    }
+    void aFullDiskAppliesTheBackpressureMode()
+    {
+        QFETCH(Mode, mode);
+        SmallDisk disk;
+        if (!disk.mounted)
+            QSKIP(qPrintable(disk.why));
+        SpoolFixture f;
+        QVERIFY(f.open(disk.path(), 4 * 1024 * 1024, 64 * 1024 * 1024, mode, 1000));
+        QVERIFY(f.spool->segmentLimit() <= 256 * 1024); // a fraction of the small disk
+        const QByteArray padding(100, 'x');
+        int accepted = 0;
+        for (int i = 0; i < 30000; ++i) {
+            if (f.push("s", QByteArray::number(i) + ' ' + padding) == LokiEntryBuffer::PushResult::Accepted)
+                ++accepted;
+        }
+        switch (mode) {
+        case Mode::Block:
+            QVERIFY(f.counters.timedOut > 0);
+            QCOMPARE(f.counters.timedOut + accepted, 30000);
+            break;
+        case Mode::DropNew:
+            QVERIFY(f.counters.droppedNoSpace > 0);
+            QCOMPARE(f.counters.droppedNoSpace + accepted, 30000);
+            QVERIFY2(f.spool->lastWriteError().contains(QLatin1String("No space left on device")),
+                     qPrintable(f.spool->lastWriteError()));
+            QCOMPARE(f.reports.size(), 1);
+            break;
+        case Mode::DropOldest:
+            QCOMPARE(accepted, 30000);
+            QVERIFY(f.counters.droppedOldest > 0);
+            QCOMPARE(f.counters.droppedNoSpace.load(), 0);
+            break;
+        }
+        const QList<QByteArray> got = f.takeAll();
+        QCOMPARE(qint64(got.size()), accepted - f.counters.droppedOldest);
+        if (mode == Mode::DropOldest)
+            QVERIFY(got.last().startsWith("29999 "));
+        else
+            QVERIFY(got.first().startsWith("0 "));
+        // All acknowledged: the disk is free again and takes new entries.
+        QVERIFY(spoolBytes(disk.path()) <= LokiSpoolFormat::magicSize); // at most the spare, made ahead
+        QCOMPARE(f.push("s", "after"), LokiEntryBuffer::PushResult::Accepted);
+    }
+
+    void entriesOlderThanMaxAgeExpire()
+    {
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path(), 1 << 20, 64 * 1024 * 1024, Mode::DropNew, 100,
+                       LokiConfig::SpoolSync::Never, std::chrono::hours(1)));
+        const qint64 hour = qint64(3600) * 1000000000;
+        f.append("s", 4, "old ", SpoolFixture::now() - 2 * hour);
+        f.append("s", 3, "new ");
+        std::vector<LokiQueuedEntry> batch;
+        const LokiEntryBuffer::TakeStats stats = f.spool->takeBatch(batch);
+        QCOMPARE(stats.expired, 4);
+        QCOMPARE(f.counters.expired.load(), 4);
+        QCOMPARE(batch.size(), size_t(3));
+        QCOMPARE(f.spool->removedCount(), 7);
+        QVERIFY(f.spool->isEmpty());
+    }
+
+    void perBatchSyncsTheDirectoryAndFilesWithoutBreakingAnything()
+    {
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(
+            f.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 10, LokiConfig::SpoolSync::PerBatch));
+        QCOMPARE(f.spool->syncTimerInterval().count(), 0);
+        int wakes = 0;
+        f.spool->setWakeCallback([&wakes] { ++wakes; });
+        f.spool->armWake(LokiEntryBuffer::WakeWhen::Never);
+        f.append("s", 3000); // more than syncEntries (2000): the worker is woken to sync
+        QVERIFY(wakes >= 1);
+        QVERIFY(f.spool->needsSync());
+        f.spool->sync();
+        QVERIFY(!f.spool->needsSync());
+        QCOMPARE(f.takeAll().size(), 3000);
+    }
+
+    // Rotation uses a segment file the worker made beforehand, so a sender creates no file under the lock.
+    void theWorkerPreparesTheNextSegment()
+    {
+        QTemporaryDir dir;
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 1));
+            f.append("s", 40); // past half a segment
+            QCOMPARE(segmentFiles(dir.path()).size(), 1);
+            std::vector<LokiQueuedEntry> batch;
+            f.spool->takeBatch(batch); // the worker's turn: it makes the spare
+            const QStringList files = segmentFiles(dir.path());
+            QCOMPARE(files.size(), 2);
+            QCOMPARE(QFileInfo(dir.filePath(files.last())).size(), LokiSpoolFormat::magicSize);
+            f.append("s", 100, "more "); // rotates into the spare (and beyond)
+            QCOMPARE(f.takeAll().size(), 139); // one was taken above
+        }
+        // A spare left behind (here: after a rotation into it, another one) holds nothing: the next start
+        // deletes it and replays nothing twice.
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path()));
+        QCOMPARE(g.spool->replayedCount(), 0);
+        QVERIFY(g.reports.isEmpty());
+        g.append("s", 3, "next ");
+        g.spool.reset();
+        SpoolFixture h;
+        QVERIFY(h.open(dir.path()));
+        QCOMPARE(h.takeAll(), expectedLines(3, "next "));
+    }
+
+    void filesAreReadableByTheOwnerOnly()
+    {
+        QTemporaryDir parent;
+        const QString dir = parent.filePath(QStringLiteral("spool"));
+        SpoolFixture f;
+        QVERIFY(f.open(dir));
+        f.append("s", 3);
+        const auto others = QFileDevice::ReadGroup | QFileDevice::WriteGroup | QFileDevice::ExeGroup |
+                            QFileDevice::ReadOther | QFileDevice::WriteOther | QFileDevice::ExeOther;
+        QCOMPARE(QFileInfo(dir).permissions() & others, QFileDevice::Permissions());
+        const QStringList names = QDir(dir).entryList(QDir::Files);
+        QVERIFY(names.contains(QStringLiteral("ack")));
+        QVERIFY(!segmentFiles(dir).isEmpty());
+        for (const QString &name : names) {
+            if (name == QLatin1String("lock"))
+                continue; // QLockFile's own file holds only a process id
+            QCOMPARE(QFileInfo(dir + QLatin1Char('/') + name).permissions() & others,
+                     QFileDevice::Permissions());
+        }
+    }
+
+    void sendersAndTheWorkerRunConcurrently()
+    {
+        QTemporaryDir dir;
+        SpoolFixture f;
+        QVERIFY(f.open(dir.path(), 8192, 256 * 1024, Mode::DropOldest, 50));
+        const LokiStreamInfo *stream = f.streams.get("{s=\"a\"}", "{\"s\":\"a\"}");
+        constexpr int perThread = 5000;
+        std::atomic<int> finished{0};
+        std::vector<std::thread> senders;
+        for (int t = 0; t < 3; ++t) {
+            senders.emplace_back([&f, &finished, stream, t] {
+                for (int i = 0; i < perThread; ++i) {
+                    LokiQueuedEntry e;
+                    e.stream = stream;
+                    e.line = QByteArray::number(t) + ' ' + QByteArray::number(i) + ' ' + QByteArray(50, 'y');
+                    f.spool->push(std::move(e), LokiWait::until(QDeadlineTimer(0)));
+                }
+                ++finished;
+            });
+        }
+        qint64 taken = 0;
+        qint64 last = 0;
+        bool increasing = true;
+        auto takeSome = [&] {
+            std::vector<LokiQueuedEntry> batch;
+            f.spool->takeBatch(batch);
+            for (const auto &e : batch) {
+                increasing = increasing && e.timestampNs > last;
+                last = e.timestampNs;
+            }
+            taken += qint64(batch.size());
+            f.spool->acknowledge();
+        };
+        while (finished.load() < 3)
+            takeSome(); // the worker reads while senders write
+        for (auto &sender : senders)
+            sender.join();
+        qint64 before = -1;
+        while (before != f.spool->removedCount()) {
+            before = f.spool->removedCount();
+            takeSome();
+        }
+        QVERIFY(increasing); // one order on disk: the stamping order
+        QCOMPARE(taken + f.counters.droppedOldest + f.counters.droppedNew, 3 * perThread);
+        QCOMPARE(f.spool->removedCount(), f.spool->acceptedCount());
+    }
+};
+
+QTEST_MAIN(tst_SpoolBuffer)
+#include "tst_spoolbuffer.moc"
