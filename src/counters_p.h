@@ -39,6 +39,13 @@ struct LokiCounterSet
                corrupted.load();
     }
 
+    /** Entries lost after they were accepted: failed for good, or dropped (a flush() that saw any failed). */
+    qint64 failures() const
+    {
+        return failed.load() + droppedOldest.load() + droppedClosed.load() + expired.load() +
+               corrupted.load();
+    }
+
     /** Accepted but not yet sent, failed or dropped. */
     qint64 queued() const
     {

@@ -233,7 +233,7 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
     qRegisterMetaType<LokiClient::State>();
     d->openBuffer();
     d->thread.setObjectName(QStringLiteral("lokiqt-client"));
-    d->worker = new LokiWorker(d);
+    d->worker = new LokiWorker({d->config, *d->buffer, d->counters, d->status});
     d->worker->moveToThread(&d->thread);
     connect(&d->thread, &QThread::started, d->worker, &LokiWorker::start, Qt::DirectConnection);
     LokiWorker *worker = d->worker;

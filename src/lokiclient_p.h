@@ -26,25 +26,6 @@ Q_DECLARE_LOGGING_CATEGORY(lcLoki)
 class LokiReachability;
 class LokiWorker;
 
-/** A flush() caller waiting for the worker; shared so an abandoned wait outlives nothing it needs. */
-struct LokiFlushWaiter
-{
-    QMutex mutex;
-    QWaitCondition done;
-    bool finished = false;
-    bool ok = false;
-    /** Set by a flush() whose deadline passed: the worker forgets the request instead of keeping it. */
-    std::atomic<bool> abandoned{false};
-
-    void finish(bool success)
-    {
-        QMutexLocker lock(&mutex);
-        finished = true;
-        ok = success;
-        done.wakeAll();
-    }
-};
-
 class LokiClientPrivate
 {
 public:
@@ -93,12 +74,6 @@ public:
     /** Any thread. Why entries cannot be delivered now, or empty: no QCoreApplication, or it was destroyed.
      */
     QString noApplicationReason() const;
-
-    qint64 failuresSoFar() const
-    {
-        return counters.failed.load() + counters.droppedOldest.load() + counters.droppedClosed.load() +
-               counters.expired.load() + counters.corrupted.load();
-    }
 
     LokiClient *const q_ptr;
     const LokiConfig config;

@@ -2,9 +2,11 @@
 #include "lokiworker_p.h"
 
 #include "batcher_p.h"
+#include "clientstatus_p.h"
 #include "clockskew_p.h"
+#include "counters_p.h"
+#include "entrybuffer_p.h"
 #include "lokianswer_p.h"
-#include "lokiclient_p.h"
 #include "pushtransport_p.h"
 #include "retrypolicy_p.h"
 
@@ -14,16 +16,19 @@
 
 #include <algorithm>
 
-LokiWorker::LokiWorker(LokiClientPrivate *d)
-    : d(d)
-    , m_encoding(d->config.encoding)
+LokiWorker::LokiWorker(const LokiWorkerContext &context)
+    : m_config(context.config)
+    , m_buffer(context.buffer)
+    , m_counters(context.counters)
+    , m_status(context.status)
+    , m_encoding(m_config.encoding)
 {}
 
 LokiWorker::~LokiWorker() = default;
 
 void LokiWorker::start()
 {
-    m_transport = new LokiPushTransport(d->config, this);
+    m_transport = new LokiPushTransport(m_config, this);
     m_transport->start();
     connect(m_transport, &LokiPushTransport::finished, this, &LokiWorker::onPushFinished);
     m_waitTimer = new QTimer(this);
@@ -36,12 +41,12 @@ void LokiWorker::start()
     m_backoffTimer = new QTimer(this);
     m_backoffTimer->setSingleShot(true);
     connect(m_backoffTimer, &QTimer::timeout, this, &LokiWorker::onBackoffTimeout);
-    if (d->buffer->syncTimerInterval().count() >= 0) {
+    if (m_buffer.syncTimerInterval().count() >= 0) {
         m_syncTimer = new QTimer(this);
         m_syncTimer->setSingleShot(true);
         m_syncTimer->setTimerType(Qt::CoarseTimer);
         connect(m_syncTimer, &QTimer::timeout, this, [this] {
-            d->buffer->sync();
+            m_buffer.sync();
             schedule();
         });
     }
@@ -52,15 +57,15 @@ void LokiWorker::schedule()
     if (m_stopped)
         return;
     reportDrops();
-    d->notifyCounters();
+    m_status.notifyCounters();
     // Written entries reach the storage at most syncInterval later; no timer runs when nothing waits.
-    if (m_syncTimer && !m_syncTimer->isActive() && d->buffer->needsSync())
-        m_syncTimer->start(d->buffer->syncTimerInterval());
+    if (m_syncTimer && !m_syncTimer->isActive() && m_buffer.needsSync())
+        m_syncTimer->start(m_buffer.syncTimerInterval());
     for (;;) {
         LokiBatcher::Inputs in;
         in.batchUnderWay = batchUnderWay(); // its completion calls schedule() again
-        in.bufferEmpty = d->buffer->isEmpty();
-        in.fullBatch = !in.bufferEmpty && d->buffer->hasFullBatch();
+        in.bufferEmpty = m_buffer.isEmpty();
+        in.fullBatch = !in.bufferEmpty && m_buffer.hasFullBatch();
         in.waitDue = m_waitDue;
         in.flushRequested = !m_flushes.empty();
         switch (LokiBatcher::decide(in)) {
@@ -71,18 +76,18 @@ void LokiWorker::schedule()
             m_waitDue = false;
             finishFlushes();
             // Nothing to send: no timer runs until the next entry wakes us.
-            if (d->buffer->armWake(LokiEntryBuffer::WakeWhen::AnyEntry))
+            if (m_buffer.armWake(LokiEntryBuffer::WakeWhen::AnyEntry))
                 continue;
-            d->setState(LokiClient::State::Idle);
+            m_status.setState(LokiClient::State::Idle);
             return;
         case LokiBatcher::Action::Dispatch:
             dispatch();
             return;
         case LokiBatcher::Action::Wait:
             if (!m_waitTimer->isActive())
-                m_waitTimer->start(d->config.batch.maxWait);
-            d->setState(LokiClient::State::Sending);
-            if (d->buffer->armWake(LokiEntryBuffer::WakeWhen::FullBatch))
+                m_waitTimer->start(m_config.batch.maxWait);
+            m_status.setState(LokiClient::State::Sending);
+            if (m_buffer.armWake(LokiEntryBuffer::WakeWhen::FullBatch))
                 continue;
             return;
         }
@@ -100,7 +105,7 @@ void LokiWorker::requestFlush(const std::shared_ptr<LokiFlushWaiter> &waiter, qi
     m_flushes.erase(std::remove_if(m_flushes.begin(), m_flushes.end(),
                                    [](const PendingFlush &flush) { return flush.waiter->abandoned.load(); }),
                     m_flushes.end());
-    m_flushes.push_back({waiter, acceptedTarget, d->failuresSoFar()});
+    m_flushes.push_back({waiter, acceptedTarget, m_counters.failures()});
     finishFlushes();
     schedule();
 }
@@ -110,17 +115,17 @@ void LokiWorker::dispatch()
     m_waitTimer->stop();
     m_waitDue = false;
     std::vector<LokiQueuedEntry> batch;
-    d->buffer->takeBatch(batch);
+    m_buffer.takeBatch(batch);
     if (batch.empty()) {
         // Every entry read from the spool was too old (or lost): resolved without a push.
-        d->buffer->acknowledge();
+        m_buffer.acknowledge();
         reportDrops();
         finishFlushes();
         QMetaObject::invokeMethod(this, &LokiWorker::schedule, Qt::QueuedConnection);
         return;
     }
     m_parts.push_back(std::move(batch));
-    m_batchClockOffsetNs = d->buffer->clockOffset();
+    m_batchClockOffsetNs = m_buffer.clockOffset();
     m_batchClockCorrected = false;
     encodeFront();
     post();
@@ -128,7 +133,7 @@ void LokiWorker::dispatch()
 
 void LokiWorker::encodeFront()
 {
-    m_body = LokiPushEncoder::encode(m_parts.front(), m_encoding, d->config.gzipLevel);
+    m_body = LokiPushEncoder::encode(m_parts.front(), m_encoding, m_config.gzipLevel);
     m_attempt = 0;
 }
 
@@ -137,14 +142,14 @@ void LokiWorker::post()
     m_waitingForNetwork = false;
     ++m_attempt;
     m_transport->post(m_body.data, m_body.contentType, m_body.contentEncoding);
-    d->setState(LokiClient::State::Sending);
+    m_status.setState(LokiClient::State::Sending);
 }
 
 void LokiWorker::onBackoffTimeout()
 {
     // The slow timer of a push waiting for the network: a retry like one the network's return sends.
     if (m_waitingForNetwork)
-        LokiCounterSet::add(d->counters.retried, 1);
+        LokiCounterSet::add(m_counters.retried, 1);
     post();
 }
 
@@ -154,23 +159,23 @@ void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
     const int status = outcome.httpStatus;
     std::vector<LokiQueuedEntry> &part = m_parts.front();
     const int entries = int(part.size());
-    const qint64 clockShift = d->buffer->clockOffset() - m_batchClockOffsetNs;
+    const qint64 clockShift = m_buffer.clockOffset() - m_batchClockOffsetNs;
 
     LokiRetry::Context context;
     context.attempt = m_attempt;
     context.entries = entries;
-    context.spool = d->buffer->isDurable();
+    context.spool = m_buffer.isDurable();
     context.offline = m_offline;
     context.protobuf = m_encoding == LokiConfig::Encoding::ProtobufSnappy;
     context.clockShifted = clockShift != 0 && !m_batchClockCorrected;
-    context.retry = d->config.retry;
+    context.retry = m_config.retry;
     context.random01 = QRandomGenerator::global()->generateDouble();
     context.nowUtc = QDateTime::currentDateTimeUtc();
     const LokiRetry::Decision decision = LokiRetry::decide(outcome, context);
 
     switch (decision.action) {
     case LokiRetry::Action::Deliver:
-        LokiCounterSet::add(d->counters.sent, entries);
+        LokiCounterSet::add(m_counters.sent, entries);
         nextPart();
         return;
     case LokiRetry::Action::Split: {
@@ -178,7 +183,7 @@ void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
                                             std::make_move_iterator(part.end()));
         part.resize(size_t(entries / 2));
         m_parts.insert(m_parts.begin() + 1, std::move(second));
-        LokiCounterSet::add(d->counters.splits, 1);
+        LokiCounterSet::add(m_counters.splits, 1);
         encodeFront();
         post();
         return;
@@ -197,7 +202,7 @@ void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
     case LokiRetry::Action::FallBackToJson:
         // A proxy or an old server that takes only JSON: fall back for good, and say so once.
         m_encoding = LokiConfig::Encoding::Json;
-        d->reportError(
+        m_status.reportError(
             LokiError(LokiError::Kind::Limit,
                       QStringLiteral("the server refused protobuf (HTTP 415): falling back to JSON "
                                      "for the rest of this client's life; set LokiConfig::encoding "
@@ -228,7 +233,7 @@ void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
         message += QStringLiteral(" (Loki stored the other %1 of the %2 entries)")
                        .arg(entries - refused)
                        .arg(entries);
-    d->reportError(
+    m_status.reportError(
         LokiError(kind, message, refused >= 0 ? refused : entries, status, decision.willRetry(), m_attempt));
     if (decision.action == LokiRetry::Action::WaitForNetwork) {
         // Waits for the network, or for the slow timer; the failure used up no attempt.
@@ -236,21 +241,21 @@ void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
         m_waitingForNetwork = true;
         m_backoffTimer->setTimerType(Qt::CoarseTimer);
         m_backoffTimer->start(decision.delay);
-        d->setState(LokiClient::State::Retrying);
-        d->notifyCounters();
+        m_status.setState(LokiClient::State::Retrying);
+        m_status.notifyCounters();
         return;
     }
     if (decision.action == LokiRetry::Action::RetryAfter) {
-        LokiCounterSet::add(d->counters.retried, 1);
+        LokiCounterSet::add(m_counters.retried, 1);
         // A server's Retry-After is a floor, not a hint: a coarse timer could fire up to 5% early.
         m_backoffTimer->setTimerType(decision.serverAsked ? Qt::PreciseTimer : Qt::CoarseTimer);
         m_backoffTimer->start(decision.delay);
-        d->setState(LokiClient::State::Retrying);
-        d->notifyCounters();
+        m_status.setState(LokiClient::State::Retrying);
+        m_status.notifyCounters();
         return;
     }
-    LokiCounterSet::add(d->counters.failed, refused >= 0 ? refused : entries);
-    LokiCounterSet::add(d->counters.sent, refused >= 0 ? entries - refused : 0);
+    LokiCounterSet::add(m_counters.failed, refused >= 0 ? refused : entries);
+    LokiCounterSet::add(m_counters.sent, refused >= 0 ? entries - refused : 0);
     nextPart();
 }
 
@@ -262,7 +267,7 @@ void LokiWorker::setNetworkReachable(bool reachable)
     // A push waits for the network or for its backoff: the network is back, so send it now.
     if (m_waitingForNetwork || m_backoffTimer->isActive()) {
         if (m_waitingForNetwork) // a retry scheduled by a backoff was counted when it was
-            LokiCounterSet::add(d->counters.retried, 1);
+            LokiCounterSet::add(m_counters.retried, 1);
         m_backoffTimer->stop();
         post();
     }
@@ -271,12 +276,12 @@ void LokiWorker::setNetworkReachable(bool reachable)
 void LokiWorker::learnClock(const QByteArray &date)
 {
     const auto change =
-        LokiClockSkew::learn(date, QDateTime::currentDateTimeUtc(), d->buffer->clockOffset() / 1000000,
-                             d->config.clockSkewThreshold.count());
+        LokiClockSkew::learn(date, QDateTime::currentDateTimeUtc(), m_buffer.clockOffset() / 1000000,
+                             m_config.clockSkewThreshold.count());
     if (!change)
         return;
-    d->buffer->setClockOffset(change->offsetMs * 1000000);
-    d->reportError(LokiError(LokiError::Kind::Limit, change->message));
+    m_buffer.setClockOffset(change->offsetMs * 1000000);
+    m_status.reportError(LokiError(LokiError::Kind::Limit, change->message));
 }
 
 void LokiWorker::nextPart()
@@ -289,7 +294,7 @@ void LokiWorker::nextPart()
         post();
         return;
     }
-    d->buffer->acknowledge();
+    m_buffer.acknowledge();
     finishFlushes();
     schedule();
 }
@@ -298,8 +303,8 @@ void LokiWorker::finishFlushes()
 {
     if (m_flushes.empty() || batchUnderWay())
         return;
-    const qint64 removed = d->buffer->removedCount();
-    const qint64 failures = d->failuresSoFar();
+    const qint64 removed = m_buffer.removedCount();
+    const qint64 failures = m_counters.failures();
     for (auto it = m_flushes.begin(); it != m_flushes.end();) {
         if (removed >= it->target) {
             it->waiter->finish(failures == it->failuresAtStart);
@@ -312,33 +317,33 @@ void LokiWorker::finishFlushes()
 
 void LokiWorker::reportDrops()
 {
-    const qint64 expired = d->counters.expired.load();
+    const qint64 expired = m_counters.expired.load();
     if (expired != m_reportedExpired) {
         const qint64 delta = expired - m_reportedExpired;
         m_reportedExpired = expired;
-        d->reportError(
+        m_status.reportError(
             LokiError(LokiError::Kind::Dropped,
                       QStringLiteral("spooled entries older than spool.maxAge (%1 h) were dropped: "
                                      "Loki refuses entries that old")
-                          .arg(d->config.spool.maxAge.count() / 3600000.0),
+                          .arg(m_config.spool.maxAge.count() / 3600000.0),
                       int(qMin<qint64>(delta, std::numeric_limits<int>::max()))));
     }
     const qint64 drops =
-        d->counters.droppedNew.load() + d->counters.droppedOldest.load() + d->counters.timedOut.load();
+        m_counters.droppedNew.load() + m_counters.droppedOldest.load() + m_counters.timedOut.load();
     if (drops != m_reportedDrops) {
         const qint64 delta = drops - m_reportedDrops;
         m_reportedDrops = drops;
-        d->reportError(LokiError(LokiError::Kind::Dropped, d->buffer->boundDescription(),
-                                 int(qMin<qint64>(delta, std::numeric_limits<int>::max()))));
+        m_status.reportError(LokiError(LokiError::Kind::Dropped, m_buffer.boundDescription(),
+                                       int(qMin<qint64>(delta, std::numeric_limits<int>::max()))));
     }
     // Refused because the spool's file system could not take them: its own reason, in the system's words.
-    const qint64 noSpace = d->counters.droppedNoSpace.load();
+    const qint64 noSpace = m_counters.droppedNoSpace.load();
     if (noSpace != m_reportedNoSpace) {
         const qint64 delta = noSpace - m_reportedNoSpace;
         m_reportedNoSpace = noSpace;
-        d->reportError(LokiError(
+        m_status.reportError(LokiError(
             LokiError::Kind::Dropped,
-            QStringLiteral("refused: the spool could not write them (%1)").arg(d->buffer->lastWriteError()),
+            QStringLiteral("refused: the spool could not write them (%1)").arg(m_buffer.lastWriteError()),
             int(qMin<qint64>(delta, std::numeric_limits<int>::max()))));
     }
 }
@@ -366,18 +371,19 @@ void LokiWorker::shutdown()
     for (const auto &part : m_parts)
         inFlight += qint64(part.size());
     m_parts.clear();
-    const LokiEntryBuffer::Leftovers left = d->buffer->shutdownLeftovers(inFlight);
+    const LokiEntryBuffer::Leftovers left = m_buffer.shutdownLeftovers(inFlight);
     if (left.kept > 0)
-        d->reportError(LokiError(LokiError::Kind::Spool,
-                                 QStringLiteral("undelivered when close() reached its deadline: kept in "
-                                                "%1 for the next start")
-                                     .arg(left.keptIn),
-                                 int(qMin<qint64>(left.kept, std::numeric_limits<int>::max()))));
+        m_status.reportError(
+            LokiError(LokiError::Kind::Spool,
+                      QStringLiteral("undelivered when close() reached its deadline: kept in "
+                                     "%1 for the next start")
+                          .arg(left.keptIn),
+                      int(qMin<qint64>(left.kept, std::numeric_limits<int>::max()))));
     if (left.lost > 0) {
-        LokiCounterSet::add(d->counters.droppedClosed, left.lost);
-        d->reportError(LokiError(LokiError::Kind::Dropped,
-                                 QStringLiteral("undelivered when close() reached its deadline"),
-                                 int(qMin<qint64>(left.lost, std::numeric_limits<int>::max()))));
+        LokiCounterSet::add(m_counters.droppedClosed, left.lost);
+        m_status.reportError(LokiError(LokiError::Kind::Dropped,
+                                       QStringLiteral("undelivered when close() reached its deadline"),
+                                       int(qMin<qint64>(left.lost, std::numeric_limits<int>::max()))));
     }
     for (PendingFlush &flush : m_flushes)
         flush.waiter->finish(false);
@@ -390,5 +396,5 @@ void LokiWorker::shutdown()
     m_backoffTimer = nullptr;
     delete m_syncTimer;
     m_syncTimer = nullptr;
-    d->notifyCounters();
+    m_status.notifyCounters();
 }

@@ -5,21 +5,61 @@
 #include "entry_p.h"
 #include "pushencoder_p.h"
 
+#include <lokiqt/lokiconfig.h>
+
+#include <QtCore/QMutex>
 #include <QtCore/QObject>
+#include <QtCore/QWaitCondition>
+
+#include <atomic>
 
 #include <deque>
 #include <memory>
 #include <vector>
 
-class LokiClientPrivate;
-struct LokiFlushWaiter;
+class LokiClientStatus;
+class LokiEntryBuffer;
+struct LokiCounterSet;
 struct LokiPushOutcome;
 class LokiPushTransport;
 class QTimer;
 
+/** A flush() caller waiting for the worker; shared so an abandoned wait outlives nothing it needs. */
+struct LokiFlushWaiter
+{
+    QMutex mutex;
+    QWaitCondition done;
+    bool finished = false;
+    bool ok = false;
+    /** Set by a flush() whose deadline passed: the worker forgets the request instead of keeping it. */
+    std::atomic<bool> abandoned{false};
+
+    void finish(bool success)
+    {
+        QMutexLocker lock(&mutex);
+        finished = true;
+        ok = success;
+        done.wakeAll();
+    }
+};
+
 /**
- * The client's worker: lives on the client's QThread and owns everything that happens there: the network
- * access manager, the batch timer, the batch under way and its retries. Nothing here is shared with other
+ * What the worker works with: all of it owned by the client and outliving the worker. The worker reaches the
+ * facade only through these values (the buffer it takes batches from, the counters it adds to, the status it
+ * reports errors and states to, which emits the client's signals through queued events), never through the
+ * facade's private object.
+ */
+struct LokiWorkerContext
+{
+    const LokiConfig &config;
+    LokiEntryBuffer &buffer;
+    LokiCounterSet &counters;
+    LokiClientStatus &status;
+};
+
+/**
+ * The client's worker: glue and timers. It lives on the client's QThread and owns what happens there: the
+ * push transport, the batch timer, the batch under way and its retries. Nothing here is shared with other
  * threads except through the entry buffer (LokiEntryBuffer) and the atomic counters, so it needs no locks of
  * its own.
  *
@@ -30,7 +70,7 @@ class LokiWorker : public QObject
 {
     Q_OBJECT
 public:
-    explicit LokiWorker(LokiClientPrivate *d);
+    explicit LokiWorker(const LokiWorkerContext &context);
     ~LokiWorker() override;
 
     /** Worker thread, once, when the thread starts. */
@@ -74,7 +114,10 @@ private:
     void finishFlushes();
     void reportDrops();
 
-    LokiClientPrivate *const d;
+    const LokiConfig &m_config;
+    LokiEntryBuffer &m_buffer;
+    LokiCounterSet &m_counters;
+    LokiClientStatus &m_status;
     LokiPushTransport *m_transport = nullptr;
     QTimer *m_waitTimer = nullptr;
     QTimer *m_backoffTimer = nullptr;
