@@ -706,7 +706,7 @@ private Q_SLOTS:
             const QStringList files = segmentFiles(dir.path());
             QCOMPARE(files.size(), 2);
             QCOMPARE(QFileInfo(dir.filePath(files.last())).size(), LokiSpoolFormat::magicSize);
-            f.append("s", 100, "more "); // rotates into the spare (and beyond)
+            f.append("s", 100, "more ");       // rotates into the spare (and beyond)
             QCOMPARE(f.takeAll().size(), 139); // one was taken above
         }
         // A spare left behind (here: after a rotation into it, another one) holds nothing: the next start

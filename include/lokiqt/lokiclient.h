@@ -120,6 +120,7 @@ public:
     SendResult send(const LokiEntry &entry, QDeadlineTimer deadline);
     /** Thread-safe, any thread. Shorthand for send(LokiEntry(line)). */
     SendResult send(const QString &line);
+    /** Thread-safe, any thread. Shorthand for send(LokiEntry(line), deadline). */
     SendResult send(const QString &line, QDeadlineTimer deadline);
     /**
      * Thread-safe, any thread. The fastest way in: a line that is already UTF-8, with the static labels and
@@ -127,6 +128,7 @@ public:
      * as send() does.
      */
     SendResult sendUtf8(const QByteArray &line);
+    /** Thread-safe, any thread. As sendUtf8(line), waiting in Block mode until @p deadline. */
     SendResult sendUtf8(const QByteArray &line, QDeadlineTimer deadline);
 
     /**
