@@ -193,18 +193,19 @@ bool LokiClientPrivate::ensureStarted()
     if (!QCoreApplication::instance() || applicationGone.load() || closing.load())
         return false;
     started.store(true, std::memory_order_release);
-    thread.start();
-    registerRunning(this);
     Q_Q(LokiClient);
     if (config.followNetworkReachability) {
         // QNetworkInformation belongs to the application's thread: a start from another thread's send()
-        // leaves it to the owner thread.
+        // leaves it to the owner thread. From the owner thread, before the thread starts: what the connection
+        // to the worker sets up is then published to the worker's thread by its creation.
         if (QThread::currentThread() == q->thread())
             followReachability();
         else
             QMetaObject::invokeMethod(
                 q, [this] { followReachability(); }, Qt::QueuedConnection);
     }
+    thread.start();
+    registerRunning(this);
     return true;
 }
 
