@@ -91,7 +91,6 @@ LokiClientPrivate::LokiClientPrivate(LokiClient *q, const LokiConfig &config)
     : q_ptr(q)
     , config(config)
     , configError(validateConfig(config))
-    , pushUrl(config.pushUrl().adjusted(QUrl::RemoveUserInfo))
     , ingest(config)
     , status(q)
 {}

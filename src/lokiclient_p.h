@@ -78,7 +78,6 @@ public:
     LokiClient *const q_ptr;
     const LokiConfig config;
     QString configError; ///< non-empty when the configuration is invalid: every send is rejected
-    const QUrl pushUrl;  ///< without user info: credentials go in the Authorization header, never in the URL
     /// Validation, rendering, labels, the stream table. Before the buffer: its entries point into the table.
     LokiIngest ingest;
 
