@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "pushtransport_p.h"
 
-#include "sockettuning_p.h"
+#include "networkaccess_p.h"
 
-#include <QtNetwork/QHostInfo>
-#include <QtNetwork/QNetworkAccessManager>
 #include <QtNetwork/QNetworkRequest>
 #if QT_CONFIG(ssl)
 #include <QtNetwork/QSslError>
@@ -125,15 +123,9 @@ LokiPushTransport::~LokiPushTransport()
 
 void LokiPushTransport::start()
 {
-    m_nam = new QNetworkAccessManager(this);
+    // Direct pushes go on connections of its own with Nagle off; through a proxy, Qt's (networkaccess_p.h).
+    m_nam = new LokiNetworkAccessManager(this);
     m_nam->setRedirectPolicy(QNetworkRequest::SameOriginRedirectPolicy);
-    const QHostAddress literal(m_pushUrl.host());
-    if (!literal.isNull()) {
-        m_lokiAddresses = {literal};
-    } else {
-        QHostInfo::lookupHost(m_pushUrl.host(), this,
-                              [this](const QHostInfo &info) { m_lokiAddresses = info.addresses(); });
-    }
 }
 
 void LokiPushTransport::stop()
@@ -180,16 +172,12 @@ void LokiPushTransport::post(const QByteArray &body, const QByteArray &contentTy
     Q_ASSERT(m_nam && !m_reply);
     m_sslErrors.clear();
     m_reply = m_nam->post(makeRequest(contentType, contentEncoding), body);
-    m_pushClock.start();
     connect(m_reply, &QNetworkReply::finished, this, &LokiPushTransport::onReplyFinished);
 #if QT_CONFIG(ssl)
     connect(m_reply, &QNetworkReply::sslErrors, this, [this](const QList<QSslError> &errors) {
         for (const QSslError &error : errors)
             m_sslErrors << error.errorString();
     });
-#endif
-#if QT_VERSION >= QT_VERSION_CHECK(6, 3, 0)
-    connect(m_reply, &QNetworkReply::socketStartedConnecting, this, [this] { m_newConnection = true; });
 #endif
 }
 
@@ -198,7 +186,6 @@ void LokiPushTransport::onReplyFinished()
     QNetworkReply *reply = m_reply;
     m_reply = nullptr;
     reply->deleteLater();
-    tuneSockets();
 
     LokiPushOutcome outcome;
     outcome.httpStatus = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
@@ -224,18 +211,4 @@ void LokiPushTransport::onReplyFinished()
     }
     m_sslErrors.clear();
     Q_EMIT finished(outcome);
-}
-
-void LokiPushTransport::tuneSockets()
-{
-    // After a new connection (Qt 6.3+ says when), or a push slow enough to have met Nagle (at most once a
-    // second, for older Qt and for connections Qt opened without telling): see sockettuning_p.h.
-    const bool slow = m_pushClock.isValid() && m_pushClock.elapsed() >= 30 &&
-                      (!m_lastTuning.isValid() || m_lastTuning.elapsed() >= 1000);
-    if (!m_newConnection && !slow)
-        return;
-    m_newConnection = false;
-    m_lastTuning.start();
-    const int defaultPort = m_pushUrl.scheme() == QLatin1String("https") ? 443 : 80;
-    LokiSocketTuning::disableNagleToward(m_lokiAddresses, quint16(m_pushUrl.port(defaultPort)));
 }

@@ -5,14 +5,12 @@
 #include <lokiqt/lokiconfig.h>
 
 #include <QtCore/QByteArray>
-#include <QtCore/QElapsedTimer>
 #include <QtCore/QObject>
 #include <QtCore/QString>
 #include <QtCore/QStringList>
-#include <QtNetwork/QHostAddress>
 #include <QtNetwork/QNetworkReply>
 
-class QNetworkAccessManager;
+class LokiNetworkAccessManager;
 class QNetworkRequest;
 
 /**
@@ -76,8 +74,8 @@ private:
 /**
  * The client's HTTP: builds push requests from the configuration (URL without user info, tenant,
  * Authorization, extra headers, TLS, transfer timeout, redirect policy), posts encoded bodies through its
- * own QNetworkAccessManager and reads the answers into LokiPushOutcome values. It knows HTTP, not Loki: no
- * retries, no counters, no batches.
+ * own QNetworkAccessManager (LokiNetworkAccessManager: direct pushes on connections it owns) and reads the
+ * answers into LokiPushOutcome values. It knows HTTP, not Loki: no retries, no counters, no batches.
  *
  * Thread safety: lives in the worker thread; every function is for that thread. The constructor may run
  * elsewhere (the object is then moved), start() creates the network access manager in the worker thread.
@@ -116,20 +114,14 @@ Q_SIGNALS:
 private:
     QNetworkRequest makeRequest(const QByteArray &contentType, const QByteArray &contentEncoding) const;
     void onReplyFinished();
-    void tuneSockets();
 
     const LokiConfig m_config;
     const QUrl m_pushUrl; ///< without user info: credentials go in the Authorization header, never in the URL
     const QByteArray m_authorization;
     const LokiRedactor m_redactor;
-    QNetworkAccessManager *m_nam = nullptr;
+    LokiNetworkAccessManager *m_nam = nullptr;
     QNetworkReply *m_reply = nullptr;
     QStringList m_sslErrors; ///< of the push under way
-
-    QList<QHostAddress> m_lokiAddresses; ///< where the pushes go, to find QNAM's connection there
-    QElapsedTimer m_pushClock;           ///< since the push under way was posted
-    QElapsedTimer m_lastTuning;
-    bool m_newConnection = true;
 };
 
 #endif // LOKIQT_PUSHTRANSPORT_P_H
