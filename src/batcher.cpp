@@ -5,10 +5,10 @@ namespace LokiBatcher {
 
 Action decide(const Inputs &in)
 {
-    if (in.batchUnderWay)
+    if (in.pushesUnderWay >= in.maxPushes)
         return Action::None;
     if (in.bufferEmpty)
-        return Action::Idle;
+        return in.pushesUnderWay > 0 ? Action::None : Action::Idle;
     if (in.flushRequested || in.waitDue || in.fullBatch)
         return Action::Dispatch;
     return Action::Wait;

@@ -9,7 +9,8 @@ namespace LokiBatcher {
 /** What the worker knows when it looks at the buffer. */
 struct Inputs
 {
-    bool batchUnderWay = false;  ///< a push (or its backoff) is in progress: one batch at a time
+    int pushesUnderWay = 0;      ///< batches taken and not resolved (pushing, or waiting for a retry)
+    int maxPushes = 1;           ///< LokiConfig::Batching::maxInFlight
     bool bufferEmpty = true;     ///< nothing waits in the buffer
     bool fullBatch = false;      ///< the buffer holds batch.maxEntries entries or batch.maxBytes bytes
     bool waitDue = false;        ///< batch.maxWait passed since the first entry of this batch arrived
@@ -18,8 +19,8 @@ struct Inputs
 
 /** What the worker does about it. */
 enum class Action {
-    None,     ///< a batch is under way; its end looks again
-    Idle,     ///< nothing to send: no timer runs; wake on the next entry
+    None,     ///< every push slot is busy, or pushes are under way and nothing waits; an end looks again
+    Idle,     ///< nothing to send and nothing under way: no timer runs; wake on the next entry
     Dispatch, ///< take a batch and push it now
     Wait,     ///< entries wait for a trigger: run the maxWait timer (if not running) and wake on a full batch
 };

@@ -184,6 +184,8 @@ bool LokiConfig::isValid(QString *why) const
                     QStringLiteral("batch.maxEntries: must be at least 1 (is %1)").arg(batch.maxEntries));
     if (batch.maxBytes < 1)
         return fail(why, QStringLiteral("batch.maxBytes: must be at least 1 (is %1)").arg(batch.maxBytes));
+    if (batch.maxInFlight < 1 || batch.maxInFlight > 64)
+        return fail(why, QStringLiteral("batch.maxInFlight: must be 1 to 64 (is %1)").arg(batch.maxInFlight));
     if (batch.maxWait.count() < 1)
         return fail(
             why,

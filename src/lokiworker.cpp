@@ -38,9 +38,6 @@ void LokiWorker::start()
         m_waitDue = true;
         schedule();
     });
-    m_backoffTimer = new QTimer(this);
-    m_backoffTimer->setSingleShot(true);
-    connect(m_backoffTimer, &QTimer::timeout, this, &LokiWorker::onBackoffTimeout);
     if (m_buffer.syncTimerInterval().count() >= 0) {
         m_syncTimer = new QTimer(this);
         m_syncTimer->setSingleShot(true);
@@ -63,7 +60,8 @@ void LokiWorker::schedule()
         m_syncTimer->start(m_buffer.syncTimerInterval());
     for (;;) {
         LokiBatcher::Inputs in;
-        in.batchUnderWay = batchUnderWay(); // its completion calls schedule() again
+        in.pushesUnderWay = unresolvedPushes(); // each completion calls schedule() again
+        in.maxPushes = maxInFlight();
         in.bufferEmpty = m_buffer.isEmpty();
         in.fullBatch = !in.bufferEmpty && m_buffer.hasFullBatch();
         in.waitDue = m_waitDue;
@@ -81,7 +79,9 @@ void LokiWorker::schedule()
             m_status.setState(LokiClient::State::Idle);
             return;
         case LokiBatcher::Action::Dispatch:
-            dispatch();
+            // Then look again: another push slot may be free and more entries waiting.
+            if (dispatch())
+                continue;
             return;
         case LokiBatcher::Action::Wait:
             if (!m_waitTimer->isActive())
@@ -110,64 +110,107 @@ void LokiWorker::requestFlush(const std::shared_ptr<LokiFlushWaiter> &waiter, qi
     schedule();
 }
 
-void LokiWorker::dispatch()
+int LokiWorker::unresolvedPushes() const
+{
+    int count = 0;
+    for (const auto &push : m_pushes)
+        count += push->resolved ? 0 : 1;
+    return count;
+}
+
+int LokiWorker::maxInFlight() const
+{
+    // A spool acknowledges one batch at a time for now: what it has taken is freed as a whole.
+    return m_buffer.isDurable() ? 1 : m_config.batch.maxInFlight;
+}
+
+bool LokiWorker::dispatch()
 {
     m_waitTimer->stop();
     m_waitDue = false;
+    auto push = std::make_unique<Push>();
+    push->removedBefore = m_buffer.removedCount();
     std::vector<LokiQueuedEntry> batch;
     m_buffer.takeBatch(batch);
     if (batch.empty()) {
-        // Every entry read from the spool was too old (or lost): resolved without a push.
-        m_buffer.acknowledge();
+        // Every entry read from the spool was too old (or lost): resolved without a push, acknowledged in
+        // its turn.
+        push->resolved = true;
+        m_pushes.push_back(std::move(push));
+        acknowledgeResolved();
         reportDrops();
-        finishFlushes();
         QMetaObject::invokeMethod(this, &LokiWorker::schedule, Qt::QueuedConnection);
-        return;
+        return false;
     }
-    m_parts.push_back(std::move(batch));
-    m_batchClockOffsetNs = m_buffer.clockOffset();
-    m_batchClockCorrected = false;
-    encodeFront();
-    post();
+    push->parts.push_back(std::move(batch));
+    push->clockOffsetNs = m_buffer.clockOffset();
+    Push &pushed = *push;
+    m_pushes.push_back(std::move(push));
+    encodeFront(pushed);
+    post(pushed);
+    return true;
 }
 
-void LokiWorker::encodeFront()
+void LokiWorker::encodeFront(Push &push)
 {
-    m_body = LokiPushEncoder::encode(m_parts.front(), m_encoding, m_config.gzipLevel);
-    m_attempt = 0;
+    push.encoding = m_encoding;
+    push.body = LokiPushEncoder::encode(push.parts.front(), push.encoding, m_config.gzipLevel);
+    push.attempt = 0;
 }
 
-void LokiWorker::post()
+void LokiWorker::post(Push &push)
 {
-    m_waitingForNetwork = false;
-    ++m_attempt;
-    m_transport->post(m_body.data, m_body.contentType, m_body.contentEncoding);
+    push.waitingForNetwork = false;
+    ++push.attempt;
+    push.ticket = m_transport->post(push.body.data, push.body.contentType, push.body.contentEncoding);
     m_status.setState(LokiClient::State::Sending);
 }
 
-void LokiWorker::onBackoffTimeout()
+void LokiWorker::onBackoffTimeout(Push *push)
 {
     // The slow timer of a push waiting for the network: a retry like one the network's return sends.
-    if (m_waitingForNetwork)
+    if (push->waitingForNetwork)
         LokiCounterSet::add(m_counters.retried, 1);
-    post();
+    post(*push);
 }
 
-void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
+void LokiWorker::startBackoff(Push &push, std::chrono::milliseconds delay, bool precise)
 {
+    if (!push.backoff) {
+        push.backoff = new QTimer(this);
+        push.backoff->setSingleShot(true);
+        Push *target = &push; // the timer is deleted with its push
+        connect(push.backoff, &QTimer::timeout, this, [this, target] { onBackoffTimeout(target); });
+    }
+    push.backoff->setTimerType(precise ? Qt::PreciseTimer : Qt::CoarseTimer);
+    push.backoff->start(delay);
+    m_status.setState(LokiClient::State::Retrying);
+    m_status.notifyCounters();
+}
+
+void LokiWorker::onPushFinished(quint64 ticket, const LokiPushOutcome &outcome)
+{
+    const auto found = std::find_if(m_pushes.begin(), m_pushes.end(),
+                                    [ticket](const auto &push) { return push->ticket == ticket; });
+    if (found == m_pushes.end())
+        return;
+    Push &push = **found;
+    push.ticket = 0;
+    // Drops wake nobody: every answer is a moment to report them, also while a push retries for long.
+    reportDrops();
     learnClock(outcome.date);
     const int status = outcome.httpStatus;
-    std::vector<LokiQueuedEntry> &part = m_parts.front();
+    std::vector<LokiQueuedEntry> &part = push.parts.front();
     const int entries = int(part.size());
-    const qint64 clockShift = m_buffer.clockOffset() - m_batchClockOffsetNs;
+    const qint64 clockShift = m_buffer.clockOffset() - push.clockOffsetNs;
 
     LokiRetry::Context context;
-    context.attempt = m_attempt;
+    context.attempt = push.attempt;
     context.entries = entries;
     context.spool = m_buffer.isDurable();
     context.offline = m_offline;
-    context.protobuf = m_encoding == LokiConfig::Encoding::ProtobufSnappy;
-    context.clockShifted = clockShift != 0 && !m_batchClockCorrected;
+    context.protobuf = push.encoding == LokiConfig::Encoding::ProtobufSnappy;
+    context.clockShifted = clockShift != 0 && !push.clockCorrected;
     context.retry = m_config.retry;
     context.random01 = QRandomGenerator::global()->generateDouble();
     context.nowUtc = QDateTime::currentDateTimeUtc();
@@ -176,40 +219,43 @@ void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
     switch (decision.action) {
     case LokiRetry::Action::Deliver:
         LokiCounterSet::add(m_counters.sent, entries);
-        nextPart();
+        nextPart(push);
         return;
     case LokiRetry::Action::Split: {
         std::vector<LokiQueuedEntry> second(std::make_move_iterator(part.begin() + entries / 2),
                                             std::make_move_iterator(part.end()));
         part.resize(size_t(entries / 2));
-        m_parts.insert(m_parts.begin() + 1, std::move(second));
+        push.parts.insert(push.parts.begin() + 1, std::move(second));
         LokiCounterSet::add(m_counters.splits, 1);
-        encodeFront();
-        post();
+        encodeFront(push);
+        post(push);
         return;
     }
     case LokiRetry::Action::CorrectClockAndResend:
         // Refused for its time, stamped before the clock's offset was known: correct it and send it again
         // once.
-        for (auto &batchPart : m_parts) {
+        for (auto &batchPart : push.parts) {
             for (LokiQueuedEntry &entry : batchPart)
                 entry.timestampNs += clockShift;
         }
-        m_batchClockCorrected = true;
-        encodeFront();
-        post();
+        push.clockCorrected = true;
+        encodeFront(push);
+        post(push);
         return;
     case LokiRetry::Action::FallBackToJson:
-        // A proxy or an old server that takes only JSON: fall back for good, and say so once.
-        m_encoding = LokiConfig::Encoding::Json;
-        m_status.reportError(
-            LokiError(LokiError::Kind::Limit,
-                      QStringLiteral("the server refused protobuf (HTTP 415): falling back to JSON "
-                                     "for the rest of this client's life; set LokiConfig::encoding "
-                                     "to Json to skip the first attempt"),
-                      entries, status));
-        encodeFront();
-        post();
+        // A proxy or an old server that takes only JSON: fall back for good, and say so once (other pushes
+        // under way in protobuf meet the same answer).
+        if (m_encoding != LokiConfig::Encoding::Json) {
+            m_encoding = LokiConfig::Encoding::Json;
+            m_status.reportError(
+                LokiError(LokiError::Kind::Limit,
+                          QStringLiteral("the server refused protobuf (HTTP 415): falling back to JSON "
+                                         "for the rest of this client's life; set LokiConfig::encoding "
+                                         "to Json to skip the first attempt"),
+                          entries, status));
+        }
+        encodeFront(push);
+        post(push);
         return;
     case LokiRetry::Action::FailNow:
     case LokiRetry::Action::RetryAfter:
@@ -233,44 +279,49 @@ void LokiWorker::onPushFinished(const LokiPushOutcome &outcome)
         message += QStringLiteral(" (Loki stored the other %1 of the %2 entries)")
                        .arg(entries - refused)
                        .arg(entries);
-    m_status.reportError(
-        LokiError(kind, message, refused >= 0 ? refused : entries, status, decision.willRetry(), m_attempt));
+    m_status.reportError(LokiError(kind, message, refused >= 0 ? refused : entries, status,
+                                   decision.willRetry(), push.attempt));
     if (decision.action == LokiRetry::Action::WaitForNetwork) {
         // Waits for the network, or for the slow timer; the failure used up no attempt.
-        --m_attempt;
-        m_waitingForNetwork = true;
-        m_backoffTimer->setTimerType(Qt::CoarseTimer);
-        m_backoffTimer->start(decision.delay);
-        m_status.setState(LokiClient::State::Retrying);
-        m_status.notifyCounters();
+        --push.attempt;
+        push.waitingForNetwork = true;
+        startBackoff(push, decision.delay, false);
         return;
     }
     if (decision.action == LokiRetry::Action::RetryAfter) {
         LokiCounterSet::add(m_counters.retried, 1);
         // A server's Retry-After is a floor, not a hint: a coarse timer could fire up to 5% early.
-        m_backoffTimer->setTimerType(decision.serverAsked ? Qt::PreciseTimer : Qt::CoarseTimer);
-        m_backoffTimer->start(decision.delay);
-        m_status.setState(LokiClient::State::Retrying);
-        m_status.notifyCounters();
+        startBackoff(push, decision.delay, decision.serverAsked);
         return;
     }
     LokiCounterSet::add(m_counters.failed, refused >= 0 ? refused : entries);
     LokiCounterSet::add(m_counters.sent, refused >= 0 ? entries - refused : 0);
-    nextPart();
+    nextPart(push);
 }
 
 void LokiWorker::setNetworkReachable(bool reachable)
 {
     m_offline = !reachable;
-    if (!reachable || m_stopped || !batchUnderWay() || !m_transport || m_transport->isBusy())
+    if (!reachable || m_stopped || !m_transport)
         return;
-    // A push waits for the network or for its backoff: the network is back, so send it now.
-    if (m_waitingForNetwork || m_backoffTimer->isActive()) {
-        if (m_waitingForNetwork) // a retry scheduled by a backoff was counted when it was
-            LokiCounterSet::add(m_counters.retried, 1);
-        m_backoffTimer->stop();
-        post();
+    // Pushes that wait for the network or for their backoff: the network is back, so send them now.
+    for (const auto &push : m_pushes) {
+        if (push->resolved || push->ticket != 0)
+            continue;
+        if (push->waitingForNetwork || (push->backoff && push->backoff->isActive())) {
+            if (push->waitingForNetwork) // a retry scheduled by a backoff was counted when it was
+                LokiCounterSet::add(m_counters.retried, 1);
+            if (push->backoff)
+                push->backoff->stop();
+            post(*push);
+        }
     }
+}
+
+bool LokiWorker::isWaitingForNetwork() const
+{
+    return std::any_of(m_pushes.begin(), m_pushes.end(),
+                       [](const auto &push) { return !push->resolved && push->waitingForNetwork; });
 }
 
 void LokiWorker::learnClock(const QByteArray &date)
@@ -284,29 +335,48 @@ void LokiWorker::learnClock(const QByteArray &date)
     m_status.reportError(LokiError(LokiError::Kind::Limit, change->message));
 }
 
-void LokiWorker::nextPart()
+void LokiWorker::nextPart(Push &push)
 {
-    m_parts.pop_front();
-    m_body = LokiPushEncoder::Body();
-    m_attempt = 0;
-    if (!m_parts.empty()) {
-        encodeFront();
-        post();
+    push.parts.pop_front();
+    push.body = LokiPushEncoder::Body();
+    push.attempt = 0;
+    if (!push.parts.empty()) {
+        encodeFront(push);
+        post(push);
         return;
     }
-    m_buffer.acknowledge();
-    finishFlushes();
+    push.resolved = true;
+    delete push.backoff;
+    push.backoff = nullptr;
+    acknowledgeResolved();
     schedule();
+}
+
+void LokiWorker::acknowledgeResolved()
+{
+    // In the order taken: a later batch answered first frees nothing until the earlier ones are resolved.
+    while (!m_pushes.empty() && m_pushes.front()->resolved) {
+        m_pushes.pop_front();
+        m_buffer.acknowledge();
+    }
+    finishFlushes();
 }
 
 void LokiWorker::finishFlushes()
 {
-    if (m_flushes.empty() || batchUnderWay())
+    if (m_flushes.empty())
         return;
+    // A flush is done when everything accepted before it left the buffer and no batch still under way
+    // holds any of it.
     const qint64 removed = m_buffer.removedCount();
+    qint64 unresolvedFrom = std::numeric_limits<qint64>::max();
+    for (const auto &push : m_pushes) {
+        if (!push->resolved)
+            unresolvedFrom = qMin(unresolvedFrom, push->removedBefore);
+    }
     const qint64 failures = m_counters.failures();
     for (auto it = m_flushes.begin(); it != m_flushes.end();) {
-        if (removed >= it->target) {
+        if (removed >= it->target && unresolvedFrom >= it->target) {
             it->waiter->finish(failures == it->failuresAtStart);
             it = m_flushes.erase(it);
         } else {
@@ -350,8 +420,10 @@ void LokiWorker::reportDrops()
 
 int LokiWorker::activeTimers() const
 {
-    return (m_waitTimer && m_waitTimer->isActive() ? 1 : 0) +
-           (m_backoffTimer && m_backoffTimer->isActive() ? 1 : 0) +
+    int backoffs = 0;
+    for (const auto &push : m_pushes)
+        backoffs += push->backoff && push->backoff->isActive() ? 1 : 0;
+    return (m_waitTimer && m_waitTimer->isActive() ? 1 : 0) + backoffs +
            (m_syncTimer && m_syncTimer->isActive() ? 1 : 0);
 }
 
@@ -362,15 +434,21 @@ void LokiWorker::shutdown()
     reportDrops();
     m_stopped = true;
     m_waitTimer->stop();
-    m_backoffTimer->stop();
     if (m_syncTimer)
         m_syncTimer->stop();
     if (m_transport)
-        m_transport->abort();
+        m_transport->abortAll();
+    // What was taken and is not resolved: the resolved ones behind it were delivered (or failed) already.
     qint64 inFlight = 0;
-    for (const auto &part : m_parts)
-        inFlight += qint64(part.size());
-    m_parts.clear();
+    for (const auto &push : m_pushes) {
+        if (push->resolved)
+            continue;
+        for (const auto &part : push->parts)
+            inFlight += qint64(part.size());
+    }
+    for (const auto &push : m_pushes)
+        delete push->backoff;
+    m_pushes.clear();
     const LokiEntryBuffer::Leftovers left = m_buffer.shutdownLeftovers(inFlight);
     if (left.kept > 0)
         m_status.reportError(
@@ -392,8 +470,6 @@ void LokiWorker::shutdown()
     m_transport = nullptr;
     delete m_waitTimer;
     m_waitTimer = nullptr;
-    delete m_backoffTimer;
-    m_backoffTimer = nullptr;
     delete m_syncTimer;
     m_syncTimer = nullptr;
     m_status.notifyCounters();

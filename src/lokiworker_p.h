@@ -63,8 +63,10 @@ struct LokiWorkerContext
  * threads except through the entry buffer (LokiEntryBuffer) and the atomic counters, so it needs no locks of
  * its own.
  *
- * One batch is under way at a time (pushing or waiting for its backoff), which keeps each stream's entries
- * in order at Loki; entries that arrive meanwhile wait in the queue, where backpressure applies to them.
+ * Up to batch.maxInFlight batches are under way at once (each pushing, or waiting for its backoff), each
+ * with its own attempts, splits and timers; answers come in any order, but batches are acknowledged to the
+ * buffer in the order they were taken, so a spool frees nothing a push still needs. Entries that arrive
+ * while every slot is busy wait in the buffer, where backpressure applies to them.
  */
 class LokiWorker : public QObject
 {
@@ -86,7 +88,8 @@ public:
      * of network failures; reachable again sends a waiting push at once.
      */
     void setNetworkReachable(bool reachable);
-    bool isWaitingForNetwork() const { return m_waitingForNetwork; }
+    /** Worker thread. Whether a push failed while offline and waits for the network. */
+    bool isWaitingForNetwork() const;
     /** Worker thread. How many of the worker's own timers run (batch wait, backoff): 0 whenever it is idle.
      */
     int activeTimers() const;
@@ -101,14 +104,35 @@ private:
         qint64 failuresAtStart = 0;
     };
 
-    bool batchUnderWay() const { return !m_parts.empty(); }
-    void dispatch();
-    void encodeFront();
-    void post();
-    void onBackoffTimeout();
-    void onPushFinished(const LokiPushOutcome &outcome);
-    /** The part under way is done (delivered or failed for good): go on with the next part, or finish. */
-    void nextPart();
+    /** One batch under way: its parts (one unless a 413 split it), pushed one after the other. */
+    struct Push
+    {
+        std::deque<std::vector<LokiQueuedEntry>> parts;
+        LokiPushEncoder::Body body;                                           ///< the encoded front part
+        LokiConfig::Encoding encoding = LokiConfig::Encoding::ProtobufSnappy; ///< of body
+        quint64 ticket = 0;          ///< of the post under way; 0 while it waits (backoff, network)
+        qint64 clockOffsetNs = 0;    ///< the clock offset in force when the batch was taken
+        bool clockCorrected = false; ///< its timestamps were corrected once already
+        int attempt = 0;
+        bool waitingForNetwork = false; ///< failed while offline: waits for the network or the slow timer
+        bool resolved = false;          ///< delivered or failed for good; acknowledged when its turn comes
+        qint64 removedBefore = 0;       ///< the buffer's removedCount() before the batch was taken
+        QTimer *backoff = nullptr;      ///< owned by the worker; created at the first retry
+    };
+
+    int unresolvedPushes() const;
+    int maxInFlight() const;
+    /** Takes a batch and posts it; false when the batch was resolved without a push. */
+    bool dispatch();
+    void encodeFront(Push &push);
+    void post(Push &push);
+    void onBackoffTimeout(Push *push);
+    void onPushFinished(quint64 ticket, const LokiPushOutcome &outcome);
+    void startBackoff(Push &push, std::chrono::milliseconds delay, bool precise);
+    /** The part under way is done (delivered or failed for good): go on with the next part, or resolve. */
+    void nextPart(Push &push);
+    /** Acknowledges the resolved batches at the front, in the order they were taken. */
+    void acknowledgeResolved();
     /** Measures the clock's offset from an answer's Date header and corrects new timestamps by it. */
     void learnClock(const QByteArray &date);
     void finishFlushes();
@@ -120,20 +144,14 @@ private:
     LokiClientStatus &m_status;
     LokiPushTransport *m_transport = nullptr;
     QTimer *m_waitTimer = nullptr;
-    QTimer *m_backoffTimer = nullptr;
     QTimer *m_syncTimer = nullptr; ///< SpoolSync::Interval
 
-    // The batch under way, as parts pushed one after the other: one part unless a 413 split it.
-    std::deque<std::vector<LokiQueuedEntry>> m_parts;
-    LokiPushEncoder::Body m_body; ///< the encoded front part
-    LokiConfig::Encoding m_encoding;
-    qint64 m_batchClockOffsetNs = 0; ///< the clock offset in force when the batch under way was taken
-    bool m_batchClockCorrected = false;
-    int m_attempt = 0;
+    // The batches under way, in the order they were taken (resolved ones wait here for their turn).
+    std::deque<std::unique_ptr<Push>> m_pushes;
+    LokiConfig::Encoding m_encoding; ///< for new bodies: JSON for good after a 415
     bool m_waitDue = false;
     bool m_stopped = false;
-    bool m_offline = false;           ///< the system reports no network
-    bool m_waitingForNetwork = false; ///< a push failed while offline and waits for the network
+    bool m_offline = false; ///< the system reports no network
     qint64 m_reportedDrops = 0;
     qint64 m_reportedNoSpace = 0;
     qint64 m_reportedExpired = 0;

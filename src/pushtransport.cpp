@@ -130,19 +130,28 @@ void LokiPushTransport::start()
 
 void LokiPushTransport::stop()
 {
-    abort();
+    abortAll();
     delete m_nam;
     m_nam = nullptr;
 }
 
-void LokiPushTransport::abort()
+void LokiPushTransport::abort(quint64 ticket)
 {
-    if (!m_reply)
+    const auto it = std::find_if(m_pending.begin(), m_pending.end(),
+                                 [ticket](const Pending &pending) { return pending.ticket == ticket; });
+    if (ticket == 0 || it == m_pending.end())
         return;
-    disconnect(m_reply, nullptr, this, nullptr);
-    m_reply->abort();
-    delete m_reply;
-    m_reply = nullptr;
+    QNetworkReply *reply = it->reply;
+    m_pending.erase(it);
+    disconnect(reply, nullptr, this, nullptr);
+    reply->abort();
+    delete reply;
+}
+
+void LokiPushTransport::abortAll()
+{
+    while (!m_pending.empty())
+        abort(m_pending.back().ticket);
 }
 
 QNetworkRequest LokiPushTransport::makeRequest(const QByteArray &contentType,
@@ -166,25 +175,36 @@ QNetworkRequest LokiPushTransport::makeRequest(const QByteArray &contentType,
     return request;
 }
 
-void LokiPushTransport::post(const QByteArray &body, const QByteArray &contentType,
-                             const QByteArray &contentEncoding)
+quint64 LokiPushTransport::post(const QByteArray &body, const QByteArray &contentType,
+                                const QByteArray &contentEncoding)
 {
-    Q_ASSERT(m_nam && !m_reply);
-    m_sslErrors.clear();
-    m_reply = m_nam->post(makeRequest(contentType, contentEncoding), body);
-    connect(m_reply, &QNetworkReply::finished, this, &LokiPushTransport::onReplyFinished);
+    Q_ASSERT(m_nam);
+    QNetworkReply *reply = m_nam->post(makeRequest(contentType, contentEncoding), body);
+    const quint64 ticket = ++m_lastTicket;
+    m_pending.push_back({ticket, reply, {}});
+    connect(reply, &QNetworkReply::finished, this, [this, reply] { onReplyFinished(reply); });
 #if QT_CONFIG(ssl)
-    connect(m_reply, &QNetworkReply::sslErrors, this, [this](const QList<QSslError> &errors) {
-        for (const QSslError &error : errors)
-            m_sslErrors << error.errorString();
+    connect(reply, &QNetworkReply::sslErrors, this, [this, reply](const QList<QSslError> &errors) {
+        for (Pending &pending : m_pending) {
+            if (pending.reply == reply) {
+                for (const QSslError &error : errors)
+                    pending.sslErrors << error.errorString();
+            }
+        }
     });
 #endif
+    return ticket;
 }
 
-void LokiPushTransport::onReplyFinished()
+void LokiPushTransport::onReplyFinished(QNetworkReply *reply)
 {
-    QNetworkReply *reply = m_reply;
-    m_reply = nullptr;
+    const auto it = std::find_if(m_pending.begin(), m_pending.end(),
+                                 [reply](const Pending &pending) { return pending.reply == reply; });
+    if (it == m_pending.end())
+        return;
+    const quint64 ticket = it->ticket;
+    const QStringList sslErrors = it->sslErrors;
+    m_pending.erase(it);
     reply->deleteLater();
 
     LokiPushOutcome outcome;
@@ -193,11 +213,11 @@ void LokiPushTransport::onReplyFinished()
     outcome.retryAfter = reply->rawHeader(QByteArrayLiteral("Retry-After"));
     if (outcome.httpStatus == 0) {
         outcome.replyError = reply->error();
-        outcome.networkError = networkErrorKind(reply->error(), !m_sslErrors.isEmpty());
+        outcome.networkError = networkErrorKind(reply->error(), !sslErrors.isEmpty());
         if (outcome.networkError == LokiPushOutcome::NetworkError::None) // no status, no error: not HTTP
             outcome.networkError = LokiPushOutcome::NetworkError::Other;
         QString text = reply->errorString();
-        for (const QString &error : std::as_const(m_sslErrors)) {
+        for (const QString &error : sslErrors) {
             if (!text.contains(error))
                 text += QStringLiteral("; ") + error;
         }
@@ -209,6 +229,5 @@ void LokiPushTransport::onReplyFinished()
         outcome.reason = bounded(m_redactor.redact(reasonText(
             outcome.body, reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString())));
     }
-    m_sslErrors.clear();
-    Q_EMIT finished(outcome);
+    Q_EMIT finished(ticket, outcome);
 }

@@ -10,6 +10,8 @@
 #include <QtCore/QStringList>
 #include <QtNetwork/QNetworkReply>
 
+#include <vector>
+
 class LokiNetworkAccessManager;
 class QNetworkRequest;
 
@@ -96,32 +98,42 @@ public:
     void stop();
 
     /**
-     * Worker thread. Posts @p body; finished() follows, once, unless abort() or stop() comes first. One push
-     * at a time: the caller waits for finished() before the next post().
+     * Worker thread. Posts @p body and returns its ticket (never 0); finished() with that ticket follows,
+     * once, unless abort() or stop() comes first. Several posts may be under way at once, each on a
+     * connection of its own; their answers come in any order.
      */
-    void post(const QByteArray &body, const QByteArray &contentType, const QByteArray &contentEncoding);
-    /** Worker thread. Drops the push under way (no finished() for it). */
-    void abort();
-    bool isBusy() const { return m_reply != nullptr; }
+    quint64 post(const QByteArray &body, const QByteArray &contentType, const QByteArray &contentEncoding);
+    /** Worker thread. Drops the push with @p ticket (no finished() for it); 0 or an ended one: nothing. */
+    void abort(quint64 ticket);
+    /** Worker thread. Drops every push under way. */
+    void abortAll();
+    /** Pushes under way. */
+    int busyCount() const { return int(m_pending.size()); }
 
     /** Any thread. @p text without any secret of the configuration. */
     QString redact(const QString &text) const { return m_redactor.redact(text); }
 
 Q_SIGNALS:
-    /** Worker thread: the push under way ended. */
-    void finished(const LokiPushOutcome &outcome);
+    /** Worker thread: the push with @p ticket ended. */
+    void finished(quint64 ticket, const LokiPushOutcome &outcome);
 
 private:
     QNetworkRequest makeRequest(const QByteArray &contentType, const QByteArray &contentEncoding) const;
-    void onReplyFinished();
+    struct Pending
+    {
+        quint64 ticket = 0;
+        QNetworkReply *reply = nullptr;
+        QStringList sslErrors;
+    };
+    void onReplyFinished(QNetworkReply *reply);
 
     const LokiConfig m_config;
     const QUrl m_pushUrl; ///< without user info: credentials go in the Authorization header, never in the URL
     const QByteArray m_authorization;
     const LokiRedactor m_redactor;
     LokiNetworkAccessManager *m_nam = nullptr;
-    QNetworkReply *m_reply = nullptr;
-    QStringList m_sslErrors; ///< of the push under way
+    std::vector<Pending> m_pending; ///< the pushes under way, a handful at most
+    quint64 m_lastTicket = 0;
 };
 
 #endif // LOKIQT_PUSHTRANSPORT_P_H

@@ -12,38 +12,52 @@ class tst_Batcher : public QObject
 private Q_SLOTS:
     void decide_data()
     {
-        QTest::addColumn<bool>("underWay");
+        QTest::addColumn<int>("underWay");
+        QTest::addColumn<int>("maxPushes");
         QTest::addColumn<bool>("empty");
         QTest::addColumn<bool>("full");
         QTest::addColumn<bool>("waitDue");
         QTest::addColumn<bool>("flush");
         QTest::addColumn<LokiBatcher::Action>("expected");
         using A = LokiBatcher::Action;
-        // One batch at a time: whatever else holds, a batch under way decides nothing.
-        QTest::newRow("under way, full, flush") << true << false << true << true << true << A::None;
-        QTest::newRow("under way, empty") << true << true << false << false << false << A::None;
+        // Every push slot busy: whatever else holds, nothing is decided until one ends.
+        QTest::newRow("one at a time, under way, full, flush")
+            << 1 << 1 << false << true << true << true << A::None;
+        QTest::newRow("one at a time, under way, empty")
+            << 1 << 1 << true << false << false << false << A::None;
+        QTest::newRow("4 of 4 under way, full") << 4 << 4 << false << true << false << false << A::None;
+        // A free slot: the triggers decide as when nothing is under way.
+        QTest::newRow("1 of 4 under way, full batch")
+            << 1 << 4 << false << true << false << false << A::Dispatch;
+        QTest::newRow("3 of 4 under way, flush") << 3 << 4 << false << false << false << true << A::Dispatch;
+        QTest::newRow("2 of 4 under way, a few entries")
+            << 2 << 4 << false << false << false << false << A::Wait;
+        // Pushes under way and nothing waiting: not idle (their ends look again), no timer.
+        QTest::newRow("2 of 4 under way, empty") << 2 << 4 << true << false << false << true << A::None;
         // Nothing to send: idle, even when a flush waits or the timer fired late.
-        QTest::newRow("empty") << false << true << false << false << false << A::Idle;
-        QTest::newRow("empty, flush waits") << false << true << false << false << true << A::Idle;
-        QTest::newRow("empty, wait due") << false << true << false << true << false << A::Idle;
+        QTest::newRow("empty") << 0 << 1 << true << false << false << false << A::Idle;
+        QTest::newRow("empty, flush waits") << 0 << 4 << true << false << false << true << A::Idle;
+        QTest::newRow("empty, wait due") << 0 << 1 << true << false << true << false << A::Idle;
         // Each trigger alone dispatches.
-        QTest::newRow("full batch") << false << false << true << false << false << A::Dispatch;
-        QTest::newRow("max wait passed") << false << false << false << true << false << A::Dispatch;
-        QTest::newRow("flush requested") << false << false << false << false << true << A::Dispatch;
-        QTest::newRow("all triggers") << false << false << true << true << true << A::Dispatch;
+        QTest::newRow("full batch") << 0 << 1 << false << true << false << false << A::Dispatch;
+        QTest::newRow("max wait passed") << 0 << 1 << false << false << true << false << A::Dispatch;
+        QTest::newRow("flush requested") << 0 << 1 << false << false << false << true << A::Dispatch;
+        QTest::newRow("all triggers") << 0 << 4 << false << true << true << true << A::Dispatch;
         // Entries but no trigger: wait for one.
-        QTest::newRow("a few entries") << false << false << false << false << false << A::Wait;
+        QTest::newRow("a few entries") << 0 << 1 << false << false << false << false << A::Wait;
     }
     void decide()
     {
-        QFETCH(bool, underWay);
+        QFETCH(int, underWay);
+        QFETCH(int, maxPushes);
         QFETCH(bool, empty);
         QFETCH(bool, full);
         QFETCH(bool, waitDue);
         QFETCH(bool, flush);
         QFETCH(LokiBatcher::Action, expected);
         LokiBatcher::Inputs in;
-        in.batchUnderWay = underWay;
+        in.pushesUnderWay = underWay;
+        in.maxPushes = maxPushes;
         in.bufferEmpty = empty;
         in.fullBatch = full;
         in.waitDue = waitDue;

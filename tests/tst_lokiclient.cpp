@@ -10,6 +10,7 @@
 #include <QtCore/QThread>
 #include <QtTest/QtTest>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -160,6 +161,79 @@ private Q_SLOTS:
         QCOMPARE(pushes.size(), 1);
         QCOMPARE(pushes[0].streams.size(), 1);
         QCOMPARE(lines(pushes[0].streams[0].entries), numbered(0, 10));
+    }
+
+    // Several pushes under way at once against a slow server (each answer waits 300 ms): up to
+    // batch.maxInFlight at a time, never more, and everything stored exactly once with exact counters.
+    void severalPushesAreUnderWayAtOnce_data()
+    {
+        QTest::addColumn<int>("maxInFlight");
+        QTest::newRow("4") << 4;
+        QTest::newRow("one at a time") << 1;
+    }
+    void severalPushesAreUnderWayAtOnce()
+    {
+        QFETCH(int, maxInFlight);
+        receiver->setResponseDelay(300ms);
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 100;
+        config.batch.maxInFlight = maxInFlight;
+        config.queueCapacity = 10000;
+        LokiClient client(config);
+        for (int i = 0; i < 2000; ++i)
+            QCOMPARE(client.send(QString::number(i)), LokiClient::SendResult::Accepted);
+        QVERIFY(client.flush(QDeadlineTimer(60000)));
+        QCOMPARE(receiver->entryCount(), 2000);
+        QCOMPARE(receiver->duplicateCount(), 0);
+        QCOMPARE(client.counters().sent, 2000);
+        QCOMPARE(client.counters().queued, 0);
+        if (maxInFlight == 1) {
+            QCOMPARE(receiver->maxConcurrentRequests(), 1);
+            QCOMPARE(lines(receiver->entries()), numbered(0, 2000)); // one at a time keeps the order
+        } else {
+            QVERIFY2(receiver->maxConcurrentRequests() > 1, "never more than one push under way");
+            QVERIFY(receiver->maxConcurrentRequests() <= maxInFlight);
+            QStringList got = lines(receiver->entries());
+            std::sort(got.begin(), got.end(),
+                      [](const QString &a, const QString &b) { return a.toInt() < b.toInt(); });
+            QCOMPARE(got, numbered(0, 2000));
+        }
+    }
+
+    // A spool frees what it has taken as a whole, so it pushes one batch at a time whatever maxInFlight says.
+    void aSpoolPushesOneBatchAtATime()
+    {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        receiver->setResponseDelay(100ms);
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 50;
+        config.batch.maxInFlight = 4;
+        config.spool.directory = dir.path();
+        LokiClient client(config);
+        QVERIFY(client.isSpooling());
+        for (int i = 0; i < 500; ++i)
+            client.send(QString::number(i));
+        QVERIFY(client.flush(QDeadlineTimer(60000)));
+        QCOMPARE(receiver->entryCount(), 500);
+        QCOMPARE(receiver->maxConcurrentRequests(), 1);
+        QCOMPARE(lines(receiver->entries()), numbered(0, 500));
+    }
+
+    // With pushes under way at once, a flush() waits for every push that holds its entries, also one
+    // answered after later ones.
+    void flushWaitsForEveryPushUnderWay()
+    {
+        receiver->setResponseDelay(200ms);
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 10;
+        config.batch.maxInFlight = 8;
+        LokiClient client(config);
+        for (int i = 0; i < 55; ++i)
+            client.send(QString::number(i));
+        QVERIFY(client.flush(QDeadlineTimer(longWait)));
+        QCOMPARE(receiver->entryCount(), 55);
+        QCOMPARE(client.counters().sent, 55);
     }
 
     void flushesOnMaxBytes()

@@ -145,7 +145,14 @@ public:
         int maxEntries = 2000;                   ///< flush when a batch holds this many entries
         qint64 maxBytes = 1024 * 1024;           ///< flush when a batch's lines add up to this many bytes
         std::chrono::milliseconds maxWait{1000}; ///< flush this long after a batch received its first entry
-    } batch;                                     ///< see Batching
+        /**
+         * Pushes under way at once (each on a connection of its own), so that a Loki far away (tens of ms
+         * per answer) is kept busy. Entries of one stream may then reach Loki out of order; Loki 2.4 and
+         * later accept that (unordered_writes, within an hour of the stream's newest entry). 1 pushes one
+         * batch at a time, in order, for a Loki that wants it. With a spool: 1 for now (see README.md).
+         */
+        int maxInFlight = 4;
+    } batch; ///< see Batching
 
     /** How failed pushes (network errors, 429, 5xx) are retried: exponential backoff with jitter. */
     struct Retry

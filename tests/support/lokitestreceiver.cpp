@@ -985,6 +985,8 @@ struct ReceiverState
     QByteArray failRetryAfter;
     QByteArray failLocation;
     std::chrono::milliseconds delay{0};
+    int unanswered = 0;    ///< requests read whose answer is not written yet
+    int maxUnanswered = 0; ///< the most of them at once (pushes in flight, as the server saw them)
     int closeMidCount = 0;
     int garbageCount = 0;
     double failRate = 0;
@@ -1583,14 +1585,21 @@ private:
         {
             QMutexLocker locker(&d->mutex);
             delay = d->delay;
+            d->maxUnanswered = qMax(d->maxUnanswered, ++d->unanswered);
         }
+        const auto answered = [this] {
+            QMutexLocker locker(&d->mutex);
+            --d->unanswered;
+        };
         if (delay.count() <= 0) {
+            answered();
             write(c, answer);
             return;
         }
         c->busy = true;
-        QTimer::singleShot(delay, Qt::PreciseTimer, c, [this, c, answer] {
+        QTimer::singleShot(delay, Qt::PreciseTimer, c, [this, c, answer, answered] {
             c->busy = false;
+            answered();
             write(c, answer);
             process(c);
         });
@@ -1780,6 +1789,12 @@ QList<ReceivedPush> LokiTestReceiver::pushes() const
     return d->pushes;
 }
 
+int LokiTestReceiver::maxConcurrentRequests() const
+{
+    QMutexLocker locker(&d->mutex);
+    return d->maxUnanswered;
+}
+
 int LokiTestReceiver::pushCount() const
 {
     QMutexLocker locker(&d->mutex);
@@ -1822,6 +1837,7 @@ void LokiTestReceiver::clear()
     d->stored.clear();
     d->entryCount = 0;
     d->duplicateCount = 0;
+    d->maxUnanswered = d->unanswered;
 }
 
 int LokiTestReceiver::duplicateCount() const

@@ -257,6 +257,11 @@ public:
     QList<ReceivedPush> pushes() const;
     /** How many push requests arrived (stored or not). */
     int pushCount() const;
+    /**
+     * The most requests that were waiting for their answer at once, over all connections: the pushes in
+     * flight as the server saw them (with setResponseDelay(), each waits that long).
+     */
+    int maxConcurrentRequests() const;
     /** Every stored entry, in arrival order. */
     QList<ReceivedEntry> entries() const;
     /** Stored entries whose stream labels include every pair of @p selector. */
