@@ -93,6 +93,9 @@ int main(int argc, char *argv[])
     const QCommandLineOption queueOption(QStringLiteral("queue-capacity"),
                                          QStringLiteral("LokiConfig::queueCapacity (library default)."),
                                          QStringLiteral("N"));
+    const QCommandLineOption inFlightOption(
+        QStringLiteral("max-in-flight"), QStringLiteral("LokiConfig::batch.maxInFlight (library default)."),
+        QStringLiteral("N"));
     const QCommandLineOption closeOption(QStringLiteral("close-timeout-ms"),
                                          QStringLiteral("Deadline for close() (default 60000)."),
                                          QStringLiteral("MS"), QStringLiteral("60000"));
@@ -104,7 +107,7 @@ int main(int argc, char *argv[])
                                         QStringLiteral("never, batch or interval (default interval)."),
                                         QStringLiteral("POLICY"), QStringLiteral("interval"));
     parser.addOptions({urlOption, countOption, lineBytesOption, inputOption, formatOption, compressionOption,
-                       batchOption, queueOption, closeOption, spoolOption, syncOption});
+                       batchOption, queueOption, inFlightOption, closeOption, spoolOption, syncOption});
     parser.process(app);
     if (!parser.positionalArguments().isEmpty())
         return usageError(
@@ -134,6 +137,11 @@ int main(int argc, char *argv[])
         if (!Bench::parsePositive(parser.value(queueOption), &value) || value > 100000000)
             return usageError(QStringLiteral("--queue-capacity needs a number from 1 to 100000000"));
         config.queueCapacity = int(value);
+    }
+    if (parser.isSet(inFlightOption)) {
+        if (!Bench::parsePositive(parser.value(inFlightOption), &value) || value > 64)
+            return usageError(QStringLiteral("--max-in-flight needs a number from 1 to 64"));
+        config.batch.maxInFlight = int(value);
     }
     qint64 closeMs = 0;
     if (!Bench::parsePositive(parser.value(closeOption), &closeMs))

@@ -132,6 +132,25 @@ bool LokiWorker::dispatch()
     push->removedBefore = m_buffer.removedCount();
     std::vector<LokiQueuedEntry> batch;
     m_buffer.takeBatch(batch);
+    // While a backlog waits (more than a batch), the batch grows toward batch.maxBytes: fewer, larger
+    // pushes, so that a Loki far away is not asked once per maxEntries. Bounded by 4x maxEntries as well, so
+    // that tiny lines do not make one huge request.
+    qint64 bytes = 0;
+    for (const LokiQueuedEntry &entry : batch)
+        bytes += entry.line.size();
+    const size_t maxEntries = size_t(m_config.batch.maxEntries) * 4;
+    while (!batch.empty() && batch.size() < maxEntries && m_buffer.hasFullBatch()) {
+        const qint64 perEntry = bytes / qint64(batch.size()) + 1;
+        if (bytes + perEntry * m_config.batch.maxEntries > m_config.batch.maxBytes ||
+            batch.size() + size_t(m_config.batch.maxEntries) > maxEntries)
+            break;
+        const size_t before = batch.size();
+        m_buffer.takeBatch(batch);
+        if (batch.size() == before)
+            break;
+        for (size_t i = before; i < batch.size(); ++i)
+            bytes += batch[i].line.size();
+    }
     if (batch.empty()) {
         // Every entry read from the spool was too old (or lost): resolved without a push, acknowledged in
         // its turn.

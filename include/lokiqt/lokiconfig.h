@@ -151,7 +151,7 @@ public:
          * later accept that (unordered_writes, within an hour of the stream's newest entry). 1 pushes one
          * batch at a time, in order, for a Loki that wants it. With a spool: 1 for now (see README.md).
          */
-        int maxInFlight = 4;
+        int maxInFlight = 8;
     } batch; ///< see Batching
 
     /** How failed pushes (network errors, 429, 5xx) are retried: exponential backoff with jitter. */

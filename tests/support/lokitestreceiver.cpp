@@ -1801,7 +1801,24 @@ int LokiTestReceiver::pushCount() const
     return int(d->pushes.size());
 }
 
+namespace {
+// As a query of Loki returns them: by timestamp (entries with equal timestamps in arrival order).
+QList<ReceivedEntry> byTime(QList<ReceivedEntry> entries)
+{
+    std::stable_sort(entries.begin(), entries.end(), [](const ReceivedEntry &a, const ReceivedEntry &b) {
+        return a.timestampNs < b.timestampNs;
+    });
+    return entries;
+}
+} // namespace
+
 QList<ReceivedEntry> LokiTestReceiver::entries() const
+{
+    QMutexLocker locker(&d->mutex);
+    return byTime(d->entries);
+}
+
+QList<ReceivedEntry> LokiTestReceiver::entriesInArrivalOrder() const
 {
     QMutexLocker locker(&d->mutex);
     return d->entries;
@@ -1820,7 +1837,7 @@ QList<ReceivedEntry> LokiTestReceiver::entries(const QMap<QString, QString> &sel
         if (matches)
             matching.append(entry);
     }
-    return matching;
+    return byTime(matching);
 }
 
 int LokiTestReceiver::entryCount() const

@@ -262,9 +262,15 @@ public:
      * flight as the server saw them (with setResponseDelay(), each waits that long).
      */
     int maxConcurrentRequests() const;
-    /** Every stored entry, in arrival order. */
+    /**
+     * Every stored entry, as a query of Loki returns them: by timestamp, entries with equal timestamps in
+     * arrival order. (Pushes under way side by side arrive in any order; their timestamps keep the order
+     * the entries were accepted in.)
+     */
     QList<ReceivedEntry> entries() const;
-    /** Stored entries whose stream labels include every pair of @p selector. */
+    /** Every stored entry, in the order the pushes arrived. */
+    QList<ReceivedEntry> entriesInArrivalOrder() const;
+    /** Stored entries whose stream labels include every pair of @p selector, by timestamp. */
     QList<ReceivedEntry> entries(const QMap<QString, QString> &selector) const;
     /** How many entries are stored. */
     int entryCount() const;
