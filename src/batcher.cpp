@@ -8,7 +8,7 @@ Action decide(const Inputs &in)
     if (in.pushesUnderWay >= in.maxPushes)
         return Action::None;
     if (in.bufferEmpty)
-        return in.pushesUnderWay > 0 ? Action::None : Action::Idle;
+        return in.pushesUnderWay > 0 ? Action::Listen : Action::Idle;
     if (in.flushRequested || in.waitDue || in.fullBatch)
         return Action::Dispatch;
     return Action::Wait;

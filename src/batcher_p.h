@@ -19,7 +19,8 @@ struct Inputs
 
 /** What the worker does about it. */
 enum class Action {
-    None,     ///< every push slot is busy, or pushes are under way and nothing waits; an end looks again
+    None,     ///< every push slot is busy: a push's end looks again
+    Listen,   ///< pushes are under way, a slot is free and nothing waits: wake on the next entry
     Idle,     ///< nothing to send and nothing under way: no timer runs; wake on the next entry
     Dispatch, ///< take a batch and push it now
     Wait,     ///< entries wait for a trigger: run the maxWait timer (if not running) and wake on a full batch

@@ -61,7 +61,9 @@ void LokiWorker::schedule()
     for (;;) {
         LokiBatcher::Inputs in;
         in.pushesUnderWay = unresolvedPushes(); // each completion calls schedule() again
-        in.maxPushes = maxInFlight();
+        // While a push waits to be retried, Loki (or the way there) is in trouble: no new batch is taken, so
+        // the queue fills and backpressure applies as with one push at a time.
+        in.maxPushes = anyRetrying() ? 1 : maxInFlight();
         in.bufferEmpty = m_buffer.isEmpty();
         in.fullBatch = !in.bufferEmpty && m_buffer.hasFullBatch();
         in.waitDue = m_waitDue;
@@ -77,6 +79,11 @@ void LokiWorker::schedule()
             if (m_buffer.armWake(LokiEntryBuffer::WakeWhen::AnyEntry))
                 continue;
             m_status.setState(LokiClient::State::Idle);
+            return;
+        case LokiBatcher::Action::Listen:
+            // A free push slot: the next entry starts its batch's wait (the pushes' state stays).
+            if (m_buffer.armWake(LokiEntryBuffer::WakeWhen::AnyEntry))
+                continue;
             return;
         case LokiBatcher::Action::Dispatch:
             // Then look again: another push slot may be free and more entries waiting.
@@ -116,6 +123,13 @@ int LokiWorker::unresolvedPushes() const
     for (const auto &push : m_pushes)
         count += push->resolved ? 0 : 1;
     return count;
+}
+
+bool LokiWorker::anyRetrying() const
+{
+    return std::any_of(m_pushes.begin(), m_pushes.end(), [](const auto &push) {
+        return !push->resolved && push->ticket == 0 && !push->parts.empty();
+    });
 }
 
 int LokiWorker::maxInFlight() const

@@ -122,6 +122,8 @@ private:
 
     int unresolvedPushes() const;
     int maxInFlight() const;
+    /** Whether a batch waits for a retry (backoff, Retry-After, the network). */
+    bool anyRetrying() const;
     /** Takes a batch and posts it; false when the batch was resolved without a push. */
     bool dispatch();
     void encodeFront(Push &push);

@@ -32,8 +32,8 @@ private Q_SLOTS:
         QTest::newRow("3 of 4 under way, flush") << 3 << 4 << false << false << false << true << A::Dispatch;
         QTest::newRow("2 of 4 under way, a few entries")
             << 2 << 4 << false << false << false << false << A::Wait;
-        // Pushes under way and nothing waiting: not idle (their ends look again), no timer.
-        QTest::newRow("2 of 4 under way, empty") << 2 << 4 << true << false << false << true << A::None;
+        // Pushes under way, a free slot and nothing waiting: not idle, no timer; the next entry wakes.
+        QTest::newRow("2 of 4 under way, empty") << 2 << 4 << true << false << false << true << A::Listen;
         // Nothing to send: idle, even when a flush waits or the timer fired late.
         QTest::newRow("empty") << 0 << 1 << true << false << false << false << A::Idle;
         QTest::newRow("empty, flush waits") << 0 << 4 << true << false << false << true << A::Idle;

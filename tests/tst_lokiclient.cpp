@@ -199,6 +199,21 @@ private Q_SLOTS:
         }
     }
 
+    // While a push waits for its retry, no further batch is taken, whatever maxInFlight allows: the queue
+    // fills and backpressure applies, instead of one batch after the other being held in memory retrying.
+    void noNewBatchWhileAPushRetries()
+    {
+        LokiConfig config = saturatingConfig(*receiver, LokiConfig::Backpressure::DropNew);
+        config.batch.maxInFlight = 8;
+        LokiClient client(config);
+        QVERIFY(stallFirstBatch(client, *receiver));
+        int accepted = 0;
+        for (int i = 5; i < 105; ++i)
+            accepted += client.send(QString::number(i)) == LokiClient::SendResult::Accepted ? 1 : 0;
+        QCOMPARE(accepted, 5); // the queue's capacity, and no more
+        QCOMPARE(client.counters().droppedNew, qint64(95));
+    }
+
     // A spool frees what it has taken as a whole, so it pushes one batch at a time whatever maxInFlight says.
     void aSpoolPushesOneBatchAtATime()
     {

@@ -324,6 +324,7 @@ private Q_SLOTS:
         LokiConfig config = configFor(*receiver);
         config.queueCapacity = 10;
         config.batch.maxEntries = 10;
+        config.batch.maxInFlight = 1; // one slow push at a time, so the 10-entry queue stays full
         makeClient(config);
         LokiMessageHandler::Options options;
         options.callPreviousHandler = false;

@@ -450,6 +450,45 @@ private Q_SLOTS:
 #endif
     }
 
+    // Pushes side by side (batch.maxInFlight 8, small batches): straight to Loki over HTTP and through the
+    // gateway over HTTPS (HTTP/1.1 on the client's own connections), everything stored exactly once.
+    void severalPushesInFlightAreStoredOnce_data()
+    {
+        QTest::addColumn<bool>("gateway");
+        QTest::newRow("straight to Loki") << false;
+        QTest::newRow("gateway, https") << true;
+    }
+    void severalPushesInFlightAreStoredOnce()
+    {
+        QFETCH(bool, gateway);
+        if (!needOwnInstance())
+            QSKIP(notOurInstance);
+        const QString run = newRunId();
+#if QT_CONFIG(ssl)
+        LokiConfig config =
+            gateway ? gatewayConfigFor(run, QStringLiteral("s3cret")) : configFor(run, gatewayTenant());
+#else
+        if (gateway)
+            QSKIP("Qt without TLS");
+        LokiConfig config = configFor(run, gatewayTenant());
+#endif
+        config.batch.maxEntries = 250;
+        config.batch.maxInFlight = 8;
+        config.queueCapacity = 50000;
+        LokiClient client(config);
+        constexpr int entries = 20000;
+        for (int i = 0; i < entries; ++i)
+            QCOMPARE(client.send(QStringLiteral("in flight %1").arg(i)), LokiClient::SendResult::Accepted);
+        QVERIFY2(client.flush(QDeadlineTimer(flushWait)), qPrintable(client.lastError().toString()));
+        const LokiClient::Counters c = client.counters();
+        QCOMPARE(c.sent, qint64(entries));
+        QCOMPARE(c.failed, qint64(0));
+        QTRY_COMPARE_WITH_TIMEOUT(countEntries(loki.url, gatewayTenant(), selectorFor(run)), qint64(entries),
+                                  readBackWait);
+        qInfo("%s: %d entries, %lld retries, %lld splits", gateway ? "gateway" : "direct", entries, c.retried,
+              c.splits);
+    }
+
     // A wrong password: nginx answers 401, reported at once and not retried.
     void gatewayWrongPasswordIsRefusedAtOnce()
     {

@@ -347,7 +347,7 @@ void TestReceiverTest::validPushIsStoredExactly()
     QCOMPARE(answer.status, 204);
     QVERIFY(answer.body.isEmpty());
 
-    const QList<ReceivedEntry> entries = receiver->entries();
+    const QList<ReceivedEntry> entries = receiver->entriesInArrivalOrder();
     QCOMPARE(entries.size(), 3);
     QCOMPARE(receiver->entryCount(), 3);
     const QMap<QString, QString> info{{QStringLiteral("service"), QStringLiteral("kiosk")},
@@ -440,7 +440,7 @@ void TestReceiverTest::invalidPushIsRefusedWithLokiWording()
     QCOMPARE(answer.status, 400);
     QVERIFY2(QString::fromUtf8(answer.body).contains(error), answer.body.constData());
     QCOMPARE(receiver->entryCount(), 0);
-    QVERIFY(receiver->entries().isEmpty());
+    QVERIFY(receiver->entriesInArrivalOrder().isEmpty());
     const QList<ReceivedPush> pushes = receiver->pushes();
     QCOMPARE(pushes.size(), 1);
     QCOMPARE(pushes.at(0).status, 400);
@@ -461,7 +461,7 @@ void TestReceiverTest::partlyInvalidPushStoresTheValidStreams()
     QVERIFY(answer.finished);
     QCOMPARE(answer.status, 400);
     QCOMPARE(answer.body, QByteArray("error at least one label pair is required per stream\n"));
-    const QList<ReceivedEntry> entries = receiver->entries();
+    const QList<ReceivedEntry> entries = receiver->entriesInArrivalOrder();
     QCOMPARE(entries.size(), 2);
     QCOMPARE(entries.at(0).line, QStringLiteral("kept"));
     QCOMPARE(entries.at(1).line, QStringLiteral("kept too"));
@@ -743,7 +743,7 @@ void TestReceiverTest::requestSplitIntoManyPiecesIsReassembled()
     for (qsizetype at = 0; at < request.size(); at += 5)
         client.write(request.mid(at, 5));
     QCOMPARE(client.readAnswer(), 204);
-    const QList<ReceivedEntry> entries = receiver->entries();
+    const QList<ReceivedEntry> entries = receiver->entriesInArrivalOrder();
     QCOMPARE(entries.size(), 1);
     QCOMPARE(entries.at(0).line, QStringLiteral("in pieces"));
     QCOMPARE(entries.at(0).timestampNs, qint64(42));
@@ -764,7 +764,7 @@ void TestReceiverTest::chunkedBodyIsDecoded()
     QVERIFY(client.connectTo(receiver->port()));
     client.write(request);
     QCOMPARE(client.readAnswer(), 204);
-    QCOMPARE(receiver->entries().value(0).line, QStringLiteral("in chunks"));
+    QCOMPARE(receiver->entriesInArrivalOrder().value(0).line, QStringLiteral("in chunks"));
     QCOMPARE(receiver->pushes().at(0).bodyBytes, qint64(body.size()));
     // The connection is still good for the next request.
     client.write(rawPush(onePush("chunked", "8", "after")));
@@ -800,7 +800,7 @@ void TestReceiverTest::countOnlyModeCountsWithoutStoring()
     QCOMPARE(send(*nam, receiver->pushUrl(), body).status, 204);
     QCOMPARE(send(*nam, receiver->pushUrl(), body).status, 204);
     QCOMPARE(receiver->entryCount(), 6);
-    QVERIFY(receiver->entries().isEmpty());
+    QVERIFY(receiver->entriesInArrivalOrder().isEmpty());
     const QList<ReceivedPush> pushes = receiver->pushes();
     QCOMPARE(pushes.size(), 2);
     QCOMPARE(pushes.at(1).status, 204);
@@ -863,7 +863,7 @@ void TestReceiverTest::protobufSnappyPushIsDecoded()
     QVERIFY(answer.finished);
     QCOMPARE(answer.status, 204);
 
-    const QList<ReceivedEntry> entries = receiver->entries();
+    const QList<ReceivedEntry> entries = receiver->entriesInArrivalOrder();
     QCOMPARE(entries.size(), 3);
     const QMap<QString, QString> infoLabels{{QStringLiteral("service"), QStringLiteral("kiosk")},
                                             {QStringLiteral("level"), QStringLiteral("info")}};
@@ -982,7 +982,7 @@ void TestReceiverTest::compressedJsonIsDecoded()
     const Answer answer = send(*nam, receiver->pushUrl(), body,
                                {{"Content-Type", "application/json"}, {"Content-Encoding", encoding}});
     QCOMPARE(answer.status, 204);
-    const QList<ReceivedEntry> entries = receiver->entries();
+    const QList<ReceivedEntry> entries = receiver->entriesInArrivalOrder();
     QCOMPARE(entries.size(), 2);
     QCOMPARE(entries.at(1).line, QStringLiteral("two"));
     QCOMPARE(entries.at(1).metadata.value(QStringLiteral("trace_id")), QStringLiteral("t-1"));
@@ -1013,7 +1013,7 @@ void TestReceiverTest::gzipProtobufIsDecoded()
     const Answer answer = send(*nam, receiver->pushUrl(), body,
                                {{"Content-Type", "application/x-protobuf"}, {"Content-Encoding", "gzip"}});
     QCOMPARE(answer.status, 204);
-    QCOMPARE(receiver->entries().value(0).line, QStringLiteral("wrapped twice"));
+    QCOMPARE(receiver->entriesInArrivalOrder().value(0).line, QStringLiteral("wrapped twice"));
     // Content-Encoding: snappy, which some clients send, changes nothing.
     const Answer snappyEncoded =
         send(*nam, receiver->pushUrl(), onePushProto(R"({app="t"})", "snappy header"),
@@ -1042,7 +1042,7 @@ void TestReceiverTest::countOnlyModeCountsProtobufWithLimits()
     QCOMPARE(receiver->entryCount(), 2);
     QCOMPARE(send(*nam, receiver->pushUrl(), body, protobuf).status, 400);
     QCOMPARE(receiver->entryCount(), 4); // no duplicate filter when only counting
-    QVERIFY(receiver->entries().isEmpty());
+    QVERIFY(receiver->entriesInArrivalOrder().isEmpty());
     QVERIFY(receiver->pushes().at(0).streams.isEmpty());
     QCOMPARE(receiver->pushes().at(0).decodedBytes, qint64(request.ByteSizeLong()));
 }
@@ -1081,7 +1081,7 @@ void TestReceiverTest::rejectStructuredMetadataRefusesThoseEntries()
     const Answer answer = push();
     QCOMPARE(answer.status, 400);
     QCOMPARE(answer.body, expected);
-    const QList<ReceivedEntry> entries = receiver->entries();
+    const QList<ReceivedEntry> entries = receiver->entriesInArrivalOrder();
     QCOMPARE(entries.size(), 1); // the entry without metadata is stored
     QCOMPARE(entries.at(0).line, QStringLiteral("plain"));
 }
@@ -1115,8 +1115,8 @@ void TestReceiverTest::maxLineBytesRefusesLongLines()
     QCOMPARE(answer.body,
              QByteArray("Max entry size '10' bytes exceeded for stream '{app=\"t\"}' while adding an "
                         "entry with length '12' bytes\n"));
-    QCOMPARE(receiver->entries().size(), 1);
-    QCOMPARE(receiver->entries().at(0).line, QStringLiteral("exactly 10"));
+    QCOMPARE(receiver->entriesInArrivalOrder().size(), 1);
+    QCOMPARE(receiver->entriesInArrivalOrder().at(0).line, QStringLiteral("exactly 10"));
 
     receiver->setMaxLineBytes(0);
     QCOMPARE(send(*nam, receiver->pushUrl(), onePush("t", "3", longLine)).status, 204);
@@ -1132,8 +1132,8 @@ void TestReceiverTest::maxLabelNamesRefusesTheStream()
     QCOMPARE(answer.status, 400);
     QCOMPARE(answer.body,
              QByteArray("entry for stream '{a=\"1\", b=\"2\", c=\"3\"}' has 3 label names; limit 2\n"));
-    QCOMPARE(receiver->entries().size(), 1);
-    QCOMPARE(receiver->entries().at(0).line, QStringLiteral("two labels"));
+    QCOMPARE(receiver->entriesInArrivalOrder().size(), 1);
+    QCOMPARE(receiver->entriesInArrivalOrder().at(0).line, QStringLiteral("two labels"));
 
     const Answer proto =
         send(*nam, receiver->pushUrl(), onePushProto(R"({a="1", b="2", c="3"})", "three again"), protobuf);
@@ -1313,7 +1313,7 @@ void TestReceiverTest::httpsWithCaSignedCertificate()
                                   onePush("tls", "1", "over https"));
     QCOMPARE(answer.error, QNetworkReply::NoError);
     QCOMPARE(answer.status, 204);
-    QCOMPARE(receiver->entries().value(0).line, QStringLiteral("over https"));
+    QCOMPARE(receiver->entriesInArrivalOrder().value(0).line, QStringLiteral("over https"));
 
     // A client that does not trust the test CA refuses the server.
     QNetworkAccessManager fresh;
