@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Footprint of lokiqt: the stripped size of the shared library (Release), and what an idle client costs:
-# the heap it holds (printed by lokiqt-idle from mallinfo2) and the syscalls and context switches of all its
-# threads while idle: context switches over 10 s (/proc/<pid>/task/*/status), then syscalls over the next
+# the heap it holds (printed by lokiqt-idle from mallinfo2), the RSS that constructing it and its first push
+# add and the threads each starts, by name (printed by lokiqt-idle from /proc/self), and the syscalls and
+# context switches of all its threads while idle: context switches over 10 s (/proc/<pid>/task/*/status), then syscalls over the next
 # 10 s (strace -f -c -p; perf's syscall tracepoints need tracefs, which containers often lack).
 #
 #   benchmarks/footprint.sh                 # scratch build in <repo>/build-footprint, 10 s idle window
@@ -68,6 +69,7 @@ if command -v strace >/dev/null; then
 fi
 
 echo "idle client: $(grep '^heap in use' "$OUTFILE")"
+grep -E '^(RSS before|threads )' "$OUTFILE" | sed 's/^/    /'
 echo
 echo "idle: $threads threads ($names)"
 echo "context switches of all threads in $IDLE s (no tracer attached): $((c1 - c0))"

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // lokiqt-idle: what an idle client costs. Creates a LokiClient, sends one entry, flushes, then runs the
 // event loop doing nothing for --idle-seconds while footprint.sh counts the process's syscalls and wake-ups.
-// Prints the heap the client holds (mallinfo2 before and after creating it).
+// Prints the heap the client holds (mallinfo2 before and after creating it), the RSS that constructing it and
+// its first push add, and the threads each of them starts, by name (Linux: /proc/self).
 
 #include "benchutil.h"
 
@@ -9,6 +10,7 @@
 
 #include <QtCore/QCommandLineParser>
 #include <QtCore/QCoreApplication>
+#include <QtCore/QDir>
 #include <QtCore/QTextStream>
 #include <QtCore/QTimer>
 
@@ -28,16 +30,26 @@ qint64 heapInUse()
     return qint64(info.uordblks + info.hblkhd);
 }
 
-int threadCount()
+// The names of this process's threads (/proc/self/task/<tid>/comm), sorted.
+QStringList threadNames()
 {
-    QFile status(QStringLiteral("/proc/self/status"));
-    if (!status.open(QIODevice::ReadOnly))
-        return -1;
-    for (const QByteArray &line : status.readAll().split('\n')) {
-        if (line.startsWith("Threads:"))
-            return line.mid(8).trimmed().toInt();
+    QStringList names;
+    const QDir tasks(QStringLiteral("/proc/self/task"));
+    for (const QString &tid : tasks.entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+        QFile comm(tasks.filePath(tid + QStringLiteral("/comm")));
+        if (comm.open(QIODevice::ReadOnly))
+            names.append(QString::fromUtf8(comm.readAll().trimmed()));
     }
-    return -1;
+    names.sort();
+    return names;
+}
+
+// The threads of @p now that were not in @p before, as "name name".
+QString addedThreads(const QStringList &before, QStringList now)
+{
+    for (const QString &name : before)
+        now.removeOne(name);
+    return now.isEmpty() ? QStringLiteral("none") : now.join(QLatin1Char(' '));
 }
 } // namespace
 
@@ -69,18 +81,39 @@ int main(int argc, char *argv[])
 
     const qint64 heapBefore = heapInUse();
     const double rssBefore = Bench::currentRssMiB();
-    const int threadsBefore = threadCount();
+    const QStringList threadsBefore = threadNames();
     auto *client = new LokiClient(config);
+    // Construction is done when the client's thread has started and its worker has set itself up: an empty
+    // flush() is answered by the worker.
+    const bool started = client->flush(QDeadlineTimer(10000));
+    QCoreApplication::processEvents();
     const qint64 heapCreated = heapInUse();
+    const double rssCreated = Bench::currentRssMiB();
+    const QStringList threadsCreated = threadNames();
     client->sendUtf8(QByteArrayLiteral("lokiqt-idle: one entry before idling"));
     const bool flushed = client->flush(QDeadlineTimer(10000));
+    QCoreApplication::processEvents();
     const qint64 heapAfterFlush = heapInUse();
+    const double rssAfterFlush = Bench::currentRssMiB();
+    const QStringList threadsAfterFlush = threadNames();
 
     std::printf("heap in use (mallinfo2 uordblks+hblkhd): before client %lld B, after constructor +%lld B, "
-                "after one send+flush +%lld B; RSS %.1f -> %.1f MiB; threads %d -> %d; flush %s\n",
+                "after one send+flush +%lld B; flush %s\n",
                 static_cast<long long>(heapBefore), static_cast<long long>(heapCreated - heapBefore),
-                static_cast<long long>(heapAfterFlush - heapBefore), rssBefore, Bench::currentRssMiB(),
-                threadsBefore, threadCount(), flushed ? "delivered" : "FAILED");
+                static_cast<long long>(heapAfterFlush - heapBefore),
+                flushed && started ? "delivered" : "FAILED");
+    std::printf(
+        "RSS before the client %.2f MiB; constructing one client +%.2f MiB; after one send+flush +%.2f "
+        "MiB (VmRSS)\n",
+        rssBefore, rssCreated - rssBefore, rssAfterFlush - rssBefore);
+    std::printf("threads before the client %lld (%s)\n", static_cast<long long>(threadsBefore.size()),
+                qPrintable(threadsBefore.join(QLatin1Char(' '))));
+    std::printf("threads added by constructing one client: %lld (%s)\n",
+                static_cast<long long>(threadsCreated.size() - threadsBefore.size()),
+                qPrintable(addedThreads(threadsBefore, threadsCreated)));
+    std::printf("threads added by the first push: %lld (%s)\n",
+                static_cast<long long>(threadsAfterFlush.size() - threadsCreated.size()),
+                qPrintable(addedThreads(threadsCreated, threadsAfterFlush)));
     std::printf("IDLE_START %lld\n", static_cast<long long>(QCoreApplication::applicationPid()));
     std::fflush(stdout);
 
