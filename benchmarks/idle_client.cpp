@@ -11,8 +11,10 @@
 #include <QtCore/QCommandLineParser>
 #include <QtCore/QCoreApplication>
 #include <QtCore/QDir>
+#include <QtCore/QEventLoop>
 #include <QtCore/QTextStream>
 #include <QtCore/QTimer>
+#include <QtNetwork/QTcpServer>
 
 #include <malloc.h>
 
@@ -44,6 +46,21 @@ QStringList threadNames()
     return names;
 }
 
+// Runs the event loop for 200 ms: threads just started have named themselves by then.
+void settle()
+{
+    QEventLoop loop;
+    QTimer::singleShot(200, &loop, &QEventLoop::quit);
+    loop.exec();
+}
+
+// Whether Qt's TLS backend (OpenSSL's libcrypto) is mapped into the process.
+bool tlsBackendLoaded()
+{
+    QFile maps(QStringLiteral("/proc/self/maps"));
+    return maps.open(QIODevice::ReadOnly) && maps.readAll().contains("libcrypto");
+}
+
 // The threads of @p now that were not in @p before, as "name name".
 QString addedThreads(const QStringList &before, QStringList now)
 {
@@ -67,7 +84,11 @@ int main(int argc, char *argv[])
     const QCommandLineOption idleOption(QStringLiteral("idle-seconds"),
                                         QStringLiteral("How long to idle (default 10)."), QStringLiteral("S"),
                                         QStringLiteral("10"));
-    parser.addOptions({urlOption, idleOption});
+    const QCommandLineOption failureOption(
+        QStringLiteral("network-failure"),
+        QStringLiteral("Before idling, let a second client's push fail for a network error (a port nobody\n"
+                       "listens on), which loads QNetworkInformation, and print what that added."));
+    parser.addOptions({urlOption, idleOption, failureOption});
     parser.process(app);
     qint64 idleSeconds = 0;
     if (!parser.isSet(urlOption) || !Bench::parsePositive(parser.value(idleOption), &idleSeconds)) {
@@ -75,6 +96,8 @@ int main(int argc, char *argv[])
         return exitUsage;
     }
 
+    const double rssStart = Bench::currentRssMiB();
+    const bool tlsAtStart = tlsBackendLoaded();
     LokiConfig config;
     config.url = QUrl(parser.value(urlOption));
     config.labels = {{QStringLiteral("app"), QStringLiteral("idle")}};
@@ -86,13 +109,13 @@ int main(int argc, char *argv[])
     // Construction is done when the client's thread has started and its worker has set itself up: an empty
     // flush() is answered by the worker.
     const bool started = client->flush(QDeadlineTimer(10000));
-    QCoreApplication::processEvents();
+    settle();
     const qint64 heapCreated = heapInUse();
     const double rssCreated = Bench::currentRssMiB();
     const QStringList threadsCreated = threadNames();
     client->sendUtf8(QByteArrayLiteral("lokiqt-idle: one entry before idling"));
     const bool flushed = client->flush(QDeadlineTimer(10000));
-    QCoreApplication::processEvents();
+    settle();
     const qint64 heapAfterFlush = heapInUse();
     const double rssAfterFlush = Bench::currentRssMiB();
     const QStringList threadsAfterFlush = threadNames();
@@ -102,6 +125,9 @@ int main(int argc, char *argv[])
                 static_cast<long long>(heapBefore), static_cast<long long>(heapCreated - heapBefore),
                 static_cast<long long>(heapAfterFlush - heapBefore),
                 flushed && started ? "delivered" : "FAILED");
+    std::printf(
+        "RSS at start %.2f MiB; building the LokiConfig +%.2f MiB (Qt's TLS backend loaded: %s -> %s)\n",
+        rssStart, rssBefore - rssStart, tlsAtStart ? "yes" : "no", tlsBackendLoaded() ? "yes" : "no");
     std::printf(
         "RSS before the client %.2f MiB; constructing one client +%.2f MiB; after one send+flush +%.2f "
         "MiB (VmRSS)\n",
@@ -114,6 +140,39 @@ int main(int argc, char *argv[])
     std::printf("threads added by the first push: %lld (%s)\n",
                 static_cast<long long>(threadsAfterFlush.size() - threadsCreated.size()),
                 qPrintable(addedThreads(threadsCreated, threadsAfterFlush)));
+    if (parser.isSet(failureOption)) {
+        // A port nobody listens on: bound, then freed.
+        QTcpServer probe;
+        probe.listen(QHostAddress::LocalHost);
+        const quint16 port = probe.serverPort();
+        probe.close();
+        LokiConfig down = config;
+        down.url = QUrl(QStringLiteral("http://127.0.0.1:%1").arg(port));
+        const double rssBeforeFailure = Bench::currentRssMiB();
+        const QStringList threadsBeforeFailure = threadNames();
+        auto *failing = new LokiClient(down);
+        bool failed = false;
+        QEventLoop loop;
+        QObject::connect(failing, &LokiClient::errorOccurred, &loop, [&](const LokiError &error) {
+            failed = failed || error.kind() == LokiError::Kind::Network;
+            loop.quit();
+        });
+        QTimer::singleShot(10000, &loop, &QEventLoop::quit);
+        failing->sendUtf8(QByteArrayLiteral("lokiqt-idle: to nobody"));
+        loop.exec();
+        settle();
+        std::printf(
+            "a second client whose push failed for a network error: %s, +%.2f MiB, threads added %lld "
+            "(%s)\n",
+            failed ? "failed" : "NO FAILURE SEEN", Bench::currentRssMiB() - rssBeforeFailure,
+            static_cast<long long>(threadNames().size() - threadsBeforeFailure.size()),
+            qPrintable(addedThreads(threadsBeforeFailure, threadNames())));
+        failing->close(QDeadlineTimer(0));
+        delete failing;
+        settle();
+        std::printf("threads after deleting it: %lld (%s)\n", static_cast<long long>(threadNames().size()),
+                    qPrintable(threadNames().join(QLatin1Char(' '))));
+    }
     std::printf("IDLE_START %lld\n", static_cast<long long>(QCoreApplication::applicationPid()));
     std::fflush(stdout);
 
