@@ -69,7 +69,7 @@ if command -v strace >/dev/null; then
 fi
 
 echo "idle client: $(grep '^heap in use' "$OUTFILE")"
-grep -E '^(RSS before|threads )' "$OUTFILE" | sed 's/^/    /'
+grep -E '^(RSS |threads )' "$OUTFILE" | sed 's/^/    /'
 echo
 echo "idle: $threads threads ($names)"
 echo "context switches of all threads in $IDLE s (no tracer attached): $((c1 - c0))"
@@ -85,3 +85,10 @@ wait "$IDLE_PID" || true
 IDLE_PID=
 echo
 grep -E '^(IDLE_END|heap after deleting)' "$OUTFILE"
+
+# What following the network's state costs once it is needed: a second client whose push fails for a
+# network error loads QNetworkInformation (LokiConfig::followNetworkReachability).
+"$BUILD/bin/lokiqt-idle" --url "$URL" --idle-seconds 1 --network-failure >"$OUTFILE" 2>&1 || true
+echo
+echo "after a network failure (lokiqt-idle --network-failure):"
+grep -E '^(a second client|threads after)' "$OUTFILE" | sed 's/^/    /'
