@@ -86,9 +86,24 @@ IDLE_PID=
 echo
 grep -E '^(IDLE_END|heap after deleting)' "$OUTFILE"
 
+# A host name in the URL: the transport resolves it when the client starts (QHostInfo's thread pool).
+"$BUILD/bin/lokiqt-idle" --url "${URL/127.0.0.1/localhost}" --idle-seconds 1 >"$OUTFILE" 2>&1 || true
+echo
+echo "with a host name in the URL (localhost):"
+grep -E '^threads added' "$OUTFILE" | sed 's/^/    /'
+
 # What following the network's state costs once it is needed: a second client whose push fails for a
 # network error loads QNetworkInformation (LokiConfig::followNetworkReachability).
 "$BUILD/bin/lokiqt-idle" --url "$URL" --idle-seconds 1 --network-failure >"$OUTFILE" 2>&1 || true
 echo
 echo "after a network failure (lokiqt-idle --network-failure):"
 grep -E '^(a second client|threads after)' "$OUTFILE" | sed 's/^/    /'
+cat <<'LEGEND'
+
+what the threads are (Linux names, /proc/<pid>/task/*/comm):
+    lokiqt-client    the client's own QThread: batching, timers, the push transport (LokiClient's worker)
+    QNetworkAccessM  QNetworkAccessManager's HTTP thread (Qt-internal), started at the first request
+    Thread (pooled)  QHostInfo's lookup pool, for a host name in the URL; exits after 30 s without lookups
+    QDBusConnection  QtDBus's connection thread: QNetworkInformation's networkmanager plugin probes the system bus
+    gmain            GLib's worker context (GIO): QNetworkInformation's glib backend (GNetworkMonitor)
+LEGEND
