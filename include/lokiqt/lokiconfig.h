@@ -248,8 +248,9 @@ public:
      *
      * A QNetworkInformation backend costs megabytes and threads to load, so the client loads it only at the
      * first push that fails for a network error (in the owner thread, as errorOccurred() is signalled), never
-     * while its pushes succeed; that push is retried on its backoff, and waits for the network from its next
-     * failure on. A QNetworkInformation the application loaded itself is followed from the start.
+     * while its pushes succeed; that first failure is retried on the backoff like any network error, and the
+     * rule above holds from then on. A QNetworkInformation the application loaded itself is followed from
+     * the start.
      */
     bool followNetworkReachability = true;
 
