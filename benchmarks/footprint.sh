@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Footprint of lokiqt: the stripped size of the shared library (Release), and what an idle client costs:
-# the heap it holds (printed by lokiqt-idle from mallinfo2) and the syscalls and context switches of all its
-# threads while idle: context switches over 10 s (/proc/<pid>/task/*/status), then syscalls over the next
+# the heap it holds (printed by lokiqt-idle from mallinfo2), the RSS that constructing it and its first push
+# add and the threads each starts, by name (printed by lokiqt-idle from /proc/self), and the syscalls and
+# context switches of all its threads while idle: context switches over 10 s (/proc/<pid>/task/*/status), then syscalls over the next
 # 10 s (strace -f -c -p; perf's syscall tracepoints need tracefs, which containers often lack).
 #
 #   benchmarks/footprint.sh                 # scratch build in <repo>/build-footprint, 10 s idle window
@@ -68,6 +69,7 @@ if command -v strace >/dev/null; then
 fi
 
 echo "idle client: $(grep '^heap in use' "$OUTFILE")"
+grep -E '^(RSS |threads )' "$OUTFILE" | sed 's/^/    /'
 echo
 echo "idle: $threads threads ($names)"
 echo "context switches of all threads in $IDLE s (no tracer attached): $((c1 - c0))"
@@ -83,3 +85,25 @@ wait "$IDLE_PID" || true
 IDLE_PID=
 echo
 grep -E '^(IDLE_END|heap after deleting)' "$OUTFILE"
+
+# A host name in the URL: the transport resolves it when the client starts (QHostInfo's thread pool).
+"$BUILD/bin/lokiqt-idle" --url "${URL/127.0.0.1/localhost}" --idle-seconds 1 >"$OUTFILE" 2>&1 || true
+echo
+echo "with a host name in the URL (localhost):"
+grep -E '^threads added' "$OUTFILE" | sed 's/^/    /'
+
+# What following the network's state costs once it is needed: a second client whose push fails for a
+# network error loads QNetworkInformation (LokiConfig::followNetworkReachability).
+"$BUILD/bin/lokiqt-idle" --url "$URL" --idle-seconds 1 --network-failure >"$OUTFILE" 2>&1 || true
+echo
+echo "after a network failure (lokiqt-idle --network-failure):"
+grep -E '^(a second client|threads after)' "$OUTFILE" | sed 's/^/    /'
+cat <<'LEGEND'
+
+what the threads are (Linux names, /proc/<pid>/task/*/comm):
+    lokiqt-client    the client's own QThread: batching, timers, the push transport (LokiClient's worker)
+    QNetworkAccessM  QNetworkAccessManager's HTTP thread (Qt-internal), started at the first request
+    Thread (pooled)  QHostInfo's lookup pool, for a host name in the URL; exits after 30 s without lookups
+    QDBusConnection  QtDBus's connection thread: QNetworkInformation's networkmanager plugin probes the system bus
+    gmain            GLib's worker context (GIO): QNetworkInformation's glib backend (GNetworkMonitor)
+LEGEND

@@ -77,8 +77,11 @@ void LokiClientStatus::deliverErrors()
         QMutexLocker lock(&m_mutex);
         errors.swap(m_pendingErrors);
     }
-    for (const LokiError &error : errors)
+    for (const LokiError &error : errors) {
+        if (m_errorObserver)
+            m_errorObserver(error);
         Q_EMIT m_client->errorOccurred(error);
+    }
 }
 
 void LokiClientStatus::deliverState()

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 
 /**
  * The status of one client, and the only way anything reaches the LokiClient's signals.
@@ -54,6 +55,13 @@ public:
     /** Errors waiting for the owner thread to signal them. */
     int pendingErrors() const;
 
+    /** Owner thread, before the worker starts. @p observer sees each error in the owner thread just before
+     *  errorOccurred() carries it. */
+    void setErrorObserver(std::function<void(const LokiError &)> observer)
+    {
+        m_errorObserver = std::move(observer);
+    }
+
 private:
     void post(std::atomic<bool> &pending, void (LokiClientStatus::*deliver)());
     // Owner thread, from the posted events.
@@ -62,6 +70,7 @@ private:
     void deliverCounters();
 
     LokiClient *const m_client;
+    std::function<void(const LokiError &)> m_errorObserver;
 
     mutable QMutex m_mutex;
     LokiError m_lastError;

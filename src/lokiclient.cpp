@@ -129,12 +129,35 @@ void LokiClientPrivate::openBuffer()
 
 void LokiClientPrivate::followReachability()
 {
+    Q_Q(LokiClient);
     reachability = std::make_unique<LokiReachability>();
+    reachability->moveToThread(q->thread()); // QNetworkInformation belongs to the application's threads
     LokiWorker *w = worker;
     // Queued into the worker's thread (the worker is the context), whichever thread reports.
     QObject::connect(reachability.get(), &LokiReachability::reachableChanged, worker,
                      [w](bool reachable) { w->setNetworkReachable(reachable); });
-    reachability->start();
+    LokiReachability *r = reachability.get();
+    if (QThread::currentThread() == q->thread())
+        r->startIfLoaded();
+    else
+        QMetaObject::invokeMethod(
+            r, [r] { r->startIfLoaded(); }, Qt::QueuedConnection);
+}
+
+void LokiClientPrivate::onErrorSignalled(const LokiError &error)
+{
+    // A push that failed below HTTP: only now is what the system says about the network worth loading
+    // (QNetworkInformation's backends cost megabytes and threads; a client whose pushes succeed never needs
+    // them).
+    if (!reachability || closing.load() || error.kind() != LokiError::Kind::Network ||
+        error.httpStatus() != 0)
+        return;
+    LokiReachability *r = reachability.get();
+    if (QThread::currentThread() == r->thread())
+        r->networkFailed();
+    else
+        QMetaObject::invokeMethod(
+            r, [r] { r->networkFailed(); }, Qt::QueuedConnection);
 }
 
 LokiClient::SendResult LokiClientPrivate::enqueue(LokiIngested &&ingested, const LokiWait &wait)
@@ -192,17 +215,10 @@ bool LokiClientPrivate::ensureStarted()
     if (!QCoreApplication::instance() || applicationGone.load() || closing.load())
         return false;
     started.store(true, std::memory_order_release);
-    Q_Q(LokiClient);
-    if (config.followNetworkReachability) {
-        // QNetworkInformation belongs to the application's thread: a start from another thread's send()
-        // leaves it to the owner thread. From the owner thread, before the thread starts: what the connection
-        // to the worker sets up is then published to the worker's thread by its creation.
-        if (QThread::currentThread() == q->thread())
-            followReachability();
-        else
-            QMetaObject::invokeMethod(
-                q, [this] { followReachability(); }, Qt::QueuedConnection);
-    }
+    // Before the thread starts: what the connection to the worker sets up is then published to the worker's
+    // thread by its creation.
+    if (config.followNetworkReachability)
+        followReachability();
     thread.start();
     registerRunning(this);
     return true;
@@ -239,6 +255,7 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
     LokiWorker *worker = d->worker;
     d->buffer->setWakeCallback(
         [worker] { QMetaObject::invokeMethod(worker, &LokiWorker::schedule, Qt::QueuedConnection); });
+    d->status.setErrorObserver([d](const LokiError &error) { d->onErrorSignalled(error); });
     if (!d->configError.isEmpty()) {
         qCWarning(lcLoki, "invalid configuration: %s", qPrintable(d->configError));
         d->reportError(LokiError(LokiError::Kind::InvalidEntry,

@@ -48,9 +48,15 @@ public:
      * configured and its directory can be used, else memory (with a Spool error saying why).
      */
     void openBuffer();
-    /** Owner thread. Tells the worker what QNetworkInformation says about the network, now and later
-     *  (through a LokiReachability). */
+    /**
+     * Any thread, before the worker starts. Connects a LokiReachability (living in the owner thread) to the
+     * worker, so that what QNetworkInformation says about the network reaches it. QNetworkInformation itself
+     * is followed at once only when the application loaded it already; else it is loaded at the first push
+     * that fails for a network error (onErrorSignalled()).
+     */
     void followReachability();
+    /** Owner thread, for each error just before errorOccurred() carries it. */
+    void onErrorSignalled(const LokiError &error);
     /** Any thread. Counts an invalid entry and reports it. */
     LokiClient::SendResult reject(const QString &why);
 
@@ -101,7 +107,8 @@ public:
     bool registered = false; ///< guarded by the list's mutex
 
     QMutex closeMutex; ///< close() from two threads at once: one closes, the other waits for its answer
-    std::unique_ptr<LokiReachability> reachability; ///< null unless config.followNetworkReachability
+    /// null unless config.followNetworkReachability, and until the thread starts
+    std::unique_ptr<LokiReachability> reachability;
     bool closed = false;
     bool closeResult = false;
 

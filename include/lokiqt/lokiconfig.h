@@ -252,6 +252,12 @@ public:
      * instead of retrying on the backoff (and does not use up retry.maxAttempts), tried again only every
      * retry.offlineRetryInterval in case the system is wrong; when the network comes back, a waiting push
      * goes out at once instead of waiting out its backoff.
+     *
+     * A QNetworkInformation backend costs megabytes and threads to load, so the client loads it only at the
+     * first push that fails for a network error (in the owner thread, as errorOccurred() is signalled), never
+     * while its pushes succeed; that first failure is retried on the backoff like any network error, and the
+     * rule above holds from then on. A QNetworkInformation the application loaded itself is followed from
+     * the start.
      */
     bool followNetworkReachability = true;
 
