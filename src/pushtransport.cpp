@@ -168,8 +168,8 @@ QNetworkRequest LokiPushTransport::makeRequest(const QByteArray &contentType,
     for (const auto &header : m_config.headers)
         request.setRawHeader(header.first, header.second);
 #if QT_CONFIG(ssl)
-    if (!m_config.sslConfiguration.isNull())
-        request.setSslConfiguration(m_config.sslConfiguration);
+    if (m_config.sslConfiguration && !m_config.sslConfiguration->isNull())
+        request.setSslConfiguration(*m_config.sslConfiguration);
 #endif
     request.setTransferTimeout(int(m_config.requestTimeout.count()));
     return request;

@@ -18,6 +18,7 @@
 #endif
 
 #include <chrono>
+#include <optional>
 
 /**
  * The whole configuration of a LokiClient: a plain value with a sane default for every field.
@@ -112,8 +113,12 @@ public:
      * TLS settings for https URLs: a custom CA (`setCaCertificates`), a client certificate and key for
      * mutual TLS (`setLocalCertificate`, `setPrivateKey`). Null: Qt's defaults, with peer verification on.
      * Verification stays on unless this configuration turns it off explicitly.
+     *
+     * Empty (or null): Qt's defaults. Set it as a whole (`config.sslConfiguration = tls;`). It is optional
+     * because any QSslConfiguration, even a null one, loads Qt's TLS backend when it is constructed (OpenSSL,
+     * about 6.5 MiB of RSS on Linux), which a client of an http URL never needs.
      */
-    QSslConfiguration sslConfiguration;
+    std::optional<QSslConfiguration> sslConfiguration;
 #endif
 
     /**
