@@ -141,8 +141,8 @@ void LokiHttpConnection::send(bool reuse)
     QSslSocket *tls = nullptr;
     if (m_tls) {
         tls = new QSslSocket(this);
-        if (!m_sslConfiguration.isNull())
-            tls->setSslConfiguration(m_sslConfiguration);
+        if (m_sslConfiguration && !m_sslConfiguration->isNull())
+            tls->setSslConfiguration(*m_sslConfiguration);
         connect(tls, &QSslSocket::encrypted, this, &LokiHttpConnection::onEncrypted);
         connect(tls, &QSslSocket::sslErrors, this, [this](const QList<QSslError> &errors) {
             for (const QSslError &error : errors)

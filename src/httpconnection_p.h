@@ -16,6 +16,7 @@
 #endif
 
 #include <functional>
+#include <optional>
 
 class QTcpSocket;
 class QTimer;
@@ -106,7 +107,7 @@ private:
     const QUrl m_origin;
     const bool m_tls;
 #if QT_CONFIG(ssl)
-    QSslConfiguration m_sslConfiguration;
+    std::optional<QSslConfiguration> m_sslConfiguration; ///< unset for http: no TLS backend loaded
 #endif
     QStringList m_sslErrors; ///< of the connection being made
     QTcpSocket *m_socket = nullptr;

@@ -96,7 +96,9 @@ LokiHttpConnection *LokiNetworkAccessManager::takeConnection(const QNetworkReque
     }
     auto *connection = new LokiHttpConnection(request.url(), nullptr);
 #if QT_CONFIG(ssl)
-    connection->setSslConfiguration(request.sslConfiguration());
+    // Only for https: a QSslConfiguration, even a default one, loads Qt's TLS backend (several MiB).
+    if (request.url().scheme() == QLatin1String("https"))
+        connection->setSslConfiguration(request.sslConfiguration());
 #endif
     m_connections.push_back({connection, origin, true});
     return connection;

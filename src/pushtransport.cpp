@@ -123,9 +123,7 @@ LokiPushTransport::~LokiPushTransport()
 
 void LokiPushTransport::start()
 {
-    // Direct pushes go on connections of its own with Nagle off; through a proxy, Qt's (networkaccess_p.h).
-    m_nam = new LokiNetworkAccessManager(this);
-    m_nam->setRedirectPolicy(QNetworkRequest::SameOriginRedirectPolicy);
+    // The network access manager is made at the first push (post()): an idle client does not hold it.
 }
 
 void LokiPushTransport::stop()
@@ -178,7 +176,12 @@ QNetworkRequest LokiPushTransport::makeRequest(const QByteArray &contentType,
 quint64 LokiPushTransport::post(const QByteArray &body, const QByteArray &contentType,
                                 const QByteArray &contentEncoding)
 {
-    Q_ASSERT(m_nam);
+    if (!m_nam) {
+        // Direct pushes go on connections of its own with Nagle off; through a proxy, Qt's
+        // (networkaccess_p.h).
+        m_nam = new LokiNetworkAccessManager(this);
+        m_nam->setRedirectPolicy(QNetworkRequest::SameOriginRedirectPolicy);
+    }
     QNetworkReply *reply = m_nam->post(makeRequest(contentType, contentEncoding), body);
     const quint64 ticket = ++m_lastTicket;
     m_pending.push_back({ticket, reply, {}});

@@ -92,7 +92,7 @@ public:
     /** The Authorization header value the configuration asks for (empty for none). */
     static QByteArray authorizationFor(const LokiConfig &config);
 
-    /** Worker thread, once. Creates the network access manager and resolves the server's addresses. */
+    /** Worker thread, once. Nothing to do yet: the network access manager is made at the first post(). */
     void start();
     /** Worker thread. Frees the network access manager, dropping a push under way without an outcome. */
     void stop();
