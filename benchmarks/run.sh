@@ -56,7 +56,7 @@ if [[ ! -f $BUILD/CMakeCache.txt ]]; then
         -DLOKIQT_BUILD_BENCHMARKS=ON -DLOKIQT_BUILD_TESTS=OFF -DLOKIQT_BUILD_EXAMPLES=OFF \
         -DLOKIQT_WARNINGS_AS_ERRORS=ON >&2
 fi
-cmake --build "$BUILD" --target lokiqt-bench lokiqt-handler-bench lokiqt-memory-bench >&2
+cmake --build "$BUILD" --target lokiqt-bench lokiqt-handler-bench lokiqt-memory-bench lokiqt-encode-floor >&2
 BIN=$BUILD/bin
 # The receiver lives in tests/support; if that folder does not build right now, an earlier binary will do.
 cmake --build "$BUILD" --target lokiqt-receiver >&2 || log "lokiqt-receiver did not build; using $BIN/lokiqt-receiver as it is"
@@ -214,6 +214,17 @@ if notes:
     for n in sorted(notes):
         print(f"* {n}")
 EOF
+    echo
+    # The CPU floor: encoding the same lines into push bodies and nothing else (lokiqt-encode-floor).
+    echo "CPU floor (the encoder alone, batches of 2,000, no queue, thread or network; CPU s/100k):"
+    echo
+    for input in "${INPUTS[@]}"; do
+        [[ $input == synthetic ]] && continue
+        for f in protobuf json json-gzip; do
+            line=$("$BIN/lokiqt-encode-floor" --input "$input" --count "$COUNT" --format "$f" 2>/dev/null) || continue
+            echo "* $(basename "$input") $f: $(grep -o 'cpu_s_per_100k=[0-9.]*' <<<"$line" | cut -d= -f2)"
+        done
+    done
     echo
     echo "entries/s: acknowledged entries / (close() returned - BENCH_START); CPU: the bench process over the same"
     echo "window (getrusage, includes line generation); receiver CPU busy: receiver CPU time / run time (near 100%"
