@@ -31,6 +31,10 @@ void LokiWorker::start()
     m_transport = new LokiPushTransport(m_config, this);
     m_transport->start();
     connect(m_transport, &LokiPushTransport::finished, this, &LokiWorker::onPushFinished);
+    m_slotTimer = new QTimer(this);
+    m_slotTimer->setSingleShot(true);
+    m_slotTimer->setTimerType(Qt::PreciseTimer);
+    connect(m_slotTimer, &QTimer::timeout, this, &LokiWorker::schedule);
     m_waitTimer = new QTimer(this);
     m_waitTimer->setSingleShot(true);
     m_waitTimer->setTimerType(Qt::CoarseTimer);
@@ -63,7 +67,7 @@ void LokiWorker::schedule()
         in.pushesUnderWay = unresolvedPushes(); // each completion calls schedule() again
         // While a push waits to be retried, Loki (or the way there) is in trouble: no new batch is taken, so
         // the queue fills and backpressure applies as with one push at a time.
-        in.maxPushes = anyRetrying() ? 1 : maxInFlight();
+        in.maxPushes = anyRetrying() ? 1 : openSlots();
         in.bufferEmpty = m_buffer.isEmpty();
         in.fullBatch = !in.bufferEmpty && m_buffer.hasFullBatch();
         in.waitDue = m_waitDue;
@@ -123,6 +127,23 @@ int LokiWorker::unresolvedPushes() const
     for (const auto &push : m_pushes)
         count += push->resolved ? 0 : 1;
     return count;
+}
+
+int LokiWorker::openSlots()
+{
+    const int max = maxInFlight();
+    qint64 oldestWaitMs = -1;
+    for (const auto &push : m_pushes) {
+        if (!push->resolved && push->ticket != 0)
+            oldestWaitMs = qMax(oldestWaitMs, push->posted.elapsed());
+    }
+    const int underWay = unresolvedPushes();
+    if (max <= 1 || underWay == 0 || oldestWaitMs >= besideOthersAfterMs)
+        return max;
+    // Answers come quickly so far: look again when the oldest push has waited long enough.
+    if (oldestWaitMs >= 0 && !m_slotTimer->isActive())
+        m_slotTimer->start(int(besideOthersAfterMs - oldestWaitMs));
+    return underWay;
 }
 
 bool LokiWorker::anyRetrying() const
@@ -196,6 +217,7 @@ void LokiWorker::post(Push &push)
     push.waitingForNetwork = false;
     ++push.attempt;
     push.ticket = m_transport->post(push.body.data, push.body.contentType, push.body.contentEncoding);
+    push.posted.start();
     m_status.setState(LokiClient::State::Sending);
 }
 
@@ -457,6 +479,7 @@ int LokiWorker::activeTimers() const
     for (const auto &push : m_pushes)
         backoffs += push->backoff && push->backoff->isActive() ? 1 : 0;
     return (m_waitTimer && m_waitTimer->isActive() ? 1 : 0) + backoffs +
+           (m_slotTimer && m_slotTimer->isActive() ? 1 : 0) +
            (m_syncTimer && m_syncTimer->isActive() ? 1 : 0);
 }
 
@@ -467,6 +490,7 @@ void LokiWorker::shutdown()
     reportDrops();
     m_stopped = true;
     m_waitTimer->stop();
+    m_slotTimer->stop();
     if (m_syncTimer)
         m_syncTimer->stop();
     if (m_transport)
@@ -503,6 +527,8 @@ void LokiWorker::shutdown()
     m_transport = nullptr;
     delete m_waitTimer;
     m_waitTimer = nullptr;
+    delete m_slotTimer;
+    m_slotTimer = nullptr;
     delete m_syncTimer;
     m_syncTimer = nullptr;
     m_status.notifyCounters();

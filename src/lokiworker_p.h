@@ -7,6 +7,7 @@
 
 #include <lokiqt/lokiconfig.h>
 
+#include <QtCore/QElapsedTimer>
 #include <QtCore/QMutex>
 #include <QtCore/QObject>
 #include <QtCore/QWaitCondition>
@@ -118,12 +119,21 @@ private:
         bool resolved = false;          ///< delivered or failed for good; acknowledged when its turn comes
         qint64 removedBefore = 0;       ///< the buffer's removedCount() before the batch was taken
         QTimer *backoff = nullptr;      ///< owned by the worker; created at the first retry
+        QElapsedTimer posted;           ///< since its latest post
     };
+    /**
+     * A push goes out beside others only once the oldest under way has waited this long for its answer: on
+     * a fast link (loopback, a LAN) one push at a time keeps up and holds less memory; across latency the
+     * slots fill.
+     */
+    static constexpr qint64 besideOthersAfterMs = 2;
 
     int unresolvedPushes() const;
     int maxInFlight() const;
     /** Whether a batch waits for a retry (backoff, Retry-After, the network). */
     bool anyRetrying() const;
+    /** The push slots open now (see besideOthersAfterMs); starts m_slotTimer when that changes later. */
+    int openSlots();
     /** Takes a batch and posts it; false when the batch was resolved without a push. */
     bool dispatch();
     void encodeFront(Push &push);
@@ -147,6 +157,7 @@ private:
     LokiPushTransport *m_transport = nullptr;
     QTimer *m_waitTimer = nullptr;
     QTimer *m_syncTimer = nullptr; ///< SpoolSync::Interval
+    QTimer *m_slotTimer = nullptr; ///< runs only while pushes are under way: see besideOthersAfterMs
 
     // The batches under way, in the order they were taken (resolved ones wait here for their turn).
     std::deque<std::unique_ptr<Push>> m_pushes;

@@ -152,11 +152,13 @@ public:
         std::chrono::milliseconds maxWait{1000}; ///< flush this long after a batch received its first entry
         /**
          * Pushes under way at once (each on a connection of its own), so that a Loki far away (tens of ms
-         * per answer) is kept busy. Entries of one stream may then reach Loki out of order; Loki 2.4 and
+         * per answer) is kept busy. A push goes out beside others only while a backlog waits and the oldest
+         * push under way has waited 2 ms or more for its answer: on loopback or a LAN one at a time keeps
+         * up and holds less memory. Entries of one stream may then reach Loki out of order; Loki 2.4 and
          * later accept that (unordered_writes, within an hour of the stream's newest entry). 1 pushes one
          * batch at a time, in order, for a Loki that wants it. With a spool: 1 for now (see README.md).
          */
-        int maxInFlight = 8;
+        int maxInFlight = 16;
     } batch; ///< see Batching
 
     /** How failed pushes (network errors, 429, 5xx) are retried: exponential backoff with jitter. */
