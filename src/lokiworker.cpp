@@ -411,7 +411,7 @@ void LokiWorker::acknowledgeResolved()
 {
     // In the order taken: a later batch answered first frees nothing until the earlier ones are resolved.
     while (!m_pushes.empty() && m_pushes.front()->resolved) {
-        m_pushes.pop_front();
+        m_pushes.erase(m_pushes.begin());
         m_buffer.acknowledge();
     }
     finishFlushes();

@@ -160,8 +160,8 @@ private:
     QTimer *m_slotTimer = nullptr; ///< runs only while pushes are under way: see besideOthersAfterMs
 
     // The batches under way, in the order they were taken (resolved ones wait here for their turn).
-    std::deque<std::unique_ptr<Push>> m_pushes;
-    LokiConfig::Encoding m_encoding; ///< for new bodies: JSON for good after a 415
+    std::vector<std::unique_ptr<Push>> m_pushes; // a handful: erasing at the front is cheap
+    LokiConfig::Encoding m_encoding;             ///< for new bodies: JSON for good after a 415
     bool m_waitDue = false;
     bool m_stopped = false;
     bool m_offline = false; ///< the system reports no network
