@@ -17,12 +17,19 @@
 #include <fcntl.h>
 #include <unistd.h>
 #endif
+#ifdef Q_OS_LINUX
+#define LOKIQT_SPOOL_MAPS_SEGMENTS 1 // posix_fallocate reserves the space a shared mapping writes into
+#include <sys/mman.h>
+#include <sys/stat.h>
+#endif
 
 using namespace LokiSpoolFormat;
 
 namespace {
 constexpr qsizetype readChunk = 256 * 1024;
 constexpr qint64 minSegmentBytes = 64 * 1024;
+/** How much of a mapped segment is reserved on disk at a time: one posix_fallocate() per chunk. */
+constexpr qint64 reserveChunk = 256 * 1024;
 
 QString segmentName(quint64 number)
 {
@@ -43,6 +50,7 @@ bool openOwnerOnly(QFile &file, const QString &path, QIODevice::OpenMode mode)
 {
 #ifdef Q_OS_UNIX
     int flags = O_CREAT | O_CLOEXEC | ((mode & QIODevice::ReadOnly) ? O_RDWR : O_WRONLY);
+    // (ReadWrite without Append: a segment file, written at explicit offsets and mapped.)
     if (mode & QIODevice::Append)
         flags |= O_APPEND;
     if (mode & QIODevice::Truncate)
@@ -76,14 +84,15 @@ QString lastSystemError()
 #endif
 }
 
-/** One write of all of @p data at the end of @p file; on failure @p why says what the system said. */
-bool writeAll(QFile &file, const QByteArray &data, QString *why)
+/** One write of all of @p data at @p offset of @p file (its end: elsewhere than Unix the file is opened in
+ *  append mode); on failure @p why says what the system said. */
+bool writeAll(QFile &file, const QByteArray &data, qint64 offset, QString *why)
 {
 #ifdef Q_OS_UNIX
     const char *p = data.constData();
     qsizetype left = data.size();
     while (left > 0) {
-        const ssize_t n = ::write(file.handle(), p, size_t(left));
+        const ssize_t n = ::pwrite(file.handle(), p, size_t(left), off_t(offset));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -92,13 +101,25 @@ bool writeAll(QFile &file, const QByteArray &data, QString *why)
         }
         p += n;
         left -= n;
+        offset += n;
     }
     return true;
 #else
+    Q_UNUSED(offset);
     if (file.write(data) == data.size())
         return true;
     *why = file.errorString();
     return false;
+#endif
+}
+
+/** How segment files are opened for writing. */
+QIODevice::OpenMode segmentWriteMode()
+{
+#ifdef Q_OS_UNIX
+    return QIODevice::ReadWrite | QIODevice::Truncate; // pwrite() at offsets, and mappable
+#else
+    return QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate;
 #endif
 }
 
@@ -116,6 +137,50 @@ bool syncFile(QFile &file)
 }
 } // namespace
 
+LokiSpoolBuffer::SegmentFile::~SegmentFile()
+{
+    unmap();
+}
+
+void LokiSpoolBuffer::SegmentFile::unmap()
+{
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    if (map)
+        ::munmap(map, size_t(mapSize));
+#endif
+    map = nullptr;
+    mapSize = 0;
+}
+
+std::shared_ptr<LokiSpoolBuffer::SegmentFile> LokiSpoolBuffer::createSegmentFile(quint64 number,
+                                                                                 QString *why) const
+{
+    auto file = std::make_shared<SegmentFile>();
+    file->path = segmentPath(number);
+    if (!openOwnerOnly(file->file, file->path, segmentWriteMode())) {
+        *why = lastSystemError();
+        return nullptr;
+    }
+    if (!writeAll(file->file, QByteArray::fromRawData(magic, magicSize), 0, why)) {
+        file->file.close();
+        QFile::remove(file->path); // an empty file would only be junk for the next start
+        return nullptr;
+    }
+    file->used = file->reserved = magicSize;
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    // The whole segment's address range now; its disk space chunk by chunk as it fills (reserveLocked()).
+    // Nothing past the reserved length is ever touched, so the mapping cannot fault on a full disk.
+    const qint64 page = qint64(::sysconf(_SC_PAGESIZE));
+    const qint64 size = (m_segmentLimit + page - 1) / page * page;
+    void *map = ::mmap(nullptr, size_t(size), PROT_READ | PROT_WRITE, MAP_SHARED, file->file.handle(), 0);
+    if (map != MAP_FAILED) {
+        file->map = static_cast<char *>(map);
+        file->mapSize = size;
+    } // else: write() mode
+#endif
+    return file;
+}
+
 LokiSpoolBuffer::LokiSpoolBuffer(const Options &options, const Limits &limits, LokiCounterSet *counters,
                                  StreamResolver resolver, Reporter reporter)
     : m_options(options)
@@ -130,6 +195,10 @@ LokiSpoolBuffer::~LokiSpoolBuffer()
 {
     if (m_options.sync != LokiConfig::SpoolSync::Never)
         sync();
+    {
+        QMutexLocker lock(&m_mutex);
+        retireWriteFileLocked(false); // gives back the space reserved past the records
+    }
     if (m_spare) { // holds only the magic: nothing to keep
         m_spare->file.close();
         QFile::remove(m_spare->path);
@@ -204,6 +273,11 @@ bool LokiSpoolBuffer::open(QString *error)
             continue;
         }
         segment.fileBytes = QFileInfo(segmentPath(number)).size();
+        // A version 2 segment of a run that ended without closing it may hold reserved space after its
+        // records (scan() checked it is zeros): given back, nothing is ever appended to it.
+        if (segment.fileBytes > segment.size && segment.zeroTail &&
+            QFile::resize(segmentPath(number), segment.size))
+            segment.fileBytes = segment.size;
         m_diskBytes += segment.fileBytes;
         m_pendingEntries += segment.entries;
         m_pendingBytes += segment.lineBytes;
@@ -240,7 +314,8 @@ bool LokiSpoolBuffer::scan(Segment &segment, qint64 from)
         return false;
     }
     const QByteArray data = file.readAll();
-    if (!hasMagic(data.constData(), data.size())) {
+    const int version = segmentVersion(data.constData(), data.size());
+    if (version == 0) {
         reportLocked(QStringLiteral("%1 is not a lokiqt spool segment (or its start is damaged); kept as it "
                                     "is and skipped")
                          .arg(file.fileName()));
@@ -255,6 +330,10 @@ bool LokiSpoolBuffer::scan(Segment &segment, qint64 from)
         bool valid = status == ReadStatus::Ok;
         if (valid && record.type == RecordType::Entry && !streams.contains(record.streamId))
             valid = false;
+        if (!valid && version >= 2 && isZeroTail(data.constData() + pos, data.size() - pos)) {
+            segment.zeroTail = true; // space reserved past the records, or a record cut before its length
+            break;
+        }
         if (!valid) {
             reportLocked(QStringLiteral("%1: %2 at byte %3; the %4 bytes from there on are skipped (the "
                                         "entries before it are kept)")
@@ -377,25 +456,80 @@ LokiEntryBuffer::PushResult LokiSpoolBuffer::push(LokiQueuedEntry &&entry, const
 
 bool LokiSpoolBuffer::hasRoomLocked(const LokiQueuedEntry &entry) const
 {
-    // Room for the record, a definition of its stream and a new segment's magic.
+    // Room for the record, a definition of its stream and a new segment's magic. The space reserved past
+    // the records of the segment being written is room for them.
     const qint64 streamBytes = entry.stream ? 24 + 2 * entry.stream->key.size() + 16 : 0;
-    return m_diskBytes + entrySize(entry) + streamBytes + magicSize <= m_options.maxBytes;
+    return m_diskBytes - unusedReservationLocked() + entrySize(entry) + streamBytes + magicSize <=
+           m_options.maxBytes;
+}
+
+qint64 LokiSpoolBuffer::unusedReservationLocked() const
+{
+    return m_writeFile ? m_writeFile->reserved - m_writeFile->used : 0;
+}
+
+void LokiSpoolBuffer::setFileBytesLocked(qint64 bytes)
+{
+    Segment &segment = m_segments.back();
+    m_diskBytes += bytes - segment.fileBytes;
+    segment.fileBytes = bytes;
+}
+
+bool LokiSpoolBuffer::reserveLocked(qint64 need)
+{
+    SegmentFile &file = *m_writeFile;
+    if (need <= file.reserved)
+        return true;
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    // A chunk at a time, within the mapping and within maxBytes (which the reservation counts toward: the
+    // disk is taken), but always what this record needs (hasRoomLocked() saw that it fits the bound).
+    const qint64 room = m_options.maxBytes - magicSize - (m_diskBytes - m_segments.back().fileBytes);
+    const qint64 want =
+        std::max(need, std::min({file.mapSize, file.reserved + reserveChunk, std::max(room, file.reserved)}));
+    const int fd = file.file.handle();
+    int error = 0;
+    for (qint64 length : {file.tight ? need : want, need}) {
+        error = ::posix_fallocate(fd, off_t(file.reserved), off_t(length - file.reserved));
+        if (error == 0) {
+            file.reserved = length;
+            setFileBytesLocked(length);
+            return true;
+        }
+        if (error == EOPNOTSUPP || error == ENOSYS || error == EINVAL) {
+            file.unmap(); // this file system cannot reserve: one write() per record for this segment
+            return true;
+        }
+        // Refused (a full disk, mostly). Whatever part was allocated goes again; then only what each
+        // record needs is reserved in this file, so it fills the disk as write() would, and a full disk
+        // costs one small call per refused record.
+        if (::ftruncate(fd, off_t(file.reserved)) != 0) {
+            struct stat info;
+            if (::fstat(fd, &info) == 0 && info.st_size > file.reserved) {
+                file.reserved = qint64(info.st_size); // the length stays where the call left it
+                setFileBytesLocked(file.reserved);
+                if (file.reserved >= need)
+                    return true;
+            }
+        }
+        file.tight = true;
+        if (length == need)
+            break;
+    }
+    m_lastWriteError =
+        QStringLiteral("cannot write to %1: %2").arg(file.path, QString::fromLocal8Bit(std::strerror(error)));
+    return false;
+#else
+    Q_UNUSED(need);
+    return true; // write() mode: the write finds out
+#endif
 }
 
 bool LokiSpoolBuffer::startSegmentLocked()
 {
     retireWriteFileLocked(m_options.sync != LokiConfig::SpoolSync::Never);
     const quint64 number = m_nextNumber;
-    auto file = std::make_shared<SegmentFile>();
-    file->path = segmentPath(number);
     QString why;
-    if (!openOwnerOnly(file->file, file->path,
-                       QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate)) {
-        why = lastSystemError();
-    } else if (!writeAll(file->file, QByteArray::fromRawData(magic, magicSize), &why)) {
-        file->file.close();
-        QFile::remove(segmentPath(number)); // an empty file would only be junk for the next start
-    } else {
+    if (auto file = createSegmentFile(number, &why)) {
         ++m_nextNumber;
         m_writeFile = std::move(file);
         m_segments.push_back(Segment{number, magicSize, magicSize, 0, 0});
@@ -420,6 +554,21 @@ void LokiSpoolBuffer::retireWriteFileLocked(bool needsSync)
 {
     if (!m_writeFile)
         return;
+    SegmentFile &file = *m_writeFile;
+    file.unmap();
+    if (file.reserved > file.used) {
+        // The space reserved ahead is given back: what the file takes is its records again.
+#ifdef Q_OS_UNIX
+        const bool trimmed = ::ftruncate(file.file.handle(), off_t(file.used)) == 0;
+#else
+        const bool trimmed = file.file.resize(file.used);
+#endif
+        if (trimmed) {
+            file.reserved = file.used;
+            if (!m_segments.empty())
+                setFileBytesLocked(file.used);
+        }
+    }
     if (needsSync)
         m_retired.push_back(std::move(m_writeFile)); // synced (outside the lock) and closed by sync()
     m_writeFile.reset();
@@ -444,42 +593,61 @@ LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry
             return WriteResult::Failed;
         }
     }
-    m_writeBuffer.clear();
     auto id = m_writeStreams.constFind(entry.stream);
-    quint32 streamId = 0;
-    if (id == m_writeStreams.constEnd()) {
-        streamId = quint32(m_writeStreams.size());
-        appendStream(m_writeBuffer, streamId, entry.stream->key, entry.stream->jsonLabels);
-    } else {
-        streamId = id.value();
-    }
-    appendEntry(m_writeBuffer, entry.timestampNs, m_clockOffsetNs.load(std::memory_order_relaxed), streamId,
-                entry.line, entry.metadata);
+    const bool newStream = id == m_writeStreams.constEnd();
+    const quint32 streamId = newStream ? quint32(m_writeStreams.size()) : id.value();
+    const qint64 clockOffsetNs = m_clockOffsetNs.load(std::memory_order_relaxed);
+    const qint64 streamBytes = newStream ? streamSize(entry.stream->key, entry.stream->jsonLabels) : 0;
+    const qint64 recordBytes = streamBytes + entrySize(entry);
 
     Segment &segment = m_segments.back();
-    // One write: the record is in the kernel, and so survives the process, before send() returns.
-    QString why;
-    if (!writeAll(m_writeFile->file, m_writeBuffer, &why)) {
-        m_writeFile->file.resize(segment.size); // no torn record in the middle of the file
-        m_lastWriteError = QStringLiteral("cannot write to %1: %2").arg(m_writeFile->path, why);
+    SegmentFile &file = *m_writeFile;
+    const qint64 at = file.used;
+    // The record is in the page cache, and so survives the process, before send() returns: copied into the
+    // file's shared mapping (no system call, but one reservation per chunk), or one write().
+    bool ok = true;
+    if (file.map && at + recordBytes <= file.mapSize)
+        ok = reserveLocked(at + recordBytes);
+    if (ok && file.map && at + recordBytes <= file.mapSize) {
+        char *out = file.map + at;
+        if (newStream)
+            writeStream(out, streamId, entry.stream->key, entry.stream->jsonLabels);
+        writeEntry(out + streamBytes, entry.timestampNs, clockOffsetNs, streamId, entry.line, entry.metadata);
+    } else if (ok) {
+        m_writeBuffer.clear();
+        if (newStream)
+            appendStream(m_writeBuffer, streamId, entry.stream->key, entry.stream->jsonLabels);
+        appendEntry(m_writeBuffer, entry.timestampNs, clockOffsetNs, streamId, entry.line, entry.metadata);
+        QString why;
+        ok = writeAll(file.file, m_writeBuffer, at, &why);
+        if (!ok) {
+            file.file.resize(at); // no torn record in the middle of the file
+            file.reserved = at;
+            setFileBytesLocked(at);
+            m_lastWriteError = QStringLiteral("cannot write to %1: %2").arg(file.path, why);
+        } else if (at + recordBytes > file.reserved) {
+            file.reserved = at + recordBytes;
+            setFileBytesLocked(file.reserved);
+        }
+    }
+    if (!ok) {
         if (!m_writeFailed && m_limits.mode != LokiConfig::Backpressure::DropOldest)
             reportLocked(m_lastWriteError +
                          QStringLiteral(" (the backpressure mode applies until writing works again)"));
         m_writeFailed = true;
         return WriteResult::Failed;
     }
+    file.used = at + recordBytes;
     m_writeFailed = false;
     if (id == m_writeStreams.constEnd())
         m_writeStreams.insert(entry.stream, streamId);
-    segment.size += m_writeBuffer.size();
-    segment.fileBytes += m_writeBuffer.size();
+    segment.size += recordBytes;
     ++segment.entries;
     segment.lineBytes += entry.line.size();
-    m_diskBytes += m_writeBuffer.size();
     ++m_pendingEntries;
     m_pendingBytes += entry.line.size();
     ++m_unsyncedEntries;
-    m_unsyncedBytes += m_writeBuffer.size();
+    m_unsyncedBytes += recordBytes;
     if (m_options.sync == LokiConfig::SpoolSync::PerBatch &&
         (m_unsyncedEntries >= m_options.syncEntries || m_unsyncedBytes >= m_options.syncBytes))
         m_syncRequested = true; // the worker syncs, woken by this push
@@ -737,12 +905,9 @@ void LokiSpoolBuffer::prepareSpare()
         m_spareNumber = number;
         m_spareReserved = true;
     }
-    auto file = std::make_shared<SegmentFile>();
-    file->path = segmentPath(number);
     QString why;
-    bool ok = openOwnerOnly(file->file, file->path,
-                            QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate) &&
-              writeAll(file->file, QByteArray::fromRawData(magic, magicSize), &why);
+    std::shared_ptr<SegmentFile> file = createSegmentFile(number, &why);
+    bool ok = file != nullptr;
     {
         QMutexLocker lock(&m_mutex);
         m_spareReserved = false;
@@ -752,7 +917,8 @@ void LokiSpoolBuffer::prepareSpare()
         if (ok)
             m_spare = file;
     }
-    if (!ok) {
+    if (!ok && file) {
+        file->unmap();
         file->file.close();
         QFile::remove(file->path);
     }

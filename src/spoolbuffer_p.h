@@ -19,15 +19,16 @@
 #include <memory>
 
 /**
- * The spool directory of one client, as an entry buffer. Every accepted entry is written (one write()) to
- * the segment file being written before push() returns, so a killed process loses nothing accepted; the
- * worker reads batches back through a file handle of its own and acknowledges them, which frees the
- * segments behind. Its bound is Options::maxBytes of segment files, and the file system itself: when
- * either is full the backpressure mode applies (Block waits for acknowledged room, DropNew refuses,
- * DropOldest deletes the oldest segment).
+ * The spool directory of one client, as an entry buffer. Every accepted entry is in the segment file being
+ * written (copied into its shared mapping, or one write()) before push() returns, so a killed process loses
+ * nothing accepted; the worker reads batches back through a file handle of its own and acknowledges them,
+ * which frees the segments behind. Its bound is Options::maxBytes of segment files, and the file system
+ * itself: when either is full the backpressure mode applies (Block waits for acknowledged room, DropNew
+ * refuses, DropOldest deletes the oldest segment).
  *
- * Locks. m_mutex is the state lock that senders take. Under it a sender does bookkeeping and the one
- * write() of its record: the write must stay under it, because the records of two senders must neither
+ * Locks. m_mutex is the state lock that senders take. Under it a sender does bookkeeping and the copy (or
+ * the one write()) of its record, and now and then the reservation of the next chunk of the file: the write
+ * must stay under it, because the records of two senders must neither
  * interleave nor reach the file out of the order of their timestamps and stream definitions, and an
  * accepted entry must be in the kernel when push() returns (so SIGKILL loses nothing accepted). At rotation
  * the sender switches to a spare segment file the worker created beforehand (prepareSpare()); it opens a
@@ -115,6 +116,7 @@ private:
         qint64 entries = 0;   ///< entry records after the acknowledged position
         qint64 lineBytes = 0;
         qint64 unacknowledged = 0; ///< entries taken from it and not acknowledged yet (in the worker's hands)
+        bool zeroTail = false;     ///< scan(): only zeros (reserved space) follow its records in the file
     };
     struct Position
     {
@@ -122,11 +124,25 @@ private:
         qint64 offset = 0;
     };
     enum class WriteResult { Ok, Failed };
-    /** A segment file being written, shared with sync() (which works on it outside the lock). */
+    /**
+     * A segment file being written, shared with sync() (which works on it outside the lock). Where the
+     * system allows (Linux), records are copied into a shared mapping of the file, into space reserved on
+     * disk beforehand (posix_fallocate, in chunks), so an append is no system call and a full disk shows as a
+     * failed reservation, never as a SIGBUS; the mapping's pages are the page cache, so they survive a kill
+     * of the process as a write() would. Elsewhere, or where the reservation is not supported, or for a
+     * record that would cross the mapping's end: one write() per record, as before.
+     */
     struct SegmentFile
     {
         QFile file;
-        QString path; ///< a QFile opened on a descriptor has no name of its own
+        QString path;        ///< a QFile opened on a descriptor has no name of its own
+        char *map = nullptr; ///< the shared mapping (mapSize bytes), or none: write() mode
+        qint64 mapSize = 0;
+        qint64 used = 0;     ///< bytes of records written (and the magic)
+        qint64 reserved = 0; ///< the file's length, reserved on disk: at least used
+        bool tight = false;  ///< a reservation failed: reserve only what each record needs from now on
+        ~SegmentFile();
+        void unmap();
     };
 
     QString segmentPath(quint64 number) const;
@@ -138,8 +154,16 @@ private:
     bool hasRoomLocked(const LokiQueuedEntry &entry) const;
     WriteResult appendLocked(const LokiQueuedEntry &entry);
     bool startSegmentLocked();
-    /** Stops writing to the current segment; its handle goes to the next sync() (or is just closed). */
+    /** Stops writing to the current segment; its handle goes to the next sync() (or is just closed). The
+     *  space reserved past its records is given back. */
     void retireWriteFileLocked(bool needsSync);
+    /** Makes the segment being written reserve at least @p need bytes; false, with m_lastWriteError, when the
+     *  file system refuses (a full disk). May switch the file to write() mode (no reservation here). */
+    bool reserveLocked(qint64 need);
+    /** Sets what the segment being written takes on disk (its file's length) in the bookkeeping. */
+    void setFileBytesLocked(qint64 bytes);
+    /** The bytes reserved past the records of the segment being written. */
+    qint64 unusedReservationLocked() const;
     /** The number the next segment gets: the spare's when there is one. */
     quint64 firstUnusedNumberLocked() const;
     /** Drops the retired handle of @p path (a segment about to be deleted) without syncing it. */
@@ -157,6 +181,8 @@ private:
     /** Makes sure the read buffer holds @p need bytes at @p offset of segment @p number, below @p end. */
     bool fill(quint64 number, qint64 offset, qint64 end, qsizetype need);
     void removeFiles(const QStringList &paths);
+    /** Creates segment file @p number holding the magic, mapped where the system allows. */
+    std::shared_ptr<SegmentFile> createSegmentFile(quint64 number, QString *why) const;
     /** Creates the next segment file ahead of time, so a sender that rotates creates none under the lock. */
     void prepareSpare();
     void syncDirectory();

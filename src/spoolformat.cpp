@@ -3,40 +3,55 @@
 
 #include <QtCore/QtEndian>
 
+#include <algorithm>
+
 #include <zlib.h>
 
+#include <atomic>
 #include <cstring>
 
 using LokiSpoolFormat::crcOf;
 
 namespace {
-void putU32(QByteArray &out, quint32 value)
+/** Writes the fields of a record into memory that has room for them. */
+class Writer
 {
-    char bytes[4];
-    qToLittleEndian(value, bytes);
-    out.append(bytes, 4);
-}
+public:
+    explicit Writer(char *out)
+        : m_p(out)
+    {}
+    void u8(quint8 value) { *m_p++ = char(value); }
+    void u32(quint32 value)
+    {
+        qToLittleEndian(value, m_p);
+        m_p += 4;
+    }
+    void i64(qint64 value)
+    {
+        qToLittleEndian(value, m_p);
+        m_p += 8;
+    }
+    void bytes(const QByteArray &value)
+    {
+        u32(quint32(value.size()));
+        if (!value.isEmpty())
+            std::memcpy(m_p, value.constData(), size_t(value.size()));
+        m_p += value.size();
+    }
+    char *position() const { return m_p; }
 
-void putI64(QByteArray &out, qint64 value)
-{
-    char bytes[8];
-    qToLittleEndian(value, bytes);
-    out.append(bytes, 8);
-}
+private:
+    char *m_p;
+};
 
-void putBytes(QByteArray &out, const QByteArray &bytes)
+/** Frames the payload written after the header at @p record: the CRC, then the length, last, so a writer
+ *  stopped in the middle leaves a zero length (in a version 2 segment, the end of the records). */
+void finishRecord(char *record, char *payloadEnd)
 {
-    putU32(out, quint32(bytes.size()));
-    out.append(bytes);
-}
-
-/** Frames the payload that starts at @p start in @p out: fills in its length and CRC. */
-void finishRecord(QByteArray &out, qsizetype start)
-{
-    const qsizetype payload = out.size() - start - LokiSpoolFormat::recordHeaderSize;
-    char *header = out.data() + start;
-    qToLittleEndian(quint32(payload), header);
-    qToLittleEndian(crcOf(header + LokiSpoolFormat::recordHeaderSize, payload), header + 4);
+    const qsizetype payload = payloadEnd - record - LokiSpoolFormat::recordHeaderSize;
+    qToLittleEndian(LokiSpoolFormat::crcOf(record + LokiSpoolFormat::recordHeaderSize, payload), record + 4);
+    std::atomic_signal_fence(std::memory_order_release); // the length after everything it covers
+    qToLittleEndian(quint32(payload), record);
 }
 
 /** Reads fields from a payload, never past its end. */
@@ -94,46 +109,85 @@ quint32 crcOf(const char *data, qsizetype size)
     return quint32(crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef *>(data), uInt(size)));
 }
 
+int segmentVersion(const char *data, qsizetype size)
+{
+    if (size < magicSize)
+        return 0;
+    if (std::memcmp(data, magic, magicSize) == 0)
+        return 2;
+    if (std::memcmp(data, magicV1, magicSize) == 0)
+        return 1;
+    return 0;
+}
+
 bool hasMagic(const char *data, qsizetype size)
 {
-    return size >= magicSize && std::memcmp(data, magic, magicSize) == 0;
+    return segmentVersion(data, size) != 0;
+}
+
+bool isZeroTail(const char *data, qsizetype size)
+{
+    return std::all_of(data, data + size, [](char c) { return c == 0; });
+}
+
+qint64 streamSize(const QByteArray &key, const QByteArray &json)
+{
+    return recordHeaderSize + 1 + 4 + 4 + key.size() + 4 + json.size();
+}
+
+qint64 entrySize(const QByteArray &line, const LokiMetadata &metadata)
+{
+    qint64 size = recordHeaderSize + 1 + 8 + 8 + 4 + 4 + line.size() + 4;
+    for (const auto &pair : metadata)
+        size += 8 + pair.first.size() + pair.second.size();
+    return size;
+}
+
+qint64 entrySize(const LokiQueuedEntry &entry)
+{
+    return entrySize(entry.line, entry.metadata);
+}
+
+void writeStream(char *out, quint32 id, const QByteArray &key, const QByteArray &json)
+{
+    Writer writer(out + recordHeaderSize);
+    writer.u8(quint8(RecordType::Stream));
+    writer.u32(id);
+    writer.bytes(key);
+    writer.bytes(json);
+    finishRecord(out, writer.position());
+}
+
+void writeEntry(char *out, qint64 timestampNs, qint64 clockOffsetNs, quint32 streamId, const QByteArray &line,
+                const LokiMetadata &metadata)
+{
+    Writer writer(out + recordHeaderSize);
+    writer.u8(quint8(RecordType::Entry));
+    writer.i64(timestampNs);
+    writer.i64(clockOffsetNs);
+    writer.u32(streamId);
+    writer.bytes(line);
+    writer.u32(quint32(metadata.size()));
+    for (const auto &pair : metadata) {
+        writer.bytes(pair.first);
+        writer.bytes(pair.second);
+    }
+    finishRecord(out, writer.position());
 }
 
 void appendStream(QByteArray &out, quint32 id, const QByteArray &key, const QByteArray &json)
 {
     const qsizetype start = out.size();
-    out.append(recordHeaderSize, '\0');
-    out.append(char(RecordType::Stream));
-    putU32(out, id);
-    putBytes(out, key);
-    putBytes(out, json);
-    finishRecord(out, start);
+    out.resize(start + qsizetype(streamSize(key, json)));
+    writeStream(out.data() + start, id, key, json);
 }
 
 void appendEntry(QByteArray &out, qint64 timestampNs, qint64 clockOffsetNs, quint32 streamId,
                  const QByteArray &line, const LokiMetadata &metadata)
 {
     const qsizetype start = out.size();
-    out.append(recordHeaderSize, '\0');
-    out.append(char(RecordType::Entry));
-    putI64(out, timestampNs);
-    putI64(out, clockOffsetNs);
-    putU32(out, streamId);
-    putBytes(out, line);
-    putU32(out, quint32(metadata.size()));
-    for (const auto &pair : metadata) {
-        putBytes(out, pair.first);
-        putBytes(out, pair.second);
-    }
-    finishRecord(out, start);
-}
-
-qint64 entrySize(const LokiQueuedEntry &entry)
-{
-    qint64 size = recordHeaderSize + 1 + 8 + 8 + 4 + 4 + entry.line.size() + 4;
-    for (const auto &pair : entry.metadata)
-        size += 8 + pair.first.size() + pair.second.size();
-    return size;
+    out.resize(start + qsizetype(entrySize(line, metadata)));
+    writeEntry(out.data() + start, timestampNs, clockOffsetNs, streamId, line, metadata);
 }
 
 ReadStatus readRecord(const char *data, qsizetype size, Record *out, qsizetype *consumed)
