@@ -738,8 +738,8 @@ bool LokiSpoolBuffer::fill(quint64 number, qint64 offset, qint64 end, qsizetype 
 
 LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntry> &out)
 {
-    if (m_options.sync == LokiConfig::SpoolSync::PerBatch)
-        sync();
+    if (m_options.sync == LokiConfig::SpoolSync::PerBatch && hasUnsyncedEntries())
+        sync(); // what is taken is on the storage (once all was synced, a batch costs no sync)
     const qint64 clockOffsetNs = m_clockOffsetNs.load(std::memory_order_relaxed);
     const qint64 oldest = LokiBufferClock::nowNs() + clockOffsetNs -
                           std::chrono::duration_cast<std::chrono::nanoseconds>(m_options.maxAge).count();
@@ -965,9 +965,11 @@ void LokiSpoolBuffer::acknowledge()
             qToLittleEndian(ack.segment, data);
             qToLittleEndian(ack.offset, data + 8);
             qToLittleEndian(crcOf(data, 16), data + 16);
-            const bool ok = m_ackFile.seek(0) && m_ackFile.write(data, 20) == 20 &&
-                            (m_options.sync != LokiConfig::SpoolSync::PerBatch || syncFile(m_ackFile));
+            // Synced by the next sync() (PerBatch: with the next batch's worth of entries), not on its own: a
+            // power cut before then can only make delivered entries go again, never lose one.
+            const bool ok = m_ackFile.seek(0) && m_ackFile.write(data, 20) == 20;
             if (ok) {
+                m_ackDirty = true;
                 m_acked = ack;
                 m_ackFailed = false;
             } else if (!m_ackFailed) {
@@ -1021,7 +1023,8 @@ void LokiSpoolBuffer::sync()
     bool directory = false;
     {
         QMutexLocker lock(&m_mutex);
-        current = m_writeFile;
+        if (m_unsyncedEntries > 0) // else nothing new in it since the last sync
+            current = m_writeFile;
         retired.swap(m_retired);
         directory = m_directoryDirty;
         m_directoryDirty = false;
@@ -1035,9 +1038,18 @@ void LokiSpoolBuffer::sync()
         syncFile(file->file);
     if (current)
         syncFile(current->file);
-    syncFile(m_ackFile);
+    if (m_ackDirty) {
+        syncFile(m_ackFile);
+        m_ackDirty = false;
+    }
     if (directory && m_options.sync == LokiConfig::SpoolSync::PerBatch)
         syncDirectory();
+}
+
+bool LokiSpoolBuffer::hasUnsyncedEntries() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_unsyncedEntries > 0 || !m_retired.empty();
 }
 
 bool LokiSpoolBuffer::needsSync() const

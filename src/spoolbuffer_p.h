@@ -186,6 +186,8 @@ private:
     /** Creates the next segment file ahead of time, so a sender that rotates creates none under the lock. */
     void prepareSpare();
     void syncDirectory();
+    /** Entries written and not synced yet (or retired files to sync). */
+    bool hasUnsyncedEntries() const;
 
     const Options m_options;
     const Limits m_limits;
@@ -247,6 +249,7 @@ private:
     QString m_ackPath;
     Position m_acked;
     bool m_ackFailed = false;
+    bool m_ackDirty = false; ///< written since the last sync()
 };
 
 #endif // LOKIQT_SPOOLBUFFER_P_H
