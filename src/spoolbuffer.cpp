@@ -21,6 +21,7 @@
 #define LOKIQT_SPOOL_MAPS_SEGMENTS 1 // posix_fallocate reserves the space a shared mapping writes into
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #endif
 
 using namespace LokiSpoolFormat;
@@ -113,6 +114,49 @@ bool writeAll(QFile &file, const QByteArray &data, qint64 offset, QString *why)
 #endif
 }
 
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+/**
+ * Writes zeros over [@p from, @p to) of @p fd, space that posix_fallocate() reserved: the pages are then in
+ * the page cache, so the copies into the mapping find them there (a first touch of a reserved, never written
+ * page costs a read fault through the file system: five times the whole append here).
+ */
+bool fillWithZeros(int fd, qint64 from, qint64 to)
+{
+    static const char zeros[64 * 1024] = {};
+    while (from < to) {
+        const ssize_t n = ::pwrite(fd, zeros, size_t(std::min<qint64>(to - from, sizeof zeros)), off_t(from));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        from += n;
+    }
+    return true;
+}
+
+/**
+ * Whether files in @p directory may be written through a shared mapping: where posix_fallocate() reserves
+ * blocks that the mapping's pages are then written to in place (ext2/3/4, XFS, tmpfs), so a full disk can
+ * only show as a refused reservation. Elsewhere (copy-on-write file systems above all, where a page
+ * written through a mapping needs new space at writeback, and a full disk would be a SIGBUS) segments are
+ * written with write().
+ */
+bool mappableFileSystem(const QString &directory)
+{
+    struct statfs info;
+    if (::statfs(QFile::encodeName(directory).constData(), &info) != 0)
+        return false;
+    switch (quint32(info.f_type)) {
+    case 0xEF53u:     // EXT2/3/4_SUPER_MAGIC
+    case 0x58465342u: // XFS_SUPER_MAGIC
+    case 0x01021994u: // TMPFS_MAGIC
+        return true;
+    default:
+        return false;
+    }
+}
+#endif
+
 /** How segment files are opened for writing. */
 QIODevice::OpenMode segmentWriteMode()
 {
@@ -172,7 +216,9 @@ std::shared_ptr<LokiSpoolBuffer::SegmentFile> LokiSpoolBuffer::createSegmentFile
     // Nothing past the reserved length is ever touched, so the mapping cannot fault on a full disk.
     const qint64 page = qint64(::sysconf(_SC_PAGESIZE));
     const qint64 size = (m_segmentLimit + page - 1) / page * page;
-    void *map = ::mmap(nullptr, size_t(size), PROT_READ | PROT_WRITE, MAP_SHARED, file->file.handle(), 0);
+    void *map = m_mapSegments ? ::mmap(nullptr, size_t(size), PROT_READ | PROT_WRITE, MAP_SHARED,
+                                       file->file.handle(), 0)
+                              : MAP_FAILED;
     if (map != MAP_FAILED) {
         file->map = static_cast<char *>(map);
         file->mapSize = size;
@@ -296,6 +342,9 @@ bool LokiSpoolBuffer::open(QString *error)
         m_cursor = Position{m_nextNumber, magicSize};
     }
     m_toAcknowledge = m_acked;
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    m_mapSegments = mappableFileSystem(m_options.directory);
+#endif
     // Segments in proportion to the file system too: on a small disk that fills before maxBytes,
     // DropOldest then drops a fraction of the spool, not all of it.
     const QStorageInfo storage(m_options.directory);
@@ -490,6 +539,8 @@ bool LokiSpoolBuffer::reserveLocked(qint64 need)
     int error = 0;
     for (qint64 length : {file.tight ? need : want, need}) {
         error = ::posix_fallocate(fd, off_t(file.reserved), off_t(length - file.reserved));
+        if (error == 0 && !fillWithZeros(fd, file.reserved, length))
+            error = errno ? errno : EIO;
         if (error == 0) {
             file.reserved = length;
             setFileBytesLocked(length);

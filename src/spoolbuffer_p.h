@@ -126,8 +126,9 @@ private:
     enum class WriteResult { Ok, Failed };
     /**
      * A segment file being written, shared with sync() (which works on it outside the lock). Where the
-     * system allows (Linux), records are copied into a shared mapping of the file, into space reserved on
-     * disk beforehand (posix_fallocate, in chunks), so an append is no system call and a full disk shows as a
+     * system allows (Linux, on ext2/3/4, XFS or tmpfs), records are copied into a shared mapping of the
+     * file, into space reserved on disk beforehand (posix_fallocate, then zeros written over it so the pages
+     * are in the page cache, in chunks), so an append is no system call and a full disk shows as a
      * failed reservation, never as a SIGBUS; the mapping's pages are the page cache, so they survive a kill
      * of the process as a write() would. Elsewhere, or where the reservation is not supported, or for a
      * record that would cross the mapping's end: one write() per record, as before.
@@ -198,6 +199,7 @@ private:
     std::function<void()> m_wake;
     std::unique_ptr<QLockFile> m_lock;
 
+    bool m_mapSegments = false; ///< set by open(): the file system allows writing through a mapping
     mutable QMutex m_mutex;
     QWaitCondition m_notFull;
     std::deque<Segment> m_segments; ///< oldest first; the last is the one written when m_writeFile is set
