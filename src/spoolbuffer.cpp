@@ -245,6 +245,7 @@ LokiSpoolBuffer::~LokiSpoolBuffer()
         QMutexLocker lock(&m_mutex);
         retireWriteFileLocked(false); // gives back the space reserved past the records
     }
+    closeReadFile();
     if (m_spare) { // holds only the magic: nothing to keep
         m_spare->file.close();
         QFile::remove(m_spare->path);
@@ -738,7 +739,23 @@ bool LokiSpoolBuffer::dropOldestLocked()
     // Truncated first: the worker may still hold the file open, and an unlinked file keeps its blocks
     // until its last handle closes.
     forgetRetiredLocked(segmentPath(oldest.number));
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    if (m_readMappedSegment == oldest.number) {
+        // The worker may be reading it through a mapping right now, where a truncated file would be a
+        // SIGBUS: its blocks are punched out instead (it reads zeros, and throws away what it read). Where
+        // that is not supported they come back when the worker moves on.
+        const int fd =
+            ::open(QFile::encodeName(segmentPath(oldest.number)).constData(), O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, off_t(oldest.fileBytes));
+            ::close(fd);
+        }
+    } else {
+        QFile::resize(segmentPath(oldest.number), 0);
+    }
+#else
     QFile::resize(segmentPath(oldest.number), 0);
+#endif
     QFile::remove(segmentPath(oldest.number));
     m_segments.pop_front();
     m_directoryDirty = true;
@@ -764,27 +781,78 @@ std::deque<LokiSpoolBuffer::Segment>::iterator LokiSpoolBuffer::cursorSegmentLoc
     return it;
 }
 
-bool LokiSpoolBuffer::fill(quint64 number, qint64 offset, qint64 end, qsizetype need)
+const char *LokiSpoolBuffer::fill(quint64 number, qint64 offset, qint64 end, qsizetype need,
+                                  qsizetype *available)
 {
     if (offset + need > end)
-        return false;
+        return nullptr;
     if (m_readFileSegment != number || !m_readFile.isOpen()) {
-        m_readFile.close();
+        closeReadFile();
         m_readFile.setFileName(segmentPath(number));
         m_readFile.open(QIODevice::ReadOnly | QIODevice::Unbuffered);
         m_readFileSegment = number;
         m_readBuffer.clear();
         m_readBufferStart = 0;
     }
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    // Read where the records are, in the page cache, through a mapping of the file: no copy, no read().
+    // Only below end, which the file always reaches (a sender makes it that long before it counts a record).
+    if (m_mapSegments && m_readFile.isOpen() && end > m_readMapSize) {
+        unmapReadFile();
+        const qint64 page = qint64(::sysconf(_SC_PAGESIZE));
+        const qint64 size = (std::max(end, m_segmentLimit) + page - 1) / page * page;
+        bool present = false;
+        {
+            // Before the mapping: a sender that drops this segment from now on sees it and leaves the file's
+            // length alone. One dropped before is no longer listed (and may be truncated): read() then.
+            QMutexLocker lock(&m_mutex);
+            present = std::any_of(m_segments.cbegin(), m_segments.cend(),
+                                  [number](const Segment &segment) { return segment.number == number; });
+            if (present)
+                m_readMappedSegment = number;
+        }
+        void *map = present ? ::mmap(nullptr, size_t(size), PROT_READ, MAP_SHARED, m_readFile.handle(), 0)
+                            : MAP_FAILED;
+        if (map != MAP_FAILED) {
+            m_readMap = static_cast<const char *>(map);
+            m_readMapSize = size;
+        }
+    }
+    if (m_readMap && end <= m_readMapSize) {
+        *available = qsizetype(end - offset);
+        return m_readMap + offset;
+    }
+#endif
     const qint64 bufferEnd = m_readBufferStart + m_readBuffer.size();
-    if (offset >= m_readBufferStart && offset + need <= bufferEnd)
-        return true;
-    const qint64 size = std::min<qint64>(end - offset, std::max<qint64>(need, readChunk));
-    if (!m_readFile.isOpen() || !m_readFile.seek(offset))
-        return false;
-    m_readBuffer = m_readFile.read(size);
-    m_readBufferStart = offset;
-    return m_readBuffer.size() >= need;
+    if (offset < m_readBufferStart || offset + need > bufferEnd) {
+        const qint64 size = std::min<qint64>(end - offset, std::max<qint64>(need, readChunk));
+        if (!m_readFile.isOpen() || !m_readFile.seek(offset))
+            return nullptr;
+        m_readBuffer = m_readFile.read(size);
+        m_readBufferStart = offset;
+        if (m_readBuffer.size() < need)
+            return nullptr;
+    }
+    *available = qsizetype(m_readBufferStart + m_readBuffer.size() - offset);
+    return m_readBuffer.constData() + (offset - m_readBufferStart);
+}
+
+void LokiSpoolBuffer::unmapReadFile()
+{
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    if (m_readMap)
+        ::munmap(const_cast<char *>(m_readMap), size_t(m_readMapSize));
+    m_readMap = nullptr;
+    m_readMapSize = 0;
+    QMutexLocker lock(&m_mutex);
+    m_readMappedSegment = 0;
+#endif
+}
+
+void LokiSpoolBuffer::closeReadFile()
+{
+    unmapReadFile();
+    m_readFile.close();
 }
 
 LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntry> &out)
@@ -828,27 +896,29 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
             m_readStreams.clear();
             m_readStreamsSegment = number;
         }
-        // Read without the lock: senders go on writing meanwhile (behind end).
-        std::vector<LokiQueuedEntry> got;
+        // Read without the lock: senders go on writing meanwhile (behind end). Straight into out; taken
+        // back if a sender dropped the segment meanwhile.
+        const size_t outStart = out.size();
+        const qint64 bytesStart = bytes;
+        out.reserve(outStart + size_t(m_limits.batchEntries - taken));
         qint64 consumedEntries = 0; // taken or expired
         qint64 consumedBytes = 0;
         qint64 expired = 0;
         bool damaged = false;
-        while (taken + int(got.size()) < m_limits.batchEntries && offset < end) {
-            bool ok = fill(number, offset, end, recordHeaderSize);
+        auto gotCount = [&out, outStart] { return int(out.size() - outStart); };
+        while (taken + gotCount() < m_limits.batchEntries && offset < end) {
+            qsizetype available = 0;
+            const char *at = fill(number, offset, end, recordHeaderSize, &available);
             qsizetype consumed = 0;
             ReadStatus status = ReadStatus::Corrupt;
-            if (ok) {
-                const quint32 length =
-                    qFromLittleEndian<quint32>(m_readBuffer.constData() + (offset - m_readBufferStart));
-                ok = length <= maxPayloadBytes &&
-                     fill(number, offset, end, recordHeaderSize + qsizetype(length));
+            if (at) {
+                const quint32 length = qFromLittleEndian<quint32>(at);
+                at = length <= maxPayloadBytes
+                         ? fill(number, offset, end, recordHeaderSize + qsizetype(length), &available)
+                         : nullptr;
             }
-            if (ok) {
-                const qsizetype at = offset - m_readBufferStart;
-                status =
-                    readRecord(m_readBuffer.constData() + at, m_readBuffer.size() - at, &record, &consumed);
-            }
+            if (at)
+                status = readRecord(at, available, &record, &consumed);
             const LokiStreamInfo *stream = nullptr;
             if (status == ReadStatus::Ok && record.type == RecordType::Entry) {
                 stream = m_readStreams.value(record.streamId);
@@ -868,7 +938,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
                 offset += consumed;
                 continue;
             }
-            if (taken + got.size() > 0 && bytes + record.line.size() > m_limits.batchBytes) {
+            if (taken + gotCount() > 0 && bytes + record.line.size() > m_limits.batchBytes) {
                 taken = m_limits.batchEntries; // the batch is full by bytes
                 break;
             }
@@ -886,13 +956,16 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
             entry.line = std::move(record.line);
             entry.metadata = std::move(record.metadata);
             bytes += entry.line.size();
-            got.push_back(std::move(entry));
+            out.push_back(std::move(entry));
         }
         // Record what was read, unless a sender dropped that segment meanwhile (its entries were counted
         // as droppedOldest then).
         QMutexLocker lock(&m_mutex);
-        if (generation != m_cursorGeneration || m_cursor.segment != number)
+        if (generation != m_cursorGeneration || m_cursor.segment != number) {
+            out.resize(outStart);
+            bytes = bytesStart;
             continue;
+        }
         m_cursor.offset = offset;
         m_takenInCursorSegment += consumedEntries;
         m_takenBytesInCursorSegment += consumedBytes;
@@ -902,11 +975,8 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
         m_pendingBytes -= consumedBytes;
         m_removed += consumedEntries;
         stats.expired += expired;
-        for (auto &entry : got)
-            out.push_back(std::move(entry));
-        const int gotCount = int(got.size());
         if (taken < m_limits.batchEntries)
-            taken += gotCount;
+            taken += gotCount();
         if (damaged) {
             auto segment = cursorSegmentLocked();
             if (segment != m_segments.end() && segment->number == number) {
@@ -1048,7 +1118,7 @@ void LokiSpoolBuffer::removeFiles(const QStringList &paths)
 {
     for (const QString &path : paths) {
         if (m_readFileSegment != 0 && path == m_readFile.fileName())
-            m_readFile.close();
+            closeReadFile();
         QFile::remove(path);
     }
 }

@@ -179,8 +179,11 @@ private:
     void flushReports();
 
     // Worker, no lock.
-    /** Makes sure the read buffer holds @p need bytes at @p offset of segment @p number, below @p end. */
-    bool fill(quint64 number, qint64 offset, qint64 end, qsizetype need);
+    /** The bytes at @p offset of segment @p number, at least @p need of them below @p end (how many can be
+     *  read there in @p available): in its mapping, or read into the read buffer; null if they cannot be. */
+    const char *fill(quint64 number, qint64 offset, qint64 end, qsizetype need, qsizetype *available);
+    void unmapReadFile();
+    void closeReadFile();
     void removeFiles(const QStringList &paths);
     /** Creates segment file @p number holding the magic, mapped where the system allows. */
     std::shared_ptr<SegmentFile> createSegmentFile(quint64 number, QString *why) const;
@@ -199,7 +202,8 @@ private:
     std::function<void()> m_wake;
     std::unique_ptr<QLockFile> m_lock;
 
-    bool m_mapSegments = false; ///< set by open(): the file system allows writing through a mapping
+    bool m_mapSegments = false;      ///< set by open(): the file system allows writing through a mapping
+    quint64 m_readMappedSegment = 0; ///< the segment the worker reads through a mapping (0: none)
     mutable QMutex m_mutex;
     QWaitCondition m_notFull;
     std::deque<Segment> m_segments; ///< oldest first; the last is the one written when m_writeFile is set
@@ -241,7 +245,9 @@ private:
     QFile m_readFile;
     quint64 m_readFileSegment = 0;
     QByteArray m_readBuffer;
-    qint64 m_readBufferStart = 0; ///< file offset of m_readBuffer's first byte
+    qint64 m_readBufferStart = 0;    ///< file offset of m_readBuffer's first byte
+    const char *m_readMap = nullptr; ///< the read file mapped (read-only), or none: read() into m_readBuffer
+    qint64 m_readMapSize = 0;
     QHash<quint32, const LokiStreamInfo *> m_readStreams;
     quint64 m_readStreamsSegment = 0;
 
