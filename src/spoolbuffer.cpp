@@ -29,8 +29,10 @@ using namespace LokiSpoolFormat;
 namespace {
 constexpr qsizetype readChunk = 256 * 1024;
 constexpr qint64 minSegmentBytes = 64 * 1024;
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
 /** How much of a mapped segment is reserved on disk at a time: one posix_fallocate() per chunk. */
 constexpr qint64 reserveChunk = 256 * 1024;
+#endif
 
 QString segmentName(quint64 number)
 {
@@ -345,6 +347,8 @@ bool LokiSpoolBuffer::open(QString *error)
     m_toAcknowledge = m_acked;
 #ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
     m_mapSegments = mappableFileSystem(m_options.directory);
+#else
+    m_mapSegments = false; // one write() per record, read() back
 #endif
     // Segments in proportion to the file system too: on a small disk that fills before maxBytes,
     // DropOldest then drops a fraction of the spool, not all of it.
@@ -818,11 +822,11 @@ const char *LokiSpoolBuffer::fill(quint64 number, qint64 offset, qint64 end, qsi
             m_readMapSize = size;
         }
     }
+#endif
     if (m_readMap && end <= m_readMapSize) {
         *available = qsizetype(end - offset);
         return m_readMap + offset;
     }
-#endif
     const qint64 bufferEnd = m_readBufferStart + m_readBuffer.size();
     if (offset < m_readBufferStart || offset + need > bufferEnd) {
         const qint64 size = std::min<qint64>(end - offset, std::max<qint64>(need, readChunk));
@@ -842,11 +846,11 @@ void LokiSpoolBuffer::unmapReadFile()
 #ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
     if (m_readMap)
         ::munmap(const_cast<char *>(m_readMap), size_t(m_readMapSize));
+#endif
     m_readMap = nullptr;
     m_readMapSize = 0;
     QMutexLocker lock(&m_mutex);
     m_readMappedSegment = 0;
-#endif
 }
 
 void LokiSpoolBuffer::closeReadFile()
