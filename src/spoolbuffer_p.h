@@ -34,9 +34,11 @@
  * the sender switches to a spare segment file the worker created beforehand (prepareSpare()); it opens a
  * file itself only when there is none (the first append after open, after a full disk, or when it writes
  * faster than the worker keeps up). In DropOldest mode on a full bound or disk, the oldest segment is
- * truncated and unlinked there too: the room must exist before the sender writes. Never under it:
- * fsync/fdatasync (sync() works on a shared handle of the file, outside the lock), the worker's reads (its
- * own handle; only the bookkeeping of what it read is under the lock), the deletion of acknowledged
+ * truncated and unlinked there too: the room must exist before the sender writes (a segment the worker
+ * reads through a mapping has its blocks punched out instead: truncating it would be a SIGBUS in the
+ * worker). Never under it: fsync/fdatasync (sync() works on a shared handle of the file, outside the lock),
+ * the worker's reads (its own handle or read-only mapping; only the bookkeeping of what it read is under
+ * the lock, and which segment it maps), the deletion of acknowledged
  * segments, and the acknowledgement file's writes.
  * m_syncMutex orders sync() and the acknowledgement writes; senders never take it.
  *
