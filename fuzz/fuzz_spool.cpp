@@ -75,7 +75,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
     readRecords(input.mid(4));
 
     // Byte 0: bit 0 prefixes the magic to the first segment, bit 1 writes an ack file from the last 20
-    // bytes. Bytes 1-2: where the data is split into two segment files. Byte 3: the batch size to read with.
+    // bytes, bit 2 makes the segments of the format before issue 10 (LOKIQTS1: zeros after the records are
+    // damage there, reserved space in LOKIQTS2). Bytes 1-2: where the data is split into two segment files.
+    // Byte 3: the batch size to read with.
     const quint8 flags = quint8(input[0]);
     QByteArray data = input.mid(4);
     QByteArray ack;
@@ -88,7 +90,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
     const QString dir = root.filePath(QStringLiteral("spool"));
     QDir(dir).removeRecursively();
     QDir().mkpath(dir);
-    const QByteArray magic(LokiSpoolFormat::magic, LokiSpoolFormat::magicSize);
+    const QByteArray magic((flags & 4) ? LokiSpoolFormat::magicV1 : LokiSpoolFormat::magic,
+                           LokiSpoolFormat::magicSize);
     writeFile(dir + QStringLiteral("/seg-0000000000000001.lqs"),
               ((flags & 1) ? magic : QByteArray()) + data.left(split));
     writeFile(dir + QStringLiteral("/seg-0000000000000002.lqs"), magic + data.mid(split));

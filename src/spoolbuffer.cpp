@@ -17,12 +17,22 @@
 #include <fcntl.h>
 #include <unistd.h>
 #endif
+#ifdef Q_OS_LINUX
+#define LOKIQT_SPOOL_MAPS_SEGMENTS 1 // posix_fallocate reserves the space a shared mapping writes into
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#endif
 
 using namespace LokiSpoolFormat;
 
 namespace {
 constexpr qsizetype readChunk = 256 * 1024;
 constexpr qint64 minSegmentBytes = 64 * 1024;
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+/** How much of a mapped segment is reserved on disk at a time: one posix_fallocate() per chunk. */
+constexpr qint64 reserveChunk = 256 * 1024;
+#endif
 
 QString segmentName(quint64 number)
 {
@@ -43,6 +53,7 @@ bool openOwnerOnly(QFile &file, const QString &path, QIODevice::OpenMode mode)
 {
 #ifdef Q_OS_UNIX
     int flags = O_CREAT | O_CLOEXEC | ((mode & QIODevice::ReadOnly) ? O_RDWR : O_WRONLY);
+    // (ReadWrite without Append: a segment file, written at explicit offsets and mapped.)
     if (mode & QIODevice::Append)
         flags |= O_APPEND;
     if (mode & QIODevice::Truncate)
@@ -76,14 +87,15 @@ QString lastSystemError()
 #endif
 }
 
-/** One write of all of @p data at the end of @p file; on failure @p why says what the system said. */
-bool writeAll(QFile &file, const QByteArray &data, QString *why)
+/** One write of all of @p data at @p offset of @p file (its end: elsewhere than Unix the file is opened in
+ *  append mode); on failure @p why says what the system said. */
+bool writeAll(QFile &file, const QByteArray &data, qint64 offset, QString *why)
 {
 #ifdef Q_OS_UNIX
     const char *p = data.constData();
     qsizetype left = data.size();
     while (left > 0) {
-        const ssize_t n = ::write(file.handle(), p, size_t(left));
+        const ssize_t n = ::pwrite(file.handle(), p, size_t(left), off_t(offset));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -92,13 +104,68 @@ bool writeAll(QFile &file, const QByteArray &data, QString *why)
         }
         p += n;
         left -= n;
+        offset += n;
     }
     return true;
 #else
+    Q_UNUSED(offset);
     if (file.write(data) == data.size())
         return true;
     *why = file.errorString();
     return false;
+#endif
+}
+
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+/**
+ * Writes zeros over [@p from, @p to) of @p fd, space that posix_fallocate() reserved: the pages are then in
+ * the page cache, so the copies into the mapping find them there (a first touch of a reserved, never written
+ * page costs a read fault through the file system: five times the whole append here).
+ */
+bool fillWithZeros(int fd, qint64 from, qint64 to)
+{
+    static const char zeros[64 * 1024] = {};
+    while (from < to) {
+        const ssize_t n = ::pwrite(fd, zeros, size_t(std::min<qint64>(to - from, sizeof zeros)), off_t(from));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        from += n;
+    }
+    return true;
+}
+
+/**
+ * Whether files in @p directory may be written through a shared mapping: where posix_fallocate() reserves
+ * blocks that the mapping's pages are then written to in place (ext2/3/4, XFS, tmpfs), so a full disk can
+ * only show as a refused reservation. Elsewhere (copy-on-write file systems above all, where a page
+ * written through a mapping needs new space at writeback, and a full disk would be a SIGBUS) segments are
+ * written with write().
+ */
+bool mappableFileSystem(const QString &directory)
+{
+    struct statfs info;
+    if (::statfs(QFile::encodeName(directory).constData(), &info) != 0)
+        return false;
+    switch (quint32(info.f_type)) {
+    case 0xEF53u:     // EXT2/3/4_SUPER_MAGIC
+    case 0x58465342u: // XFS_SUPER_MAGIC
+    case 0x01021994u: // TMPFS_MAGIC
+        return true;
+    default:
+        return false;
+    }
+}
+#endif
+
+/** How segment files are opened for writing. */
+QIODevice::OpenMode segmentWriteMode()
+{
+#ifdef Q_OS_UNIX
+    return QIODevice::ReadWrite | QIODevice::Truncate; // pwrite() at offsets, and mappable
+#else
+    return QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate;
 #endif
 }
 
@@ -116,6 +183,52 @@ bool syncFile(QFile &file)
 }
 } // namespace
 
+LokiSpoolBuffer::SegmentFile::~SegmentFile()
+{
+    unmap();
+}
+
+void LokiSpoolBuffer::SegmentFile::unmap()
+{
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    if (map)
+        ::munmap(map, size_t(mapSize));
+#endif
+    map = nullptr;
+    mapSize = 0;
+}
+
+std::shared_ptr<LokiSpoolBuffer::SegmentFile> LokiSpoolBuffer::createSegmentFile(quint64 number,
+                                                                                 QString *why) const
+{
+    auto file = std::make_shared<SegmentFile>();
+    file->path = segmentPath(number);
+    if (!openOwnerOnly(file->file, file->path, segmentWriteMode())) {
+        *why = lastSystemError();
+        return nullptr;
+    }
+    if (!writeAll(file->file, QByteArray::fromRawData(magic, magicSize), 0, why)) {
+        file->file.close();
+        QFile::remove(file->path); // an empty file would only be junk for the next start
+        return nullptr;
+    }
+    file->used = file->reserved = magicSize;
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    // The whole segment's address range now; its disk space chunk by chunk as it fills (reserveLocked()).
+    // Nothing past the reserved length is ever touched, so the mapping cannot fault on a full disk.
+    const qint64 page = qint64(::sysconf(_SC_PAGESIZE));
+    const qint64 size = (m_segmentLimit + page - 1) / page * page;
+    void *map = m_mapSegments ? ::mmap(nullptr, size_t(size), PROT_READ | PROT_WRITE, MAP_SHARED,
+                                       file->file.handle(), 0)
+                              : MAP_FAILED;
+    if (map != MAP_FAILED) {
+        file->map = static_cast<char *>(map);
+        file->mapSize = size;
+    } // else: write() mode
+#endif
+    return file;
+}
+
 LokiSpoolBuffer::LokiSpoolBuffer(const Options &options, const Limits &limits, LokiCounterSet *counters,
                                  StreamResolver resolver, Reporter reporter)
     : m_options(options)
@@ -130,6 +243,11 @@ LokiSpoolBuffer::~LokiSpoolBuffer()
 {
     if (m_options.sync != LokiConfig::SpoolSync::Never)
         sync();
+    {
+        QMutexLocker lock(&m_mutex);
+        retireWriteFileLocked(false); // gives back the space reserved past the records
+    }
+    closeReadFile();
     if (m_spare) { // holds only the magic: nothing to keep
         m_spare->file.close();
         QFile::remove(m_spare->path);
@@ -204,6 +322,11 @@ bool LokiSpoolBuffer::open(QString *error)
             continue;
         }
         segment.fileBytes = QFileInfo(segmentPath(number)).size();
+        // A version 2 segment of a run that ended without closing it may hold reserved space after its
+        // records (scan() checked it is zeros): given back, nothing is ever appended to it.
+        if (segment.fileBytes > segment.size && segment.zeroTail &&
+            QFile::resize(segmentPath(number), segment.size))
+            segment.fileBytes = segment.size;
         m_diskBytes += segment.fileBytes;
         m_pendingEntries += segment.entries;
         m_pendingBytes += segment.lineBytes;
@@ -222,6 +345,11 @@ bool LokiSpoolBuffer::open(QString *error)
         m_cursor = Position{m_nextNumber, magicSize};
     }
     m_toAcknowledge = m_acked;
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    m_mapSegments = mappableFileSystem(m_options.directory);
+#else
+    m_mapSegments = false; // one write() per record, read() back
+#endif
     // Segments in proportion to the file system too: on a small disk that fills before maxBytes,
     // DropOldest then drops a fraction of the spool, not all of it.
     const QStorageInfo storage(m_options.directory);
@@ -240,7 +368,8 @@ bool LokiSpoolBuffer::scan(Segment &segment, qint64 from)
         return false;
     }
     const QByteArray data = file.readAll();
-    if (!hasMagic(data.constData(), data.size())) {
+    const int version = segmentVersion(data.constData(), data.size());
+    if (version == 0) {
         reportLocked(QStringLiteral("%1 is not a lokiqt spool segment (or its start is damaged); kept as it "
                                     "is and skipped")
                          .arg(file.fileName()));
@@ -255,6 +384,10 @@ bool LokiSpoolBuffer::scan(Segment &segment, qint64 from)
         bool valid = status == ReadStatus::Ok;
         if (valid && record.type == RecordType::Entry && !streams.contains(record.streamId))
             valid = false;
+        if (!valid && version >= 2 && isZeroTail(data.constData() + pos, data.size() - pos)) {
+            segment.zeroTail = true; // space reserved past the records, or a record cut before its length
+            break;
+        }
         if (!valid) {
             reportLocked(QStringLiteral("%1: %2 at byte %3; the %4 bytes from there on are skipped (the "
                                         "entries before it are kept)")
@@ -377,25 +510,82 @@ LokiEntryBuffer::PushResult LokiSpoolBuffer::push(LokiQueuedEntry &&entry, const
 
 bool LokiSpoolBuffer::hasRoomLocked(const LokiQueuedEntry &entry) const
 {
-    // Room for the record, a definition of its stream and a new segment's magic.
+    // Room for the record, a definition of its stream and a new segment's magic. The space reserved past
+    // the records of the segment being written is room for them.
     const qint64 streamBytes = entry.stream ? 24 + 2 * entry.stream->key.size() + 16 : 0;
-    return m_diskBytes + entrySize(entry) + streamBytes + magicSize <= m_options.maxBytes;
+    return m_diskBytes - unusedReservationLocked() + entrySize(entry) + streamBytes + magicSize <=
+           m_options.maxBytes;
+}
+
+qint64 LokiSpoolBuffer::unusedReservationLocked() const
+{
+    return m_writeFile ? m_writeFile->reserved - m_writeFile->used : 0;
+}
+
+void LokiSpoolBuffer::setFileBytesLocked(qint64 bytes)
+{
+    Segment &segment = m_segments.back();
+    m_diskBytes += bytes - segment.fileBytes;
+    segment.fileBytes = bytes;
+}
+
+bool LokiSpoolBuffer::reserveLocked(qint64 need)
+{
+    SegmentFile &file = *m_writeFile;
+    if (need <= file.reserved)
+        return true;
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    // A chunk at a time, within the mapping and within maxBytes (which the reservation counts toward: the
+    // disk is taken), but always what this record needs (hasRoomLocked() saw that it fits the bound).
+    const qint64 room = m_options.maxBytes - magicSize - (m_diskBytes - m_segments.back().fileBytes);
+    const qint64 want =
+        std::max(need, std::min({file.mapSize, file.reserved + reserveChunk, std::max(room, file.reserved)}));
+    const int fd = file.file.handle();
+    int error = 0;
+    for (qint64 length : {file.tight ? need : want, need}) {
+        error = ::posix_fallocate(fd, off_t(file.reserved), off_t(length - file.reserved));
+        if (error == 0 && !fillWithZeros(fd, file.reserved, length))
+            error = errno ? errno : EIO;
+        if (error == 0) {
+            file.reserved = length;
+            setFileBytesLocked(length);
+            return true;
+        }
+        if (error == EOPNOTSUPP || error == ENOSYS || error == EINVAL) {
+            file.unmap(); // this file system cannot reserve: one write() per record for this segment
+            return true;
+        }
+        // Refused (a full disk, mostly). Whatever part was allocated goes again; then only what each
+        // record needs is reserved in this file, so it fills the disk as write() would, and a full disk
+        // costs one small call per refused record.
+        if (::ftruncate(fd, off_t(file.reserved)) != 0) {
+            struct stat info;
+            if (::fstat(fd, &info) == 0 && info.st_size > file.reserved) {
+                file.reserved = qint64(info.st_size); // the length stays where the call left it
+                setFileBytesLocked(file.reserved);
+                if (file.reserved >= need)
+                    return true;
+            }
+        }
+        file.tight = true;
+        if (length == need)
+            break;
+    }
+    m_lastWriteError =
+        QStringLiteral("cannot write to %1: %2").arg(file.path, QString::fromLocal8Bit(std::strerror(error)));
+    return false;
+#else
+    Q_UNUSED(need);
+    return true; // write() mode: the write finds out
+#endif
 }
 
 bool LokiSpoolBuffer::startSegmentLocked()
 {
     retireWriteFileLocked(m_options.sync != LokiConfig::SpoolSync::Never);
     const quint64 number = m_nextNumber;
-    auto file = std::make_shared<SegmentFile>();
-    file->path = segmentPath(number);
     QString why;
-    if (!openOwnerOnly(file->file, file->path,
-                       QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate)) {
-        why = lastSystemError();
-    } else if (!writeAll(file->file, QByteArray::fromRawData(magic, magicSize), &why)) {
-        file->file.close();
-        QFile::remove(segmentPath(number)); // an empty file would only be junk for the next start
-    } else {
+    if (auto file = createSegmentFile(number, &why)) {
         ++m_nextNumber;
         m_writeFile = std::move(file);
         m_segments.push_back(Segment{number, magicSize, magicSize, 0, 0});
@@ -420,6 +610,21 @@ void LokiSpoolBuffer::retireWriteFileLocked(bool needsSync)
 {
     if (!m_writeFile)
         return;
+    SegmentFile &file = *m_writeFile;
+    file.unmap();
+    if (file.reserved > file.used) {
+        // The space reserved ahead is given back: what the file takes is its records again.
+#ifdef Q_OS_UNIX
+        const bool trimmed = ::ftruncate(file.file.handle(), off_t(file.used)) == 0;
+#else
+        const bool trimmed = file.file.resize(file.used);
+#endif
+        if (trimmed) {
+            file.reserved = file.used;
+            if (!m_segments.empty())
+                setFileBytesLocked(file.used);
+        }
+    }
     if (needsSync)
         m_retired.push_back(std::move(m_writeFile)); // synced (outside the lock) and closed by sync()
     m_writeFile.reset();
@@ -444,42 +649,61 @@ LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry
             return WriteResult::Failed;
         }
     }
-    m_writeBuffer.clear();
     auto id = m_writeStreams.constFind(entry.stream);
-    quint32 streamId = 0;
-    if (id == m_writeStreams.constEnd()) {
-        streamId = quint32(m_writeStreams.size());
-        appendStream(m_writeBuffer, streamId, entry.stream->key, entry.stream->jsonLabels);
-    } else {
-        streamId = id.value();
-    }
-    appendEntry(m_writeBuffer, entry.timestampNs, m_clockOffsetNs.load(std::memory_order_relaxed), streamId,
-                entry.line, entry.metadata);
+    const bool newStream = id == m_writeStreams.constEnd();
+    const quint32 streamId = newStream ? quint32(m_writeStreams.size()) : id.value();
+    const qint64 clockOffsetNs = m_clockOffsetNs.load(std::memory_order_relaxed);
+    const qint64 streamBytes = newStream ? streamSize(entry.stream->key, entry.stream->jsonLabels) : 0;
+    const qint64 recordBytes = streamBytes + entrySize(entry);
 
     Segment &segment = m_segments.back();
-    // One write: the record is in the kernel, and so survives the process, before send() returns.
-    QString why;
-    if (!writeAll(m_writeFile->file, m_writeBuffer, &why)) {
-        m_writeFile->file.resize(segment.size); // no torn record in the middle of the file
-        m_lastWriteError = QStringLiteral("cannot write to %1: %2").arg(m_writeFile->path, why);
+    SegmentFile &file = *m_writeFile;
+    const qint64 at = file.used;
+    // The record is in the page cache, and so survives the process, before send() returns: copied into the
+    // file's shared mapping (no system call, but one reservation per chunk), or one write().
+    bool ok = true;
+    if (file.map && at + recordBytes <= file.mapSize)
+        ok = reserveLocked(at + recordBytes);
+    if (ok && file.map && at + recordBytes <= file.mapSize) {
+        char *out = file.map + at;
+        if (newStream)
+            writeStream(out, streamId, entry.stream->key, entry.stream->jsonLabels);
+        writeEntry(out + streamBytes, entry.timestampNs, clockOffsetNs, streamId, entry.line, entry.metadata);
+    } else if (ok) {
+        m_writeBuffer.clear();
+        if (newStream)
+            appendStream(m_writeBuffer, streamId, entry.stream->key, entry.stream->jsonLabels);
+        appendEntry(m_writeBuffer, entry.timestampNs, clockOffsetNs, streamId, entry.line, entry.metadata);
+        QString why;
+        ok = writeAll(file.file, m_writeBuffer, at, &why);
+        if (!ok) {
+            file.file.resize(at); // no torn record in the middle of the file
+            file.reserved = at;
+            setFileBytesLocked(at);
+            m_lastWriteError = QStringLiteral("cannot write to %1: %2").arg(file.path, why);
+        } else if (at + recordBytes > file.reserved) {
+            file.reserved = at + recordBytes;
+            setFileBytesLocked(file.reserved);
+        }
+    }
+    if (!ok) {
         if (!m_writeFailed && m_limits.mode != LokiConfig::Backpressure::DropOldest)
             reportLocked(m_lastWriteError +
                          QStringLiteral(" (the backpressure mode applies until writing works again)"));
         m_writeFailed = true;
         return WriteResult::Failed;
     }
+    file.used = at + recordBytes;
     m_writeFailed = false;
     if (id == m_writeStreams.constEnd())
         m_writeStreams.insert(entry.stream, streamId);
-    segment.size += m_writeBuffer.size();
-    segment.fileBytes += m_writeBuffer.size();
+    segment.size += recordBytes;
     ++segment.entries;
     segment.lineBytes += entry.line.size();
-    m_diskBytes += m_writeBuffer.size();
     ++m_pendingEntries;
     m_pendingBytes += entry.line.size();
     ++m_unsyncedEntries;
-    m_unsyncedBytes += m_writeBuffer.size();
+    m_unsyncedBytes += recordBytes;
     if (m_options.sync == LokiConfig::SpoolSync::PerBatch &&
         (m_unsyncedEntries >= m_options.syncEntries || m_unsyncedBytes >= m_options.syncBytes))
         m_syncRequested = true; // the worker syncs, woken by this push
@@ -519,7 +743,23 @@ bool LokiSpoolBuffer::dropOldestLocked()
     // Truncated first: the worker may still hold the file open, and an unlinked file keeps its blocks
     // until its last handle closes.
     forgetRetiredLocked(segmentPath(oldest.number));
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    if (m_readMappedSegment == oldest.number) {
+        // The worker may be reading it through a mapping right now, where a truncated file would be a
+        // SIGBUS: its blocks are punched out instead (it reads zeros, and throws away what it read). Where
+        // that is not supported they come back when the worker moves on.
+        const int fd =
+            ::open(QFile::encodeName(segmentPath(oldest.number)).constData(), O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, off_t(oldest.fileBytes));
+            ::close(fd);
+        }
+    } else {
+        QFile::resize(segmentPath(oldest.number), 0);
+    }
+#else
     QFile::resize(segmentPath(oldest.number), 0);
+#endif
     QFile::remove(segmentPath(oldest.number));
     m_segments.pop_front();
     m_directoryDirty = true;
@@ -545,33 +785,84 @@ std::deque<LokiSpoolBuffer::Segment>::iterator LokiSpoolBuffer::cursorSegmentLoc
     return it;
 }
 
-bool LokiSpoolBuffer::fill(quint64 number, qint64 offset, qint64 end, qsizetype need)
+const char *LokiSpoolBuffer::fill(quint64 number, qint64 offset, qint64 end, qsizetype need,
+                                  qsizetype *available)
 {
     if (offset + need > end)
-        return false;
+        return nullptr;
     if (m_readFileSegment != number || !m_readFile.isOpen()) {
-        m_readFile.close();
+        closeReadFile();
         m_readFile.setFileName(segmentPath(number));
         m_readFile.open(QIODevice::ReadOnly | QIODevice::Unbuffered);
         m_readFileSegment = number;
         m_readBuffer.clear();
         m_readBufferStart = 0;
     }
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    // Read where the records are, in the page cache, through a mapping of the file: no copy, no read().
+    // Only below end, which the file always reaches (a sender makes it that long before it counts a record).
+    if (m_mapSegments && m_readFile.isOpen() && end > m_readMapSize) {
+        unmapReadFile();
+        const qint64 page = qint64(::sysconf(_SC_PAGESIZE));
+        const qint64 size = (std::max(end, m_segmentLimit) + page - 1) / page * page;
+        bool present = false;
+        {
+            // Before the mapping: a sender that drops this segment from now on sees it and leaves the file's
+            // length alone. One dropped before is no longer listed (and may be truncated): read() then.
+            QMutexLocker lock(&m_mutex);
+            present = std::any_of(m_segments.cbegin(), m_segments.cend(),
+                                  [number](const Segment &segment) { return segment.number == number; });
+            if (present)
+                m_readMappedSegment = number;
+        }
+        void *map = present ? ::mmap(nullptr, size_t(size), PROT_READ, MAP_SHARED, m_readFile.handle(), 0)
+                            : MAP_FAILED;
+        if (map != MAP_FAILED) {
+            m_readMap = static_cast<const char *>(map);
+            m_readMapSize = size;
+        }
+    }
+#endif
+    if (m_readMap && end <= m_readMapSize) {
+        *available = qsizetype(end - offset);
+        return m_readMap + offset;
+    }
     const qint64 bufferEnd = m_readBufferStart + m_readBuffer.size();
-    if (offset >= m_readBufferStart && offset + need <= bufferEnd)
-        return true;
-    const qint64 size = std::min<qint64>(end - offset, std::max<qint64>(need, readChunk));
-    if (!m_readFile.isOpen() || !m_readFile.seek(offset))
-        return false;
-    m_readBuffer = m_readFile.read(size);
-    m_readBufferStart = offset;
-    return m_readBuffer.size() >= need;
+    if (offset < m_readBufferStart || offset + need > bufferEnd) {
+        const qint64 size = std::min<qint64>(end - offset, std::max<qint64>(need, readChunk));
+        if (!m_readFile.isOpen() || !m_readFile.seek(offset))
+            return nullptr;
+        m_readBuffer = m_readFile.read(size);
+        m_readBufferStart = offset;
+        if (m_readBuffer.size() < need)
+            return nullptr;
+    }
+    *available = qsizetype(m_readBufferStart + m_readBuffer.size() - offset);
+    return m_readBuffer.constData() + (offset - m_readBufferStart);
+}
+
+void LokiSpoolBuffer::unmapReadFile()
+{
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    if (m_readMap)
+        ::munmap(const_cast<char *>(m_readMap), size_t(m_readMapSize));
+#endif
+    m_readMap = nullptr;
+    m_readMapSize = 0;
+    QMutexLocker lock(&m_mutex);
+    m_readMappedSegment = 0;
+}
+
+void LokiSpoolBuffer::closeReadFile()
+{
+    unmapReadFile();
+    m_readFile.close();
 }
 
 LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntry> &out)
 {
-    if (m_options.sync == LokiConfig::SpoolSync::PerBatch)
-        sync();
+    if (m_options.sync == LokiConfig::SpoolSync::PerBatch && hasUnsyncedEntries())
+        sync(); // what is taken is on the storage (once all was synced, a batch costs no sync)
     const qint64 clockOffsetNs = m_clockOffsetNs.load(std::memory_order_relaxed);
     const qint64 oldest = LokiBufferClock::nowNs() + clockOffsetNs -
                           std::chrono::duration_cast<std::chrono::nanoseconds>(m_options.maxAge).count();
@@ -609,27 +900,29 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
             m_readStreams.clear();
             m_readStreamsSegment = number;
         }
-        // Read without the lock: senders go on writing meanwhile (behind end).
-        std::vector<LokiQueuedEntry> got;
+        // Read without the lock: senders go on writing meanwhile (behind end). Straight into out; taken
+        // back if a sender dropped the segment meanwhile.
+        const size_t outStart = out.size();
+        const qint64 bytesStart = bytes;
+        out.reserve(outStart + size_t(m_limits.batchEntries - taken));
         qint64 consumedEntries = 0; // taken or expired
         qint64 consumedBytes = 0;
         qint64 expired = 0;
         bool damaged = false;
-        while (taken + int(got.size()) < m_limits.batchEntries && offset < end) {
-            bool ok = fill(number, offset, end, recordHeaderSize);
+        auto gotCount = [&out, outStart] { return int(out.size() - outStart); };
+        while (taken + gotCount() < m_limits.batchEntries && offset < end) {
+            qsizetype available = 0;
+            const char *at = fill(number, offset, end, recordHeaderSize, &available);
             qsizetype consumed = 0;
             ReadStatus status = ReadStatus::Corrupt;
-            if (ok) {
-                const quint32 length =
-                    qFromLittleEndian<quint32>(m_readBuffer.constData() + (offset - m_readBufferStart));
-                ok = length <= maxPayloadBytes &&
-                     fill(number, offset, end, recordHeaderSize + qsizetype(length));
+            if (at) {
+                const quint32 length = qFromLittleEndian<quint32>(at);
+                at = length <= maxPayloadBytes
+                         ? fill(number, offset, end, recordHeaderSize + qsizetype(length), &available)
+                         : nullptr;
             }
-            if (ok) {
-                const qsizetype at = offset - m_readBufferStart;
-                status =
-                    readRecord(m_readBuffer.constData() + at, m_readBuffer.size() - at, &record, &consumed);
-            }
+            if (at)
+                status = readRecord(at, available, &record, &consumed);
             const LokiStreamInfo *stream = nullptr;
             if (status == ReadStatus::Ok && record.type == RecordType::Entry) {
                 stream = m_readStreams.value(record.streamId);
@@ -649,7 +942,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
                 offset += consumed;
                 continue;
             }
-            if (taken + got.size() > 0 && bytes + record.line.size() > m_limits.batchBytes) {
+            if (taken + gotCount() > 0 && bytes + record.line.size() > m_limits.batchBytes) {
                 taken = m_limits.batchEntries; // the batch is full by bytes
                 break;
             }
@@ -667,13 +960,16 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
             entry.line = std::move(record.line);
             entry.metadata = std::move(record.metadata);
             bytes += entry.line.size();
-            got.push_back(std::move(entry));
+            out.push_back(std::move(entry));
         }
         // Record what was read, unless a sender dropped that segment meanwhile (its entries were counted
         // as droppedOldest then).
         QMutexLocker lock(&m_mutex);
-        if (generation != m_cursorGeneration || m_cursor.segment != number)
+        if (generation != m_cursorGeneration || m_cursor.segment != number) {
+            out.resize(outStart);
+            bytes = bytesStart;
             continue;
+        }
         m_cursor.offset = offset;
         m_takenInCursorSegment += consumedEntries;
         m_takenBytesInCursorSegment += consumedBytes;
@@ -683,11 +979,8 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
         m_pendingBytes -= consumedBytes;
         m_removed += consumedEntries;
         stats.expired += expired;
-        for (auto &entry : got)
-            out.push_back(std::move(entry));
-        const int gotCount = int(got.size());
         if (taken < m_limits.batchEntries)
-            taken += gotCount;
+            taken += gotCount();
         if (damaged) {
             auto segment = cursorSegmentLocked();
             if (segment != m_segments.end() && segment->number == number) {
@@ -737,12 +1030,9 @@ void LokiSpoolBuffer::prepareSpare()
         m_spareNumber = number;
         m_spareReserved = true;
     }
-    auto file = std::make_shared<SegmentFile>();
-    file->path = segmentPath(number);
     QString why;
-    bool ok = openOwnerOnly(file->file, file->path,
-                            QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate) &&
-              writeAll(file->file, QByteArray::fromRawData(magic, magicSize), &why);
+    std::shared_ptr<SegmentFile> file = createSegmentFile(number, &why);
+    bool ok = file != nullptr;
     {
         QMutexLocker lock(&m_mutex);
         m_spareReserved = false;
@@ -752,7 +1042,8 @@ void LokiSpoolBuffer::prepareSpare()
         if (ok)
             m_spare = file;
     }
-    if (!ok) {
+    if (!ok && file) {
+        file->unmap();
         file->file.close();
         QFile::remove(file->path);
     }
@@ -799,9 +1090,11 @@ void LokiSpoolBuffer::acknowledge()
             qToLittleEndian(ack.segment, data);
             qToLittleEndian(ack.offset, data + 8);
             qToLittleEndian(crcOf(data, 16), data + 16);
-            const bool ok = m_ackFile.seek(0) && m_ackFile.write(data, 20) == 20 &&
-                            (m_options.sync != LokiConfig::SpoolSync::PerBatch || syncFile(m_ackFile));
+            // Synced by the next sync() (PerBatch: with the next batch's worth of entries), not on its own: a
+            // power cut before then can only make delivered entries go again, never lose one.
+            const bool ok = m_ackFile.seek(0) && m_ackFile.write(data, 20) == 20;
             if (ok) {
+                m_ackDirty = true;
                 m_acked = ack;
                 m_ackFailed = false;
             } else if (!m_ackFailed) {
@@ -829,7 +1122,7 @@ void LokiSpoolBuffer::removeFiles(const QStringList &paths)
 {
     for (const QString &path : paths) {
         if (m_readFileSegment != 0 && path == m_readFile.fileName())
-            m_readFile.close();
+            closeReadFile();
         QFile::remove(path);
     }
 }
@@ -855,7 +1148,8 @@ void LokiSpoolBuffer::sync()
     bool directory = false;
     {
         QMutexLocker lock(&m_mutex);
-        current = m_writeFile;
+        if (m_unsyncedEntries > 0) // else nothing new in it since the last sync
+            current = m_writeFile;
         retired.swap(m_retired);
         directory = m_directoryDirty;
         m_directoryDirty = false;
@@ -869,9 +1163,18 @@ void LokiSpoolBuffer::sync()
         syncFile(file->file);
     if (current)
         syncFile(current->file);
-    syncFile(m_ackFile);
+    if (m_ackDirty) {
+        syncFile(m_ackFile);
+        m_ackDirty = false;
+    }
     if (directory && m_options.sync == LokiConfig::SpoolSync::PerBatch)
         syncDirectory();
+}
+
+bool LokiSpoolBuffer::hasUnsyncedEntries() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_unsyncedEntries > 0 || !m_retired.empty();
 }
 
 bool LokiSpoolBuffer::needsSync() const

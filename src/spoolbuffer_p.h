@@ -19,23 +19,26 @@
 #include <memory>
 
 /**
- * The spool directory of one client, as an entry buffer. Every accepted entry is written (one write()) to
- * the segment file being written before push() returns, so a killed process loses nothing accepted; the
- * worker reads batches back through a file handle of its own and acknowledges them, which frees the
- * segments behind. Its bound is Options::maxBytes of segment files, and the file system itself: when
- * either is full the backpressure mode applies (Block waits for acknowledged room, DropNew refuses,
- * DropOldest deletes the oldest segment).
+ * The spool directory of one client, as an entry buffer. Every accepted entry is in the segment file being
+ * written (copied into its shared mapping, or one write()) before push() returns, so a killed process loses
+ * nothing accepted; the worker reads batches back through a file handle of its own and acknowledges them,
+ * which frees the segments behind. Its bound is Options::maxBytes of segment files, and the file system
+ * itself: when either is full the backpressure mode applies (Block waits for acknowledged room, DropNew
+ * refuses, DropOldest deletes the oldest segment).
  *
- * Locks. m_mutex is the state lock that senders take. Under it a sender does bookkeeping and the one
- * write() of its record: the write must stay under it, because the records of two senders must neither
+ * Locks. m_mutex is the state lock that senders take. Under it a sender does bookkeeping and the copy (or
+ * the one write()) of its record, and now and then the reservation of the next chunk of the file: the write
+ * must stay under it, because the records of two senders must neither
  * interleave nor reach the file out of the order of their timestamps and stream definitions, and an
  * accepted entry must be in the kernel when push() returns (so SIGKILL loses nothing accepted). At rotation
  * the sender switches to a spare segment file the worker created beforehand (prepareSpare()); it opens a
  * file itself only when there is none (the first append after open, after a full disk, or when it writes
  * faster than the worker keeps up). In DropOldest mode on a full bound or disk, the oldest segment is
- * truncated and unlinked there too: the room must exist before the sender writes. Never under it:
- * fsync/fdatasync (sync() works on a shared handle of the file, outside the lock), the worker's reads (its
- * own handle; only the bookkeeping of what it read is under the lock), the deletion of acknowledged
+ * truncated and unlinked there too: the room must exist before the sender writes (a segment the worker
+ * reads through a mapping has its blocks punched out instead: truncating it would be a SIGBUS in the
+ * worker). Never under it: fsync/fdatasync (sync() works on a shared handle of the file, outside the lock),
+ * the worker's reads (its own handle or read-only mapping; only the bookkeeping of what it read is under
+ * the lock, and which segment it maps), the deletion of acknowledged
  * segments, and the acknowledgement file's writes.
  * m_syncMutex orders sync() and the acknowledgement writes; senders never take it.
  *
@@ -115,6 +118,7 @@ private:
         qint64 entries = 0;   ///< entry records after the acknowledged position
         qint64 lineBytes = 0;
         qint64 unacknowledged = 0; ///< entries taken from it and not acknowledged yet (in the worker's hands)
+        bool zeroTail = false;     ///< scan(): only zeros (reserved space) follow its records in the file
     };
     struct Position
     {
@@ -122,11 +126,26 @@ private:
         qint64 offset = 0;
     };
     enum class WriteResult { Ok, Failed };
-    /** A segment file being written, shared with sync() (which works on it outside the lock). */
+    /**
+     * A segment file being written, shared with sync() (which works on it outside the lock). Where the
+     * system allows (Linux, on ext2/3/4, XFS or tmpfs), records are copied into a shared mapping of the
+     * file, into space reserved on disk beforehand (posix_fallocate, then zeros written over it so the pages
+     * are in the page cache, in chunks), so an append is no system call and a full disk shows as a
+     * failed reservation, never as a SIGBUS; the mapping's pages are the page cache, so they survive a kill
+     * of the process as a write() would. Elsewhere, or where the reservation is not supported, or for a
+     * record that would cross the mapping's end: one write() per record, as before.
+     */
     struct SegmentFile
     {
         QFile file;
-        QString path; ///< a QFile opened on a descriptor has no name of its own
+        QString path;        ///< a QFile opened on a descriptor has no name of its own
+        char *map = nullptr; ///< the shared mapping (mapSize bytes), or none: write() mode
+        qint64 mapSize = 0;
+        qint64 used = 0;     ///< bytes of records written (and the magic)
+        qint64 reserved = 0; ///< the file's length, reserved on disk: at least used
+        bool tight = false;  ///< a reservation failed: reserve only what each record needs from now on
+        ~SegmentFile();
+        void unmap();
     };
 
     QString segmentPath(quint64 number) const;
@@ -138,8 +157,16 @@ private:
     bool hasRoomLocked(const LokiQueuedEntry &entry) const;
     WriteResult appendLocked(const LokiQueuedEntry &entry);
     bool startSegmentLocked();
-    /** Stops writing to the current segment; its handle goes to the next sync() (or is just closed). */
+    /** Stops writing to the current segment; its handle goes to the next sync() (or is just closed). The
+     *  space reserved past its records is given back. */
     void retireWriteFileLocked(bool needsSync);
+    /** Makes the segment being written reserve at least @p need bytes; false, with m_lastWriteError, when the
+     *  file system refuses (a full disk). May switch the file to write() mode (no reservation here). */
+    bool reserveLocked(qint64 need);
+    /** Sets what the segment being written takes on disk (its file's length) in the bookkeeping. */
+    void setFileBytesLocked(qint64 bytes);
+    /** The bytes reserved past the records of the segment being written. */
+    qint64 unusedReservationLocked() const;
     /** The number the next segment gets: the spare's when there is one. */
     quint64 firstUnusedNumberLocked() const;
     /** Drops the retired handle of @p path (a segment about to be deleted) without syncing it. */
@@ -154,12 +181,19 @@ private:
     void flushReports();
 
     // Worker, no lock.
-    /** Makes sure the read buffer holds @p need bytes at @p offset of segment @p number, below @p end. */
-    bool fill(quint64 number, qint64 offset, qint64 end, qsizetype need);
+    /** The bytes at @p offset of segment @p number, at least @p need of them below @p end (how many can be
+     *  read there in @p available): in its mapping, or read into the read buffer; null if they cannot be. */
+    const char *fill(quint64 number, qint64 offset, qint64 end, qsizetype need, qsizetype *available);
+    void unmapReadFile();
+    void closeReadFile();
     void removeFiles(const QStringList &paths);
+    /** Creates segment file @p number holding the magic, mapped where the system allows. */
+    std::shared_ptr<SegmentFile> createSegmentFile(quint64 number, QString *why) const;
     /** Creates the next segment file ahead of time, so a sender that rotates creates none under the lock. */
     void prepareSpare();
     void syncDirectory();
+    /** Entries written and not synced yet (or retired files to sync). */
+    bool hasUnsyncedEntries() const;
 
     const Options m_options;
     const Limits m_limits;
@@ -170,6 +204,8 @@ private:
     std::function<void()> m_wake;
     std::unique_ptr<QLockFile> m_lock;
 
+    bool m_mapSegments = false;      ///< set by open(): the file system allows writing through a mapping
+    quint64 m_readMappedSegment = 0; ///< the segment the worker reads through a mapping (0: none)
     mutable QMutex m_mutex;
     QWaitCondition m_notFull;
     std::deque<Segment> m_segments; ///< oldest first; the last is the one written when m_writeFile is set
@@ -211,7 +247,9 @@ private:
     QFile m_readFile;
     quint64 m_readFileSegment = 0;
     QByteArray m_readBuffer;
-    qint64 m_readBufferStart = 0; ///< file offset of m_readBuffer's first byte
+    qint64 m_readBufferStart = 0;    ///< file offset of m_readBuffer's first byte
+    const char *m_readMap = nullptr; ///< the read file mapped (read-only), or none: read() into m_readBuffer
+    qint64 m_readMapSize = 0;
     QHash<quint32, const LokiStreamInfo *> m_readStreams;
     quint64 m_readStreamsSegment = 0;
 
@@ -221,6 +259,7 @@ private:
     QString m_ackPath;
     Position m_acked;
     bool m_ackFailed = false;
+    bool m_ackDirty = false; ///< written since the last sync()
 };
 
 #endif // LOKIQT_SPOOLBUFFER_P_H

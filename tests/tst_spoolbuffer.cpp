@@ -8,6 +8,7 @@
 #include <QtCore/QDir>
 #include <QtCore/QFileInfo>
 #include <QtCore/QProcess>
+#include <QtCore/QStorageInfo>
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QtTest>
 
@@ -18,6 +19,7 @@
 #ifdef Q_OS_UNIX
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #endif
 
@@ -219,6 +221,34 @@ private Q_SLOTS:
                          qPrintable(QStringLiteral("byte %1 bit %2").arg(i).arg(bit)));
             }
         }
+    }
+
+    // The CRC is computed by lokiqt (faster for records than zlib's crc32(), which it replaced), with zlib's
+    // values (CRC-32, the reflected polynomial 0xEDB88320, here bit by bit): records and acknowledgement
+    // files written before stay readable.
+    void theCrcIsZlibsForEveryLengthAndAlignment()
+    {
+        QByteArray data(4096 + 64, Qt::Uninitialized);
+        quint32 seed = 12345;
+        for (char &c : data) {
+            seed = seed * 1103515245u + 12345u;
+            c = char(seed >> 24);
+        }
+        for (qsizetype offset = 0; offset < 16; ++offset) {
+            for (qsizetype n = 0; n <= 1100 || n == 4096; n = n < 1100 ? n + 1 : n + 2996) {
+                const char *p = data.constData() + offset;
+                quint32 expected = 0xFFFFFFFFu;
+                for (qsizetype i = 0; i < n; ++i) {
+                    expected ^= quint8(p[i]);
+                    for (int bit = 0; bit < 8; ++bit)
+                        expected = (expected & 1) ? (expected >> 1) ^ 0xEDB88320u : expected >> 1;
+                }
+                expected = ~expected;
+                QVERIFY2(LokiSpoolFormat::crcOf(p, n) == expected,
+                         qPrintable(QStringLiteral("length %1 at offset %2").arg(n).arg(offset)));
+            }
+        }
+        QCOMPARE(LokiSpoolFormat::crcOf("123456789", 9), 0xCBF43926u); // the check value of CRC-32
     }
 
     // --- append, take, acknowledge, reopen ---
@@ -438,7 +468,12 @@ private Q_SLOTS:
         f.append("s", 100);
         QFile file(dir.filePath(segmentFiles(dir.path()).first()));
         QVERIFY(file.open(QIODevice::ReadWrite));
-        file.seek(file.size() / 2);
+        // Halfway through the records (the file may be longer: space reserved ahead of them is zeros).
+        const QByteArray written = file.readAll();
+        qsizetype end = written.size();
+        while (end > 0 && written[end - 1] == 0)
+            --end;
+        file.seek(end / 2);
         file.putChar('\xff');
         file.putChar('\xff');
         file.close();
@@ -741,6 +776,178 @@ private Q_SLOTS:
             QCOMPARE(QFileInfo(dir + QLatin1Char('/') + name).permissions() & others,
                      QFileDevice::Permissions());
         }
+    }
+
+    // --- issue 10: records written through a mapping of the segment, into space reserved ahead ---
+
+    // A segment of the format before issue 10 (LOKIQTS1) is replayed as it always was; there, zeros after the
+    // records are damage (reported), while in a new segment (LOKIQTS2) they are reserved space (silent).
+    void oldFormatSegmentsAreReplayed()
+    {
+        QTemporaryDir dir;
+        QByteArray records;
+        LokiSpoolFormat::appendStream(records, 0, "{s=\"old\"}", "{\"s\":\"old\"}");
+        const qint64 base = SpoolFixture::now();
+        for (int i = 0; i < 5; ++i)
+            LokiSpoolFormat::appendEntry(records, base + i, 0, 0, "old " + QByteArray::number(i),
+                                         i == 2 ? LokiMetadata{{"k", "v"}} : LokiMetadata{});
+        auto write = [&dir](const char *name, const QByteArray &data) {
+            QFile file(dir.filePath(QLatin1String(name)));
+            QVERIFY(file.open(QIODevice::WriteOnly));
+            QCOMPARE(file.write(data), data.size());
+        };
+        const QByteArray v1(LokiSpoolFormat::magicV1, LokiSpoolFormat::magicSize);
+        const QByteArray v2(LokiSpoolFormat::magic, LokiSpoolFormat::magicSize);
+        write("seg-0000000000000001.lqs", v1 + records);
+        write("seg-0000000000000002.lqs", v1 + records + QByteArray(100, '\0'));
+        write("seg-0000000000000003.lqs", v2 + records + QByteArray(5000, '\0'));
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 100));
+            QCOMPARE(f.spool->replayedCount(), 15);
+            QCOMPARE(f.reports.size(), 1); // the zeros in the old segment, not those in the new one
+            QVERIFY2(f.reports.first().contains(QLatin1String("seg-0000000000000002.lqs")),
+                     qPrintable(f.reports.first()));
+            // The reserved space of the new one was given back at once.
+            QCOMPARE(QFileInfo(dir.filePath(QStringLiteral("seg-0000000000000003.lqs"))).size(),
+                     LokiSpoolFormat::magicSize + records.size());
+            std::vector<LokiQueuedEntry> all;
+            while (!f.spool->isEmpty())
+                f.spool->takeBatch(all);
+            QCOMPARE(all.size(), size_t(15));
+            for (size_t i = 0; i < all.size(); ++i) {
+                QCOMPARE(all[i].line, "old " + QByteArray::number(int(i % 5)));
+                QCOMPARE(all[i].timestampNs, base + qint64(i % 5));
+                QCOMPARE(all[i].stream->key, QByteArray("{s=\"old\"}"));
+                QCOMPARE(all[i].metadata.size(), i % 5 == 2 ? 1 : 0);
+            }
+        }
+    }
+
+    // Records that do not fit the rest of the segment's mapping (one larger than a whole segment among them)
+    // are written with write() behind the mapped ones; all read back in order, in this run and the next.
+    void recordsLargerThanTheRestOfASegmentAreKept()
+    {
+        QTemporaryDir dir;
+        QList<QByteArray> lines;
+        for (int i = 0; i < 12; ++i) {
+            const int size = i % 4 == 3 ? 10000 : 100 + 700 * (i % 4); // 100, 800, 1500, 10000 bytes
+            lines << QByteArray::number(i) + ' ' + QByteArray(size, char('a' + i));
+        }
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 1000));
+            for (const QByteArray &line : std::as_const(lines))
+                QCOMPARE(f.push("s", line), LokiEntryBuffer::PushResult::Accepted);
+            QVERIFY(f.spool->segmentCount() >= 3); // 4 KiB segments
+            std::vector<LokiQueuedEntry> batch;
+            f.spool->takeBatch(batch); // read back in this run (batch bytes 1 MiB: all of them)
+            QCOMPARE(batch.size(), size_t(lines.size()));
+            for (size_t i = 0; i < batch.size(); ++i)
+                QCOMPARE(batch[i].line, lines[int(i)]);
+            QVERIFY(f.reports.isEmpty());
+            // not acknowledged: the next run has them all
+        }
+        for (const QString &name : segmentFiles(dir.path())) {
+            QFile file(dir.filePath(name));
+            QVERIFY(file.open(QIODevice::ReadOnly));
+            // No reserved space left behind (a record ends in its metadata count: four zero bytes at most).
+            QVERIFY2(!file.readAll().endsWith(QByteArray(16, '\0')), qPrintable(name));
+        }
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 1000));
+        QCOMPARE(g.spool->replayedCount(), lines.size());
+        QCOMPARE(g.takeAll(), lines);
+        QVERIFY(g.reports.isEmpty());
+    }
+
+    // A process killed right after push() returned (records in the mapping's pages only, no write(), no
+    // sync): the next open finds every record, and the space reserved after them is no damage.
+    void recordsInTheMappingSurviveSigkill()
+    {
+#ifndef Q_OS_LINUX
+        QSKIP("fork() and the mapped writer are Linux's");
+#else
+        QTemporaryDir dir;
+        constexpr int count = 3000; // a few segments and reserved chunks
+        const pid_t child = ::fork();
+        QVERIFY(child >= 0);
+        if (child == 0) {
+            SpoolFixture f;
+            if (!f.open(dir.path(), 128 * 1024, 64 * 1024 * 1024, Mode::DropNew, 100))
+                ::_exit(3);
+            const LokiStreamInfo *stream = f.streams.get("{s=\"k\"}", "{\"s\":\"k\"}");
+            for (int i = 0; i < count; ++i) {
+                LokiQueuedEntry e;
+                e.stream = stream;
+                e.line = "killed " + QByteArray::number(i) + ' ' + QByteArray(i % 200, 'z');
+                if (f.spool->push(std::move(e), LokiWait::until(QDeadlineTimer(0))) !=
+                    LokiEntryBuffer::PushResult::Accepted)
+                    ::_exit(4);
+            }
+            ::kill(::getpid(), SIGKILL);
+            ::_exit(5);
+        }
+        int status = 0;
+        QCOMPARE(::waitpid(child, &status, 0), child);
+        QVERIFY2(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, qPrintable(QString::number(status)));
+        bool reservedTail = false;
+        for (const QString &name : segmentFiles(dir.path())) {
+            QFile file(dir.filePath(name));
+            QVERIFY(file.open(QIODevice::ReadOnly));
+            reservedTail = reservedTail || file.readAll().endsWith(QByteArray(64, '\0'));
+        }
+        QVERIFY(reservedTail); // the killed writer had space reserved ahead, as it should
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path(), 128 * 1024, 64 * 1024 * 1024, Mode::DropNew, 500));
+        QCOMPARE(g.spool->replayedCount(), count);
+        QVERIFY2(g.reports.isEmpty(), qPrintable(g.reports.join(QLatin1String("; "))));
+        const QList<QByteArray> got = g.takeAll();
+        QCOMPARE(got.size(), count);
+        for (int i = 0; i < count; ++i)
+            QCOMPARE(got[i], "killed " + QByteArray::number(i) + ' ' + QByteArray(i % 200, 'z'));
+#endif
+    }
+
+    // A disk with less room than one reserved chunk: the spool fills it to the end (it then reserves what
+    // each record needs), then a refused reservation is a refused write: DropNew counts droppedNoSpace with
+    // the system's words, no SIGBUS, and what was accepted reads back.
+    void aReservationRefusedByAFullDiskIsAFullDisk()
+    {
+        SmallDisk disk;
+        if (!disk.mounted)
+            QSKIP(qPrintable(disk.why));
+        QVERIFY(QDir().mkpath(disk.path()));
+        {
+            // Fill it, then give back about 100 KiB: less than the 256 KiB a chunk reserves.
+            QFile filler(disk.mountPoint.filePath(QStringLiteral("filler")));
+            QVERIFY(filler.open(QIODevice::WriteOnly | QIODevice::Unbuffered));
+            const QByteArray block(4096, 'f');
+            while (filler.write(block) == block.size()) {
+            }
+            QVERIFY(filler.resize(filler.size() - 100 * 1024));
+        }
+        const qint64 free = QStorageInfo(disk.mountPoint.path()).bytesFree();
+        QVERIFY2(free > 64 * 1024 && free < 200 * 1024, qPrintable(QString::number(free)));
+        SpoolFixture f;
+        QVERIFY(f.open(disk.path(), 4 * 1024 * 1024, 64 * 1024 * 1024, Mode::DropNew, 100000));
+        const QByteArray padding(100, 'x');
+        int accepted = 0;
+        for (int i = 0; i < 5000; ++i) {
+            if (f.push("s", QByteArray::number(i) + ' ' + padding) == LokiEntryBuffer::PushResult::Accepted)
+                ++accepted;
+        }
+        const qint64 record = LokiSpoolFormat::entrySize(QByteArray("1000 ") + padding, {});
+        QVERIFY2(accepted > (free - 16 * 1024) / record, qPrintable(QString::number(accepted))); // to the end
+        QVERIFY(accepted < 5000);
+        QCOMPARE(f.counters.droppedNoSpace + accepted, 5000);
+        QVERIFY2(f.spool->lastWriteError().contains(QLatin1String("No space left on device")),
+                 qPrintable(f.spool->lastWriteError()));
+        QCOMPARE(f.reports.size(), 1);
+        const QList<QByteArray> got = f.takeAll();
+        QCOMPARE(got.size(), accepted);
+        QVERIFY(got.first().startsWith("0 "));
+        QVERIFY(got.last().startsWith(QByteArray::number(accepted - 1) + ' '));
     }
 
     void sendersAndTheWorkerRunConcurrently()

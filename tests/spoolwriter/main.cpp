@@ -24,6 +24,9 @@ int main(int argc, char **argv)
     config.labels = {{QStringLiteral("app"), QStringLiteral("spoolwriter")}};
     config.spool.directory = args[2];
     config.spool.sync = LokiConfig::SpoolSync::Never; // a kill keeps what the kernel has: no fsync needed
+    // Room for all a writer accepts before the test kills it: a writer blocked on a full spool prints nothing
+    // for as long as the receiver takes to drain it (the test waits for its first line).
+    config.spool.maxBytes = qint64(512) * 1024 * 1024;
     config.batch.maxEntries = 50;
     config.batch.maxWait = 5ms;
     config.retry.initialBackoff = 5ms;
