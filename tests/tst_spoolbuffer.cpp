@@ -223,34 +223,6 @@ private Q_SLOTS:
         }
     }
 
-    // The CRC is computed by lokiqt (faster for records than zlib's crc32(), which it replaced), with zlib's
-    // values (CRC-32, the reflected polynomial 0xEDB88320, here bit by bit): records and acknowledgement
-    // files written before stay readable.
-    void theCrcIsZlibsForEveryLengthAndAlignment()
-    {
-        QByteArray data(4096 + 64, Qt::Uninitialized);
-        quint32 seed = 12345;
-        for (char &c : data) {
-            seed = seed * 1103515245u + 12345u;
-            c = char(seed >> 24);
-        }
-        for (qsizetype offset = 0; offset < 16; ++offset) {
-            for (qsizetype n = 0; n <= 1100 || n == 4096; n = n < 1100 ? n + 1 : n + 2996) {
-                const char *p = data.constData() + offset;
-                quint32 expected = 0xFFFFFFFFu;
-                for (qsizetype i = 0; i < n; ++i) {
-                    expected ^= quint8(p[i]);
-                    for (int bit = 0; bit < 8; ++bit)
-                        expected = (expected & 1) ? (expected >> 1) ^ 0xEDB88320u : expected >> 1;
-                }
-                expected = ~expected;
-                QVERIFY2(LokiSpoolFormat::crcOf(p, n) == expected,
-                         qPrintable(QStringLiteral("length %1 at offset %2").arg(n).arg(offset)));
-            }
-        }
-        QCOMPARE(LokiSpoolFormat::crcOf("123456789", 9), 0xCBF43926u); // the check value of CRC-32
-    }
-
     // --- append, take, acknowledge, reopen ---
     void openingCreatesNoSegmentFile()
     {
