@@ -124,7 +124,7 @@ bool writeAll(QFile &file, const QByteArray &data, qint64 offset, QString *why)
  */
 bool fillWithZeros(int fd, qint64 from, qint64 to)
 {
-    static const char zeros[64 * 1024] = {};
+    static char zeros[64 * 1024]; // zero-initialized in .bss, not 64 KiB of the library file; only read
     while (from < to) {
         const ssize_t n = ::pwrite(fd, zeros, size_t(std::min<qint64>(to - from, sizeof zeros)), off_t(from));
         if (n < 0 && errno == EINTR)
