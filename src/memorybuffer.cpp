@@ -32,7 +32,8 @@ struct LokiMemoryBuffer::Lane
     qint64 lease = 0;      ///< room leased from m_free and not used yet (read by others once orphaned)
     qint64 unreported = 0; ///< messages (and bytes) published since the last report to the hint
     qint64 unreportedBytes = 0;
-    qint64 lastStamp = 0;              ///< distinct, increasing timestamps per thread
+    bool watching = false; ///< near a full batch: report every message, so the wake comes at the batch
+    qint64 lastStamp = 0;  ///< distinct, increasing timestamps per thread
     std::atomic<qint64> accepted{0};   ///< messages accepted (LokiCounterSet::acceptedTotal() adds them)
     std::atomic<bool> orphaned{false}; ///< its thread ended (or forgot it): freed once empty
 
@@ -128,6 +129,7 @@ LokiEntryBuffer::PushResult LokiMemoryBuffer::takeRoomLocked(const LokiWait &wai
                 return PushResult::Dropped;
             }
             m_bytes -= front().line.size();
+            m_hintBytes.fetch_sub(front().line.size());
             takeFront();
             ++m_removed;
             m_hintEntries.fetch_sub(1);
@@ -221,19 +223,31 @@ bool LokiMemoryBuffer::leaseRoom(Lane *lane)
             break;
         }
     }
-    // Once per lease: tell the hint what this lane published since the last one, and wake the worker
-    // when that makes a full batch.
-    const qint64 entries = m_hintEntries.fetch_add(lane->unreported) + lane->unreported;
-    const qint64 bytes = m_hintBytes.fetch_add(lane->unreportedBytes) + lane->unreportedBytes;
-    lane->unreported = 0;
-    lane->unreportedBytes = 0;
-    const qint64 fullBatch = std::min<qint64>(m_limits.batchEntries, qint64(m_capacity));
-    if (entries >= fullBatch || bytes >= m_limits.batchBytes)
+    if (report(lane))
         maybeWake(true);
     return true;
 }
 
-void LokiMemoryBuffer::publish(Lane *lane, const LokiMessageParts &parts)
+bool LokiMemoryBuffer::report(Lane *lane)
+{
+    // Once per lease (every message when near a full batch): tell the hint what this lane published since,
+    // and wake the worker when that makes a full batch.
+    const qint64 entries = m_hintEntries.fetch_add(lane->unreported) + lane->unreported;
+    const qint64 bytes = m_hintBytes.fetch_add(lane->unreportedBytes) + lane->unreportedBytes;
+    const qint64 chunkBytes = lane->unreportedBytes;
+    lane->unreported = 0;
+    lane->unreportedBytes = 0;
+    const qint64 fullBatch = std::min<qint64>(m_limits.batchEntries, qint64(m_capacity));
+    if (entries >= fullBatch || bytes >= m_limits.batchBytes) {
+        lane->watching = false;
+        return true;
+    }
+    // The next lease's worth could complete the batch: report each message until it does.
+    lane->watching = entries + m_leaseChunk >= fullBatch || bytes + 2 * chunkBytes >= m_limits.batchBytes;
+    return false;
+}
+
+bool LokiMemoryBuffer::publish(Lane *lane, const LokiMessageParts &parts)
 {
     const quint64 index = lane->tail.load(std::memory_order_relaxed);
     LokiRawMessage &slot = lane->messages[index & lane->mask];
@@ -250,6 +264,7 @@ void LokiMemoryBuffer::publish(Lane *lane, const LokiMessageParts &parts)
     // Sequentially consistent: the loads of m_wakeWhen and m_closed that follow are ordered after it, as the
     // worker's armWake() and close() order their store before they look at the lanes.
     lane->tail.store(index + 1, std::memory_order_seq_cst);
+    return lane->watching && report(lane);
 }
 
 LokiEntryBuffer::PushResult LokiMemoryBuffer::pushMessage(const LokiMessageParts &parts, const LokiWait &wait)
@@ -265,15 +280,16 @@ LokiEntryBuffer::PushResult LokiMemoryBuffer::pushMessage(const LokiMessageParts
     const bool laneFull = index - lane->head.load(std::memory_order_acquire) == lane->messages.size();
     if (laneFull || !leaseRoom(lane)) {
         PushResult result;
+        bool fullBatch = false;
         {
             QMutexLocker lock(&m_mutex);
-            result = pushMessageLocked(lane, parts, wait, lock);
+            result = pushMessageLocked(lane, parts, wait, lock, &fullBatch);
         }
         if (result == PushResult::Accepted)
-            maybeWake(false);
+            maybeWake(fullBatch);
         return result;
     }
-    publish(lane, parts);
+    const bool fullBatch = publish(lane, parts);
     if (m_closed.load()) {
         // Closed meanwhile. When the worker's shutdown already counted what the lanes held, this message
         // missed it: take it back and refuse it; otherwise it is accepted and will be counted.
@@ -285,13 +301,13 @@ LokiEntryBuffer::PushResult LokiMemoryBuffer::pushMessage(const LokiMessageParts
     }
     // Counted in the lane (on this thread's cache line); the counters' readers add the lanes.
     lane->accepted.store(lane->accepted.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    maybeWake(false);
+    maybeWake(fullBatch);
     return PushResult::Accepted;
 }
 
 LokiEntryBuffer::PushResult LokiMemoryBuffer::pushMessageLocked(Lane *lane, const LokiMessageParts &parts,
                                                                 const LokiWait &wait,
-                                                                QMutexLocker<QMutex> &lock)
+                                                                QMutexLocker<QMutex> &lock, bool *fullBatch)
 {
     if (m_closed.load())
         return PushResult::Closed;
@@ -319,7 +335,7 @@ LokiEntryBuffer::PushResult LokiMemoryBuffer::pushMessageLocked(Lane *lane, cons
             drainLanesLocked(); // (not reached: the lane holds fewer entries than the capacity)
         }
     }
-    publish(lane, parts);
+    *fullBatch = publish(lane, parts) || hasFullBatchLocked();
     lane->accepted.store(lane->accepted.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     return PushResult::Accepted;
 }
@@ -349,6 +365,7 @@ void LokiMemoryBuffer::drainLanesLocked()
             runs.push_back({lane.get(), head, end});
     }
     const qint64 offset = m_clockOffsetNs.load(std::memory_order_relaxed);
+    qint64 rendered = 0;
     while (!runs.empty()) {
         // Oldest first across the lanes (each lane is in order already).
         size_t oldest = 0;
@@ -366,6 +383,7 @@ void LokiMemoryBuffer::drainLanesLocked()
         entry.timestampNs = stamp > m_lastTimestamp ? stamp : m_lastTimestamp + 1;
         m_lastTimestamp = entry.timestampNs;
         run.lane->takenBytes += raw.text.size();
+        rendered += entry.line.size() - raw.text.size(); // the hint counted the text's size
         if (raw.text.capacity() > largeText)
             raw.text = QString();
         m_bytes += entry.line.size();
@@ -375,6 +393,8 @@ void LokiMemoryBuffer::drainLanesLocked()
             runs.erase(runs.begin() + qsizetype(oldest));
         }
     }
+    if (rendered != 0)
+        m_hintBytes.fetch_add(rendered);
     // Lanes of threads that ended: their unused lease goes back.
     for (auto it = m_lanes.begin(); it != m_lanes.end();) {
         Lane *lane = it->get();
@@ -429,9 +449,8 @@ LokiEntryBuffer::TakeStats LokiMemoryBuffer::takeBatch(std::vector<LokiQueuedEnt
     m_bytes -= bytes;
     m_removed += taken;
     if (taken > 0) {
-        // What is held now, for the lanes' full-batch wake (they report what they publish from here on).
-        m_hintEntries.store(qint64(m_count));
-        m_hintBytes.store(m_bytes);
+        m_hintEntries.fetch_sub(taken);
+        m_hintBytes.fetch_sub(bytes);
         m_free.fetch_add(taken);
         if (m_blocked > 0)
             m_notFull.wakeAll();

@@ -65,9 +65,13 @@ private:
     /** The slow path of pushMessage(): room (by the backpressure mode), a lane with space, under the mutex.
      */
     PushResult pushMessageLocked(Lane *lane, const LokiMessageParts &parts, const LokiWait &wait,
-                                 QMutexLocker<QMutex> &lock);
-    /** Writes a message into @p lane (room leased, a free slot) and publishes it; the producer's side. */
-    void publish(Lane *lane, const LokiMessageParts &parts);
+                                 QMutexLocker<QMutex> &lock, bool *fullBatch);
+    /** Adds what @p lane published since it last reported to the hint; returns whether that is a full batch.
+     */
+    bool report(Lane *lane);
+    /** Writes a message into @p lane (room leased, a free slot) and publishes it; the producer's side.
+     *  Returns whether the buffer now holds a full batch, as far as the lanes' reports tell. */
+    bool publish(Lane *lane, const LokiMessageParts &parts);
     /** Room for one entry under the mutex, by the backpressure mode; Accepted when there is. */
     PushResult takeRoomLocked(const LokiWait &wait, QMutexLocker<QMutex> &lock);
     /** Mutex held. Moves every lane's messages into the ring, rendered, oldest first; frees dead lanes. */
@@ -93,7 +97,10 @@ private:
 
     /** Room not leased by a lane nor used by an entry (credits: entries + leases + this = capacity). */
     alignas(64) std::atomic<qint64> m_free;
-    /** About the entries and bytes held (lanes report once per lease), for the lanes' full-batch wake. */
+    /**
+     * About the entries and bytes held, for the lanes' full-batch wake: what lanes reported (once per lease)
+     * and push() added, less what was taken or dropped; short by what lanes published and not reported yet.
+     */
     std::atomic<qint64> m_hintEntries{0};
     std::atomic<qint64> m_hintBytes{0};
     std::atomic<int> m_wakeWhen{int(WakeWhen::AnyEntry)};
