@@ -97,25 +97,21 @@ void leaveBusy(BusyMark *mark)
         g_busyFallback.fetch_sub(1);
 }
 
-/** The install lock held, after g_state changed: waits until no thread uses an earlier state. */
+/**
+ * The install lock held, after g_state changed: waits until no thread uses an earlier state. Each thread
+ * needs to be seen outside handle() once (it loads the new state when it comes back), not all of them at
+ * the same moment, so threads that log without pause cannot hold it up for good.
+ */
 void waitUntilNotBusy()
 {
-    for (;;) {
-        bool busy = g_busyFallback.load() > 0;
-        if (!busy) {
-            QMutexLocker lock(&g_marksMutex);
-            if (g_marks) {
-                for (BusyMark *mark : *g_marks) {
-                    if (mark->depth.load() > 0) {
-                        busy = true;
-                        break;
-                    }
-                }
-            }
-        }
-        if (!busy)
-            return;
+    while (g_busyFallback.load() > 0)
         QThread::yieldCurrentThread();
+    QMutexLocker lock(&g_marksMutex);
+    if (!g_marks)
+        return;
+    for (BusyMark *mark : *g_marks) {
+        while (mark->depth.load() > 0)
+            QThread::yieldCurrentThread();
     }
 }
 

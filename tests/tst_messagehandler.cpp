@@ -732,7 +732,9 @@ private Q_SLOTS:
     void installAndUninstallWhileThreadsLog()
     {
         makeClient(configFor(*receiver));
-        qInstallMessageHandler(recordingHandler);
+        static std::atomic<int> before{0};
+        before.store(0);
+        qInstallMessageHandler([](QtMsgType, const QMessageLogContext &, const QString &) { ++before; });
         LokiMessageHandler::Options options;
         options.callPreviousHandler = false;
         std::atomic<bool> stop{false};
@@ -757,7 +759,7 @@ private Q_SLOTS:
         QVERIFY(counters.accepted > 0);
         QCOMPARE(counters.sent, counters.accepted);
         QCOMPARE(qint64(receiver->entryCount()), counters.accepted);
-        QVERIFY(!previousSaw().isEmpty()); // between installations the messages went to the handler before
+        QVERIFY(before.load() > 0); // between installations the messages went to the handler before
     }
 
     void fatalFlushesBeforeAbort()
