@@ -283,6 +283,40 @@ private Q_SLOTS:
         QVERIFY(f.buffer.isEmpty());
     }
 
+    // A message's timestamp is the wall clock when it was handed over (read cheaply, once): within a few
+    // milliseconds of what the system clock said around the call, in bursts and after pauses alike.
+    void messageTimestampsFollowTheWallClock()
+    {
+        Fixture f(100000, Mode::DropNew, 100000);
+        f.renderText();
+        std::vector<std::pair<qint64, qint64>> around; // system clock before and after each call, ns
+        for (int i = 0; i < 3000; ++i) {
+            const qint64 before = QDateTime::currentMSecsSinceEpoch() * 1000000;
+            f.message(QString::number(i));
+            const qint64 after = (QDateTime::currentMSecsSinceEpoch() + 1) * 1000000;
+            around.emplace_back(before, after);
+            if (i % 500 == 499)
+                QThread::msleep(30); // past the counter's 2 ms window
+            else if (i % 100 == 99)
+                QThread::usleep(1500);
+        }
+        std::vector<LokiQueuedEntry> out;
+        f.buffer.takeBatch(out);
+        QCOMPARE(out.size(), around.size());
+        constexpr qint64 slack = 5000000; // 5 ms: the millisecond clock above, a busy machine
+        for (size_t i = 0; i < out.size(); ++i) {
+            QVERIFY2(out[i].timestampNs >= around[i].first - slack &&
+                         out[i].timestampNs <= around[i].second + slack,
+                     qPrintable(QStringLiteral("message %1: %2 not in [%3, %4]")
+                                    .arg(i)
+                                    .arg(out[i].timestampNs)
+                                    .arg(around[i].first)
+                                    .arg(around[i].second)));
+            if (i > 0)
+                QVERIFY(out[i].timestampNs > out[i - 1].timestampNs);
+        }
+    }
+
     void messagesObeyTheCapacity()
     {
         Fixture newest(3, Mode::DropNew);
