@@ -13,7 +13,6 @@
 #include <QtCore/qlogging.h>
 
 #include <chrono>
-#include <cstring>
 #include <functional>
 
 /** One stream's label set, interned for the client's lifetime (entries point at it). */
@@ -78,50 +77,9 @@ struct LokiRawMessage
     QtMsgType type = QtDebugMsg;
     quint8 flags = 0; ///< LokiMessageParts::Flag
 
-    /** Copies @p parts into this message, reusing the capacity its strings have. */
+    /** Copies @p parts into this message, reusing the capacity its strings have (memorybuffer.cpp). */
     void assign(const LokiMessageParts &parts);
 };
-
-namespace LokiRawCopy {
-/** @p out = @p text (null: empty), keeping @p out's capacity: no allocation once it is large enough. */
-inline void assign(QByteArray &out, const char *text)
-{
-    const qsizetype size = text ? qsizetype(std::strlen(text)) : 0;
-    if (size == 0 && out.isEmpty())
-        return; // (resize() of a null array costs a call into QByteArray every time)
-    out.resize(size);
-    if (size > 0)
-        std::memcpy(out.data(), text, size_t(size));
-}
-inline void assign(QString &out, const QString &text)
-{
-    if (text.isEmpty() && out.isEmpty())
-        return;
-    out.resize(text.size());
-    if (!text.isEmpty())
-        std::memcpy(static_cast<void *>(out.data()), text.constData(), size_t(text.size()) * sizeof(QChar));
-}
-} // namespace LokiRawCopy
-
-inline void LokiRawMessage::assign(const LokiMessageParts &parts)
-{
-    stream = parts.stream;
-    type = parts.type;
-    line = parts.line;
-    LokiRawCopy::assign(text, *parts.text);
-    const bool context = parts.flags & LokiMessageParts::ContextFields;
-    const bool categoryWanted = context || (parts.flags & LokiMessageParts::CategoryField);
-    const bool withCategory = categoryWanted && parts.category && std::strcmp(parts.category, "default") != 0;
-    const bool withFile = context && parts.file;
-    const bool withFunction = context && parts.function;
-    LokiRawCopy::assign(category, withCategory ? parts.category : nullptr);
-    LokiRawCopy::assign(file, withFile ? parts.file : nullptr);
-    LokiRawCopy::assign(function, withFunction ? parts.function : nullptr);
-    flags = quint8(parts.flags & (LokiMessageParts::LevelField | LokiMessageParts::ContextFields |
-                                  LokiMessageParts::CategoryField)) |
-            (withCategory ? LokiMessageParts::HasCategory : 0) | (withFile ? LokiMessageParts::HasFile : 0) |
-            (withFunction ? LokiMessageParts::HasFunction : 0);
-}
 
 /**
  * Renders a raw message into @p entry's line, stream and metadata (never its timestamp); counts and reports a

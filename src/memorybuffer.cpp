@@ -11,11 +11,53 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstring>
 
 qint64 LokiBufferClock::nowNs()
 {
     using namespace std::chrono;
     return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+namespace LokiRawCopy {
+/** @p out = @p text (null: empty), keeping @p out's capacity: no allocation once it is large enough. */
+void assign(QByteArray &out, const char *text)
+{
+    const qsizetype size = text ? qsizetype(std::strlen(text)) : 0;
+    if (size == 0 && out.isEmpty())
+        return; // (resize() of a null array costs a call into QByteArray every time)
+    out.resize(size);
+    if (size > 0)
+        std::memcpy(out.data(), text, size_t(size));
+}
+void assign(QString &out, const QString &text)
+{
+    if (text.isEmpty() && out.isEmpty())
+        return;
+    out.resize(text.size());
+    if (!text.isEmpty())
+        std::memcpy(static_cast<void *>(out.data()), text.constData(), size_t(text.size()) * sizeof(QChar));
+}
+} // namespace LokiRawCopy
+
+void LokiRawMessage::assign(const LokiMessageParts &parts)
+{
+    stream = parts.stream;
+    type = parts.type;
+    line = parts.line;
+    LokiRawCopy::assign(text, *parts.text);
+    const bool context = parts.flags & LokiMessageParts::ContextFields;
+    const bool categoryWanted = context || (parts.flags & LokiMessageParts::CategoryField);
+    const bool withCategory = categoryWanted && parts.category && std::strcmp(parts.category, "default") != 0;
+    const bool withFile = context && parts.file;
+    const bool withFunction = context && parts.function;
+    LokiRawCopy::assign(category, withCategory ? parts.category : nullptr);
+    LokiRawCopy::assign(file, withFile ? parts.file : nullptr);
+    LokiRawCopy::assign(function, withFunction ? parts.function : nullptr);
+    flags = quint8(parts.flags & (LokiMessageParts::LevelField | LokiMessageParts::ContextFields |
+                                  LokiMessageParts::CategoryField)) |
+            (withCategory ? LokiMessageParts::HasCategory : 0) | (withFile ? LokiMessageParts::HasFile : 0) |
+            (withFunction ? LokiMessageParts::HasFunction : 0);
 }
 
 namespace {
