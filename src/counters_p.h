@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 
 /**
  * Counters shared by senders, the worker and readers in any thread. The senders' counters and the worker's
@@ -32,6 +33,14 @@ struct LokiCounterSet
     std::atomic<qint64> corrupted{0}; ///< lost with a spool segment damaged while the client ran
     std::atomic<qint64> replayed{0};  ///< found in the spool at start (written by an earlier run)
 
+    /**
+     * Set (before any send) by a buffer that counts some accepted entries where senders share no cache line
+     * (the memory buffer's per-thread lanes): returns `accepted` plus those, consistently. Empty: `accepted`.
+     */
+    std::function<qint64()> acceptedWithLanes;
+    /** Entries accepted so far, exact: what readers use instead of `accepted`. */
+    qint64 acceptedTotal() const { return acceptedWithLanes ? acceptedWithLanes() : accepted.load(); }
+
     /** Entries resolved: delivered, failed for good, or dropped after they were accepted. */
     qint64 resolved() const
     {
@@ -52,7 +61,7 @@ struct LokiCounterSet
         // Read the resolutions first, so a concurrent accept can only make the result larger; a drop-oldest
         // counted just before its accept is published can make it one less, hence the clamp.
         const qint64 done = resolved();
-        return std::max<qint64>(0, accepted.load() + replayed.load() - done);
+        return std::max<qint64>(0, acceptedTotal() + replayed.load() - done);
     }
 
     static void add(std::atomic<qint64> &counter, qint64 n)

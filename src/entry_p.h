@@ -9,8 +9,11 @@
 #include <QtCore/QDeadlineTimer>
 #include <QtCore/QList>
 #include <QtCore/QPair>
+#include <QtCore/QString>
+#include <QtCore/qlogging.h>
 
 #include <chrono>
+#include <functional>
 
 /** One stream's label set, interned for the client's lifetime (entries point at it). */
 struct LokiStreamInfo
@@ -30,6 +33,59 @@ struct LokiQueuedEntry
     QByteArray line;       ///< UTF-8
     LokiMetadata metadata; ///< empty for most entries (costs no allocation then)
 };
+
+/**
+ * One Qt message as the message handler hands it over (LokiEntryBuffer::pushMessage): what rendering it into
+ * a line needs, nothing rendered yet. The pointers are valid for the call only; the buffer copies what it
+ * keeps.
+ */
+struct LokiMessageParts
+{
+    enum Flag : quint8 {
+        LevelField = 1,    ///< Plain line format: `level=` goes into the line (no level label)
+        ContextFields = 2, ///< category (unless "default"), file, line, function go into the line
+        CategoryField = 4, ///< the category goes into the line even without ContextFields (a demoted label)
+        // Set by LokiRawMessage::assign(): which of the strings were given (an empty one is a field too).
+        HasCategory = 8,
+        HasFile = 16,
+        HasFunction = 32,
+    };
+    const QString *text = nullptr; ///< the message (already through qFormatLogMessage when asked for)
+    const char *category = nullptr;
+    const char *file = nullptr;
+    const char *function = nullptr;
+    int line = 0;
+    QtMsgType type = QtDebugMsg;
+    quint8 flags = 0;
+    const LokiStreamInfo *stream = nullptr; ///< the level's stream
+};
+
+/**
+ * A message kept as the caller handed it over, until the worker renders it (the memory buffer's per-thread
+ * lanes keep these; their strings keep their capacity from message to message, so the steady state allocates
+ * nothing). Rendering it (see LokiMessageRenderer) gives the same line as rendering it at once.
+ */
+struct LokiRawMessage
+{
+    qint64 timestampNs = 0; ///< the wall clock when it was handed over, without the clock offset
+    const LokiStreamInfo *stream = nullptr;
+    QString text;
+    QByteArray category; ///< only what goes into the line: empty when no field is wanted
+    QByteArray file;
+    QByteArray function;
+    int line = 0;
+    QtMsgType type = QtDebugMsg;
+    quint8 flags = 0; ///< LokiMessageParts::Flag
+
+    /** Copies @p parts into this message, reusing the capacity its strings have (memorybuffer.cpp). */
+    void assign(const LokiMessageParts &parts);
+};
+
+/**
+ * Renders a raw message into @p entry's line, stream and metadata (never its timestamp); counts and reports a
+ * truncation. Set once by the client (LokiEntryBuffer::setMessageRenderer); thread-safe.
+ */
+using LokiMessageRenderer = std::function<void(const LokiRawMessage &message, LokiQueuedEntry &entry)>;
 
 /**
  * How long a push may wait for room in Block mode: a deadline fixed by the caller, a timeout that starts

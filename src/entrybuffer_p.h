@@ -62,6 +62,23 @@ public:
     virtual PushResult push(LokiQueuedEntry &&entry, const LokiWait &wait) = 0;
 
     /**
+     * Any thread. One Qt message from the message handler, as push() of its rendered entry (stamped with
+     * "now"). By default it is rendered at once, on the calling thread (the spool writes the entry before
+     * the call returns); the memory buffer keeps it raw in a lane of the calling thread and renders it on
+     * the worker (see LokiMemoryBuffer).
+     */
+    virtual PushResult pushMessage(const LokiMessageParts &parts, const LokiWait &wait)
+    {
+        LokiRawMessage raw;
+        raw.assign(parts);
+        LokiQueuedEntry entry;
+        m_renderer(raw, entry);
+        return push(std::move(entry), wait);
+    }
+    /** Before any pushMessage(). How raw messages become entries. */
+    void setMessageRenderer(LokiMessageRenderer renderer) { m_renderer = std::move(renderer); }
+
+    /**
      * Worker. Moves up to one batch of entries (by Limits::batchEntries and line bytes; a single entry larger
      * than batchBytes still goes, alone) from the head into @p out. What it resolved on the way without
      * handing it out is returned, and already counted.
@@ -125,6 +142,9 @@ public:
     virtual QString boundDescription() const = 0;
     /** The system's reason for the latest failed write (LokiCounterSet::droppedNoSpace), empty if none. */
     virtual QString lastWriteError() const { return QString(); }
+
+protected:
+    LokiMessageRenderer m_renderer;
 };
 
 #endif // LOKIQT_ENTRYBUFFER_P_H

@@ -336,46 +336,97 @@ LokiIngest::HandlerContext LokiIngest::handlerContext(const LokiMessageHandler::
     return c;
 }
 
-LokiIngested LokiIngest::message(const HandlerContext &c, QtMsgType type, const QMessageLogContext &where,
-                                 const QString &message)
+bool LokiIngest::categoryIsLabel(const HandlerContext &c, const char *category) const
+{
+    // A category label only while its value fits the limit; otherwise the category goes into the line.
+    return c.categoryIsLabel && category && category[0] != '\0' &&
+           qsizetype(std::strlen(category)) <= m_config.limits.maxLabelValueLength;
+}
+
+LokiMessageParts LokiIngest::messageParts(const HandlerContext &c, QtMsgType type,
+                                          const QMessageLogContext &where, const QString *text)
+{
+    LokiMessageParts parts;
+    parts.text = text;
+    parts.category = where.category;
+    parts.file = where.file;
+    parts.function = where.function;
+    parts.line = where.line;
+    parts.type = type;
+    parts.stream = c.levelStreams[size_t(severity(type))];
+    const LokiMessageHandler::Options &options = c.options;
+    quint8 flags = 0;
+    if (options.levelLabel.isEmpty())
+        flags |= LokiMessageParts::LevelField;
+    if (options.includeContext)
+        flags |= LokiMessageParts::ContextFields;
+    // An allow-listed category too long for a label value goes into the line even without includeContext.
+    if (c.categoryIsLabel && where.category && where.category[0] != '\0')
+        flags |= LokiMessageParts::CategoryField;
+    parts.flags = flags;
+    return parts;
+}
+
+QString LokiIngest::messageLine(const LokiRawMessage &raw) const
 {
     const LokiConfig::LineFormat format = m_config.lineFormat;
-    const LokiMessageHandler::Options &options = c.options;
-    // A category label only while its value fits the limit; otherwise the category goes into the line.
-    const bool categoryLabel = c.categoryIsLabel && where.category && where.category[0] != '\0' &&
-                               qsizetype(std::strlen(where.category)) <= m_config.limits.maxLabelValueLength;
     LokiRender::FieldList fields;
     // Plain carries the level in the line only without a level label; logfmt and JSON always do, so that
     // `| logfmt` and `| json` find it.
     const QString level =
-        format != LokiConfig::LineFormat::Plain ? LokiMessageHandler::levelName(type) : QString();
-    if (options.levelLabel.isEmpty() && format == LokiConfig::LineFormat::Plain)
-        fields.append({QStringLiteral("level"), LokiMessageHandler::levelName(type)});
-    // An allow-listed category too long for a label value goes into the line even without includeContext.
-    const bool categoryDemoted =
-        c.categoryIsLabel && !categoryLabel && where.category && where.category[0] != '\0';
-    if (options.includeContext || categoryDemoted) {
-        if (where.category && qstrcmp(where.category, "default") != 0 && !categoryLabel)
-            fields.append({QStringLiteral("category"), QString::fromUtf8(where.category)});
+        format != LokiConfig::LineFormat::Plain ? LokiMessageHandler::levelName(raw.type) : QString();
+    if ((raw.flags & LokiMessageParts::LevelField) && format == LokiConfig::LineFormat::Plain)
+        fields.append({QStringLiteral("level"), LokiMessageHandler::levelName(raw.type)});
+    if (raw.flags & LokiMessageParts::HasCategory)
+        fields.append({QStringLiteral("category"), QString::fromUtf8(raw.category)});
+    if (raw.flags & LokiMessageParts::ContextFields) {
+        if (raw.flags & LokiMessageParts::HasFile)
+            fields.append({QStringLiteral("file"), QString::fromUtf8(raw.file)});
+        if (raw.line > 0)
+            fields.append({QStringLiteral("line"), QString::number(raw.line)});
+        if (raw.flags & LokiMessageParts::HasFunction)
+            fields.append({QStringLiteral("function"), QString::fromUtf8(raw.function)});
     }
-    if (options.includeContext) {
-        if (where.file)
-            fields.append({QStringLiteral("file"), QString::fromUtf8(where.file)});
-        if (where.line > 0)
-            fields.append({QStringLiteral("line"), QString::number(where.line)});
-        if (where.function)
-            fields.append({QStringLiteral("function"), QString::fromUtf8(where.function)});
-    }
-    QString line = LokiRender::renderLine(
-        format, level, options.useMessagePattern ? qFormatLogMessage(type, where, message) : message, fields);
+    return LokiRender::renderLine(format, level, raw.text, fields);
+}
+
+bool LokiIngest::cutLine(QByteArray &utf8) const
+{
+    if (utf8.size() <= m_config.limits.maxLineBytes)
+        return false;
+    utf8 = LokiRender::truncateLine(utf8, m_config.limits.maxLineBytes);
+    return true;
+}
+
+bool LokiIngest::renderMessage(const LokiRawMessage &raw, LokiQueuedEntry &entry) const
+{
+    entry.stream = raw.stream;
+    entry.line = LokiRender::toUtf8Exact(messageLine(raw));
+    return cutLine(entry.line);
+}
+
+LokiIngested LokiIngest::message(const HandlerContext &c, QtMsgType type, const QMessageLogContext &where,
+                                 const QString &message)
+{
+    const QString formatted =
+        c.options.useMessagePattern ? qFormatLogMessage(type, where, message) : QString();
+    const bool categoryLabel = categoryIsLabel(c, where.category);
+    LokiMessageParts parts =
+        messageParts(c, type, where, c.options.useMessagePattern ? &formatted : &message);
+    if (categoryLabel)
+        parts.flags &= quint8(~LokiMessageParts::CategoryField); // a label, not a field
+    LokiRawMessage raw;
+    raw.assign(parts);
+    if (categoryLabel) // the category is the label's value, not a field
+        raw.flags &= quint8(~LokiMessageParts::HasCategory);
+    QString line = messageLine(raw);
     LokiIngested out;
-    const size_t index = size_t(severity(type));
     if (categoryLabel) {
-        LokiRender::LabelMap labels = c.levelLabels[index];
+        LokiRender::LabelMap labels = c.levelLabels[size_t(severity(type))];
         labels.insert(QStringLiteral("category"), QString::fromUtf8(where.category));
         out.entry.stream = streamFor(labels, &out.entry.metadata, &line, &out.demoted);
     } else {
-        out.entry.stream = c.levelStreams[index];
+        out.entry.stream = parts.stream;
     }
     setLine(out, LokiRender::toUtf8Exact(line));
     return out;

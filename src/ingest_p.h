@@ -101,6 +101,22 @@ public:
     /** One Qt message through a context from handlerContext(). Never refused. */
     LokiIngested message(const HandlerContext &context, QtMsgType type, const QMessageLogContext &where,
                          const QString &message);
+    /**
+     * Any thread, cheap: whether @p category becomes a label of this message (allow-listed and within the
+     * label limits). Such a message needs message(): its stream depends on the category and the stream cap.
+     */
+    bool categoryIsLabel(const HandlerContext &context, const char *category) const;
+    /**
+     * Any thread, cheap: what the handler hands to LokiEntryBuffer::pushMessage() for a message whose
+     * category is not a label (see categoryIsLabel()). @p text must outlive the use of the result.
+     */
+    static LokiMessageParts messageParts(const HandlerContext &context, QtMsgType type,
+                                         const QMessageLogContext &where, const QString *text);
+    /**
+     * Any thread (the worker, for the memory buffer). The line, stream and metadata of a message kept raw:
+     * the same as message() gives for it. Returns whether the line was cut to Limits::maxLineBytes.
+     */
+    bool renderMessage(const LokiRawMessage &raw, LokiQueuedEntry &entry) const;
 
     /** The stream of entries without labels of their own: the static labels, or the fallback label. */
     const LokiStreamInfo *defaultStream() const { return m_defaultStream; }
@@ -123,6 +139,10 @@ private:
     QString labelSetProblem(const LokiRender::LabelMap &labels) const;
     /** @p utf8 as the entry of @p ingested, cut to Limits::maxLineBytes. */
     void setLine(LokiIngested &ingested, QByteArray utf8) const;
+    /** @p utf8 cut to Limits::maxLineBytes; returns whether it was cut. */
+    bool cutLine(QByteArray &utf8) const;
+    /** The line of a raw message, before UTF-8 and truncation. */
+    QString messageLine(const LokiRawMessage &raw) const;
     LokiIngested rejected(const QString &why) const;
 
     const LokiConfig m_config;

@@ -256,6 +256,11 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
     d->buffer->setWakeCallback(
         [worker] { QMetaObject::invokeMethod(worker, &LokiWorker::schedule, Qt::QueuedConnection); });
     d->status.setErrorObserver([d](const LokiError &error) { d->onErrorSignalled(error); });
+    // The message handler's messages, rendered where the buffer renders them (a memory buffer: the worker).
+    d->buffer->setMessageRenderer([d](const LokiRawMessage &message, LokiQueuedEntry &entry) {
+        if (d->ingest.renderMessage(message, entry) && d->counters.truncated.fetch_add(1) == 0)
+            d->reportError(d->ingest.truncatedReport());
+    });
     if (!d->configError.isEmpty()) {
         qCWarning(lcLoki, "invalid configuration: %s", qPrintable(d->configError));
         d->reportError(LokiError(LokiError::Kind::InvalidEntry,
@@ -384,7 +389,7 @@ LokiClient::Counters LokiClient::counters() const
     Q_D(const LokiClient);
     const LokiCounterSet &c = d->counters;
     Counters out;
-    out.accepted = c.accepted.load();
+    out.accepted = c.acceptedTotal();
     out.sent = c.sent.load();
     out.droppedNew = c.droppedNew.load();
     out.droppedOldest = c.droppedOldest.load();
@@ -406,7 +411,7 @@ LokiClient::Counters LokiClient::counters() const
 
 qint64 LokiClient::accepted() const
 {
-    return d_func()->counters.accepted.load();
+    return d_func()->counters.acceptedTotal();
 }
 
 qint64 LokiClient::sent() const

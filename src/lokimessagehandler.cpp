@@ -8,14 +8,16 @@
 #include <QtCore/QMutex>
 #include <QtCore/QThread>
 
+#include <algorithm>
 #include <atomic>
+#include <vector>
 
 namespace {
 // The thread of the application object: the UI thread of a GUI application.
-bool isMainThread()
+bool isMainThread(const QThread *current)
 {
     const QCoreApplication *app = QCoreApplication::instance();
-    return !app || QThread::currentThread() == app->thread();
+    return !app || current == app->thread();
 }
 
 struct HandlerState
@@ -26,12 +28,92 @@ struct HandlerState
     quint64 generation = 0;             ///< which install() made it
 };
 
-// The installed state. A message being handled holds a reference (g_busy), so uninstall() can wait until no
-// thread uses the state any more before it frees it and lets the caller destroy the client.
+// The installed state. A thread handling a message marks itself busy first, so uninstall() can wait until no
+// thread uses the state any more before it frees it and lets the caller destroy the client. Each thread has
+// its own mark (on a cache line of its own), so threads logging at once share no line per message.
 std::atomic<HandlerState *> g_state{nullptr};
-std::atomic<int> g_busy{0};
 QBasicMutex g_installMutex;
 thread_local bool t_inHandler = false;
+
+struct alignas(64) BusyMark
+{
+    std::atomic<int> depth{0}; ///< how many of this thread's handle() frames use the state
+};
+QBasicMutex g_marksMutex;
+std::vector<BusyMark *> *g_marks =
+    nullptr; // guarded by g_marksMutex; never freed (threads may outlive statics)
+
+thread_local bool t_markGone = false;
+
+struct MarkHolder
+{
+    BusyMark *mark = nullptr;
+    ~MarkHolder()
+    {
+        if (!mark)
+            return;
+        t_markGone = true;
+        QMutexLocker lock(&g_marksMutex);
+        g_marks->erase(std::find(g_marks->begin(), g_marks->end(), mark));
+        delete mark;
+    }
+};
+thread_local MarkHolder t_mark;
+
+// For a thread whose mark is gone (a message logged by a thread-local destructor after ours ran).
+std::atomic<int> g_busyFallback{0};
+
+BusyMark *currentMark()
+{
+    if (Q_LIKELY(t_mark.mark))
+        return t_mark.mark;
+    if (t_markGone)
+        return nullptr;
+    auto *mark = new BusyMark;
+    QMutexLocker lock(&g_marksMutex);
+    if (!g_marks)
+        g_marks = new std::vector<BusyMark *>;
+    g_marks->push_back(mark);
+    t_mark.mark = mark;
+    return mark;
+}
+
+/** Marks this thread busy with the state (sequentially consistent, before the state is loaded). */
+BusyMark *enterBusy()
+{
+    BusyMark *mark = currentMark();
+    if (mark)
+        mark->depth.store(mark->depth.load(std::memory_order_relaxed) + 1);
+    else
+        g_busyFallback.fetch_add(1);
+    return mark;
+}
+
+void leaveBusy(BusyMark *mark)
+{
+    if (mark)
+        mark->depth.store(mark->depth.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+    else
+        g_busyFallback.fetch_sub(1);
+}
+
+/**
+ * The install lock held, after g_state changed: waits until no thread uses an earlier state. Each thread
+ * needs to be seen outside handle() once (it loads the new state when it comes back), not all of them at
+ * the same moment, so threads that log without pause cannot hold it up for good.
+ */
+void waitUntilNotBusy()
+{
+    while (g_busyFallback.load() > 0)
+        QThread::yieldCurrentThread();
+    QMutexLocker lock(&g_marksMutex);
+    if (!g_marks)
+        return;
+    for (BusyMark *mark : *g_marks) {
+        while (mark->depth.load() > 0)
+            QThread::yieldCurrentThread();
+    }
+}
 
 // Our handle() as a link in Qt's chain of handlers, apart from the state: whether it is in the chain (as
 // far as we know; guarded by g_installMutex), and the handler it passes messages on to (the one installed
@@ -67,8 +149,7 @@ void passOn(QtMessageHandler handler, QtMsgType type, const QMessageLogContext &
 void LokiMessageHandlerPrivate::detachLocked()
 {
     HandlerState *old = g_state.exchange(nullptr);
-    while (g_busy.load() > 0)
-        QThread::yieldCurrentThread();
+    waitUntilNotBusy();
     delete old;
 }
 
@@ -146,8 +227,7 @@ quint64 LokiMessageHandlerPrivate::install(LokiClient *client, const LokiMessage
         if (current != &LokiMessageHandler::handle)
             g_topPrevious.store(current);
     }
-    while (g_busy.load() > 0)
-        QThread::yieldCurrentThread();
+    waitUntilNotBusy();
     delete old;
     lock.unlock();
 
@@ -239,10 +319,10 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
             passOn(previous, type, context, message);
         return;
     }
-    g_busy.fetch_add(1);
+    BusyMark *const mark = enterBusy();
     const HandlerState *s = g_state.load();
     if (!s) {
-        g_busy.fetch_sub(1);
+        leaveBusy(mark);
         // Not installed (uninstalled meanwhile, or left in an application's chain by uninstall()): pass the
         // message on to the handler before ours, as if ours were not there.
         if (const QtMessageHandler previous = nextHandler())
@@ -251,26 +331,41 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
     }
     const LokiMessageHandler::Options &options = s->context.options;
     const bool ownCategory = context.category && qstrncmp(context.category, "lokiqt", 6) == 0;
+    const QThread *const current = QThread::currentThread();
     const bool forward = !t_inHandler && !ownCategory &&
                          LokiIngest::severity(type) >= LokiIngest::severity(options.minimumLevel) &&
-                         !s->client->isClientThread(QThread::currentThread());
+                         !s->client->isClientThread(current);
     if (forward) {
         t_inHandler = true; // anything the client logs while we are in it must not come back here
-        const auto deadline =
-            s->d->config.backpressure == LokiConfig::Backpressure::Block
-                ? LokiWait::atMost(isMainThread() ? options.blockTimeout : options.otherThreadsBlockTimeout)
-                : LokiWait::atMost(std::chrono::milliseconds(0));
-        s->d->enqueue(s->d->ingest.message(s->context, type, context, message), deadline);
+        LokiClientPrivate *d = s->d;
+        const auto deadline = d->config.backpressure == LokiConfig::Backpressure::Block
+                                  ? LokiWait::atMost(isMainThread(current) ? options.blockTimeout
+                                                                           : options.otherThreadsBlockTimeout)
+                                  : LokiWait::atMost(std::chrono::milliseconds(0));
+        if (d->started.load(std::memory_order_relaxed) &&
+            !d->ingest.categoryIsLabel(s->context, context.category)) {
+            // The common case: the buffer takes the message as it is (a memory buffer renders it on the
+            // worker; a spool here, to have it on disk when we return).
+            const QString formatted =
+                options.useMessagePattern ? qFormatLogMessage(type, context, message) : QString();
+            d->buffer->pushMessage(
+                LokiIngest::messageParts(s->context, type, context,
+                                         options.useMessagePattern ? &formatted : &message),
+                deadline);
+        } else {
+            // A category label (its stream, the stream cap), or a client that has not started yet.
+            d->enqueue(d->ingest.message(s->context, type, context, message), deadline);
+        }
         if (type == QtFatalMsg) {
             // Qt aborts when we return. With a spool the entries are in its files already: force them onto
             // the storage. Then push what is queued, for a bounded time.
-            s->d->buffer->sync();
+            d->buffer->sync();
             s->client->flush(QDeadlineTimer(options.fatalFlushTimeout));
         }
         t_inHandler = false;
     }
     const QtMessageHandler previous = options.callPreviousHandler ? nextHandler() : nullptr;
-    g_busy.fetch_sub(1);
+    leaveBusy(mark);
     if (previous)
         passOn(previous, type, context, message);
 }

@@ -401,6 +401,80 @@ private Q_SLOTS:
         QCOMPARE(QString::fromUtf8(got.entry.stream->key), stream);
         QCOMPARE(QString::fromUtf8(got.entry.line), line);
         QCOMPARE(got.entry.timestampNs, qint64(0)); // stamped by the buffer
+        if (!ingest.categoryIsLabel(c, category.constData())) {
+            // The way of the memory buffer: kept raw, rendered later on the worker, the same entry.
+            const QString text = QStringLiteral("hi");
+            LokiRawMessage raw;
+            raw.assign(LokiIngest::messageParts(c, QtInfoMsg, where(category.constData()), &text));
+            LokiQueuedEntry rendered;
+            QVERIFY(!ingest.renderMessage(raw, rendered));
+            QCOMPARE(rendered.stream, got.entry.stream);
+            QCOMPARE(QString::fromUtf8(rendered.line), line);
+        }
+    }
+
+    // Kept raw and rendered later (LokiMessageParts -> LokiRawMessage -> renderMessage), a message becomes
+    // exactly what message() makes of it at once, in every format and option, with odd text and context.
+    void rawMessagesRenderAsMessagesDo()
+    {
+        const QString loneSurrogate = QStringLiteral("bad ") + QChar(0xd800) + QStringLiteral(" utf-16");
+        const QStringList texts = {QStringLiteral("hi"),
+                                   QStringLiteral("quote \" back\\ new\nline\ttab"),
+                                   loneSurrogate,
+                                   QStringLiteral("caf\u00e9 \u65e5\u672c"),
+                                   QString(),
+                                   QString(300, QLatin1Char('x'))};
+        const QList<QByteArray> categories = {QByteArray(), QByteArray(""), QByteArray("default"),
+                                              QByteArray("app.ui"), QByteArray(70, 'c')};
+        int compared = 0;
+        for (Format format : {Format::Plain, Format::Logfmt, Format::Json}) {
+            for (bool categoryAllowed : {false, true}) {
+                LokiConfig config = baseConfig();
+                config.lineFormat = format;
+                config.limits.maxLabelValueLength = 64;
+                config.limits.maxLineBytes = 200; // the long text is cut
+                if (categoryAllowed)
+                    config.labelAllowList = {QStringLiteral("category")};
+                LokiIngest ingest(config);
+                for (const QString &levelLabel : {QStringLiteral("level"), QString()}) {
+                    for (bool includeContext : {true, false}) {
+                        LokiMessageHandler::Options options;
+                        options.levelLabel = levelLabel;
+                        options.includeContext = includeContext;
+                        QStringList problems;
+                        const LokiIngest::HandlerContext c = ingest.handlerContext(options, &problems);
+                        for (const QByteArray &category : categories) {
+                            const char *cat = category.isNull() ? nullptr : category.constData();
+                            for (bool withFile : {false, true}) {
+                                const QMessageLogContext w(withFile ? "src/main.cpp" : nullptr,
+                                                           withFile ? 42 : 0, withFile ? "void f()" : nullptr,
+                                                           cat);
+                                if (ingest.categoryIsLabel(c, cat))
+                                    continue;
+                                for (const QString &text : texts) {
+                                    for (QtMsgType type : {QtDebugMsg, QtWarningMsg, QtFatalMsg}) {
+                                        const LokiIngested once = ingest.message(c, type, w, text);
+                                        LokiRawMessage raw;
+                                        raw.assign(LokiIngest::messageParts(c, type, w, &text));
+                                        LokiQueuedEntry later;
+                                        const bool truncated = ingest.renderMessage(raw, later);
+                                        const QByteArray where = "format " + QByteArray::number(int(format)) +
+                                                                 " category " + category + " text " +
+                                                                 text.toUtf8().left(20);
+                                        QVERIFY2(later.line == once.entry.line, where.constData());
+                                        QVERIFY2(later.stream == once.entry.stream, where.constData());
+                                        QVERIFY2(truncated == once.truncated, where.constData());
+                                        QVERIFY(later.metadata.isEmpty());
+                                        ++compared;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        QVERIFY(compared > 1000);
     }
 
     void severityOrder()

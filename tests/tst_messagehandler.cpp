@@ -9,8 +9,13 @@
 #include <QtCore/QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include <QtCore/QRegularExpression>
+#include <QtCore/QSet>
+
+#include <atomic>
 #include <cstdio>
 #include <memory>
+#include <thread>
 
 using namespace std::chrono_literals;
 
@@ -644,6 +649,118 @@ private Q_SLOTS:
         LokiMessageHandler::uninstall();
         QVERIFY(client->flush(QDeadlineTimer(longWait)));
         QCOMPARE(receiver->entryCount(), 8000);
+    }
+
+    // Each thread's messages (and its send()s among them) arrive with distinct timestamps that increase in
+    // the order the thread made them, while the buffer renders them later on the client's thread.
+    void eachThreadsOrderAndTimestampsHold()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 300; // several batches while the threads log
+        makeClient(config);
+        LokiMessageHandler::Options options;
+        options.callPreviousHandler = false;
+        LokiMessageHandler::install(client.get(), options);
+        constexpr int threadCount = 4;
+        constexpr int perThread = 1500;
+        LokiClient *c = client.get();
+        std::vector<std::unique_ptr<QThread>> threads;
+        for (int t = 0; t < threadCount; ++t) {
+            threads.emplace_back(QThread::create([t, c] {
+                for (int i = 0; i < perThread; ++i) {
+                    if (i % 100 == 99)
+                        c->send(QStringLiteral("t%1 %2 sent").arg(t).arg(i));
+                    else if (i % 2)
+                        qCWarning(lcTestUi, "t%d %d", t, i);
+                    else
+                        qInfo() << "t" << t << i;
+                }
+            }));
+            threads.back()->start();
+        }
+        for (auto &thread : threads)
+            QVERIFY(thread->wait(longWait));
+        LokiMessageHandler::uninstall();
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        QCOMPARE(client->counters().accepted, qint64(threadCount * perThread));
+        QCOMPARE(client->sent(), qint64(threadCount * perThread));
+        QCOMPARE(receiver->duplicateCount(), 0);
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got.size(), threadCount * perThread);
+        // By thread: sequence number -> timestamp.
+        std::vector<std::vector<qint64>> stamps(threadCount, std::vector<qint64>(perThread, 0));
+        QSet<qint64> distinct;
+        const QRegularExpression pattern(QStringLiteral("^t\\s?(\\d) (\\d+)"));
+        for (const ReceivedEntry &e : got) {
+            const QRegularExpressionMatch m = pattern.match(e.line);
+            QVERIFY2(m.hasMatch(), qPrintable(e.line));
+            const int t = m.captured(1).toInt();
+            const int i = m.captured(2).toInt();
+            QCOMPARE(stamps[size_t(t)][size_t(i)], qint64(0));
+            stamps[size_t(t)][size_t(i)] = e.timestampNs;
+            distinct.insert(e.timestampNs);
+            if (i % 2 && i % 100 != 99)
+                QVERIFY2(e.line.contains(QStringLiteral("category=test.ui")), qPrintable(e.line));
+        }
+        QCOMPARE(distinct.size(), got.size());
+        for (int t = 0; t < threadCount; ++t) {
+            for (int i = 1; i < perThread; ++i)
+                QVERIFY2(stamps[size_t(t)][size_t(i)] > stamps[size_t(t)][size_t(i - 1)],
+                         qPrintable(QStringLiteral("thread %1, message %2").arg(t).arg(i)));
+        }
+    }
+
+    // A lone message, with nothing to fill a batch, still goes out within batch.maxWait, without flush().
+    void aLoneMessageGoesOutWithinMaxWait()
+    {
+        LokiConfig config = configFor(*receiver);
+        config.batch.maxEntries = 1000;
+        config.batch.maxWait = 100ms;
+        makeClient(config);
+        LokiMessageHandler::Options options;
+        options.callPreviousHandler = false;
+        LokiMessageHandler::install(client.get(), options);
+        for (int round = 0; round < 3; ++round) {
+            QTRY_COMPARE_WITH_TIMEOUT(client->state(), LokiClient::State::Idle, longWait);
+            std::thread([round] { qWarning("lone %d", round); }).join(); // a thread that ends at once
+            QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), round + 1, longWait);
+        }
+        QCOMPARE(client->sent(), 3);
+    }
+
+    // Threads keep logging while the handler is installed and uninstalled: uninstall() waits for the
+    // messages being handled, and every message that was accepted is delivered.
+    void installAndUninstallWhileThreadsLog()
+    {
+        makeClient(configFor(*receiver));
+        static std::atomic<int> before{0};
+        before.store(0);
+        qInstallMessageHandler([](QtMsgType, const QMessageLogContext &, const QString &) { ++before; });
+        LokiMessageHandler::Options options;
+        options.callPreviousHandler = false;
+        std::atomic<bool> stop{false};
+        std::vector<std::unique_ptr<QThread>> threads;
+        for (int t = 0; t < 3; ++t) {
+            threads.emplace_back(QThread::create([&stop, t] {
+                for (int i = 0; !stop.load(); ++i)
+                    qInfo("t%d %d", t, i);
+            }));
+            threads.back()->start();
+        }
+        for (int round = 0; round < 50; ++round) {
+            LokiMessageHandler::install(client.get(), options);
+            QTest::qWait(2);
+            LokiMessageHandler::uninstall();
+        }
+        stop.store(true);
+        for (auto &thread : threads)
+            QVERIFY(thread->wait(longWait));
+        QVERIFY(client->flush(QDeadlineTimer(longWait)));
+        const LokiClient::Counters counters = client->counters();
+        QVERIFY(counters.accepted > 0);
+        QCOMPARE(counters.sent, counters.accepted);
+        QCOMPARE(qint64(receiver->entryCount()), counters.accepted);
+        QVERIFY(before.load() > 0); // between installations the messages went to the handler before
     }
 
     void fatalFlushesBeforeAbort()
