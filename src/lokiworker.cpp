@@ -77,6 +77,7 @@ void LokiWorker::schedule()
             return;
         case LokiBatcher::Action::Idle:
             m_waitTimer->stop();
+            m_slotTimer->stop(); // nothing under way: no slot to open
             m_waitDue = false;
             finishFlushes();
             // Nothing to send: no timer runs until the next entry wakes us.
