@@ -84,7 +84,11 @@ public:
      * handing it out is returned, and already counted.
      */
     virtual TakeStats takeBatch(std::vector<LokiQueuedEntry> &out) = 0;
-    /** Worker. The batch taken last is resolved (delivered or failed for good): its room may be freed. */
+    /**
+     * Worker. The oldest batch taken and not acknowledged yet is resolved (delivered or failed for good): its
+     * room may be freed. Several batches may be under way at once; they are acknowledged in the order taken,
+     * once per takeBatch() call, so a later batch resolved first frees nothing before the earlier ones.
+     */
     virtual void acknowledge() = 0;
 
     /** Any thread. Refuses all later pushes and wakes blocked senders. */

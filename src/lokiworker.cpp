@@ -156,8 +156,7 @@ bool LokiWorker::anyRetrying() const
 
 int LokiWorker::maxInFlight() const
 {
-    // A spool acknowledges one batch at a time for now: what it has taken is freed as a whole.
-    return m_buffer.isDurable() ? 1 : m_config.batch.maxInFlight;
+    return m_config.batch.maxInFlight;
 }
 
 bool LokiWorker::dispatch()
@@ -168,6 +167,7 @@ bool LokiWorker::dispatch()
     push->removedBefore = m_buffer.removedCount();
     std::vector<LokiQueuedEntry> batch;
     m_buffer.takeBatch(batch);
+    push->takes = 1;
     // While a backlog waits (more than a batch), the batch grows toward batch.maxBytes: fewer, larger
     // pushes, so that a Loki far away is not asked once per maxEntries. Bounded by 4x maxEntries as well, so
     // that tiny lines do not make one huge request.
@@ -182,6 +182,7 @@ bool LokiWorker::dispatch()
             break;
         const size_t before = batch.size();
         m_buffer.takeBatch(batch);
+        ++push->takes;
         if (batch.size() == before)
             break;
         for (size_t i = before; i < batch.size(); ++i)
@@ -412,8 +413,10 @@ void LokiWorker::acknowledgeResolved()
 {
     // In the order taken: a later batch answered first frees nothing until the earlier ones are resolved.
     while (!m_pushes.empty() && m_pushes.front()->resolved) {
+        // One acknowledgement per batch the buffer handed out (a grown batch is several).
+        for (int i = 0; i < m_pushes.front()->takes; ++i)
+            m_buffer.acknowledge();
         m_pushes.erase(m_pushes.begin());
-        m_buffer.acknowledge();
     }
     finishFlushes();
 }

@@ -118,6 +118,7 @@ private:
         bool waitingForNetwork = false; ///< failed while offline: waits for the network or the slow timer
         bool resolved = false;          ///< delivered or failed for good; acknowledged when its turn comes
         qint64 removedBefore = 0;       ///< the buffer's removedCount() before the batch was taken
+        int takes = 0;                  ///< takeBatch() calls it was made of (acknowledged one by one)
         QTimer *backoff = nullptr;      ///< owned by the worker; created at the first retry
         QElapsedTimer posted;           ///< since its latest post
     };

@@ -344,7 +344,6 @@ bool LokiSpoolBuffer::open(QString *error)
     } else {
         m_cursor = Position{m_nextNumber, magicSize};
     }
-    m_toAcknowledge = m_acked;
 #ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
     m_mapSegments = mappableFileSystem(m_options.directory);
 #else
@@ -870,6 +869,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
     int taken = 0;
     qint64 bytes = 0;
     Record record;
+    Taken took; // what acknowledge() resolves for this batch, in its turn
     for (;;) {
         // What to read: under the lock, a look at the cursor's segment.
         quint64 number = 0;
@@ -973,8 +973,13 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
         m_cursor.offset = offset;
         m_takenInCursorSegment += consumedEntries;
         m_takenBytesInCursorSegment += consumedBytes;
-        if (auto segment = cursorSegmentLocked(); segment != m_segments.end() && segment->number == number)
+        if (auto segment = cursorSegmentLocked(); segment != m_segments.end() && segment->number == number) {
             segment->unacknowledged += consumedEntries - expired;
+            if (!took.perSegment.empty() && took.perSegment.back().first == number)
+                took.perSegment.back().second += consumedEntries - expired;
+            else
+                took.perSegment.emplace_back(number, consumedEntries - expired);
+        }
         m_pendingEntries -= consumedEntries;
         m_pendingBytes -= consumedBytes;
         m_removed += consumedEntries;
@@ -1002,6 +1007,11 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
                         false); // never append behind damage: the next entry starts a segment
             }
         }
+    }
+    {
+        QMutexLocker lock(&m_mutex);
+        took.end = m_cursor;
+        m_taken.push_back(std::move(took));
     }
     LokiCounterSet::add(m_counters->expired, stats.expired);
     LokiCounterSet::add(m_counters->corrupted, stats.damaged);
@@ -1056,27 +1066,41 @@ void LokiSpoolBuffer::acknowledge()
     {
         QMutexLocker lock(&m_mutex);
         cursorSegmentLocked();
-        // Segments the cursor has left behind are delivered.
-        while (!m_segments.empty() && m_segments.front().number < m_cursor.segment) {
+        // The oldest batch taken is resolved; later ones (still under way) keep what they took.
+        if (m_taken.empty())
+            return;
+        const Taken took = std::move(m_taken.front());
+        m_taken.pop_front();
+        for (const auto &[number, count] : took.perSegment) {
+            const auto segment =
+                std::find_if(m_segments.begin(), m_segments.end(),
+                             [number = number](const Segment &s) { return s.number == number; });
+            if (segment != m_segments.end())
+                segment->unacknowledged -= count;
+            else // DropOldest deleted it while the batch was under way (counted in m_lostInFlight then)
+                m_lostInFlight -= std::min(m_lostInFlight, count);
+        }
+        ack = took.end;
+        // Segments before the batch's end are delivered.
+        while (!m_segments.empty() && m_segments.front().number < ack.segment) {
             m_diskBytes -= m_segments.front().fileBytes;
             remove << segmentPath(m_segments.front().number);
             m_segments.pop_front();
         }
-        // So is the cursor's segment once all of it was taken; the one being written too (the next entry
+        // So is the segment it ended in once all of it was taken; the one being written too (the next entry
         // starts a new one), so a spool that never reaches rotation size frees its disk all the same.
-        if (!m_segments.empty() && m_segments.front().number == m_cursor.segment &&
-            m_cursor.offset >= m_segments.front().size) {
+        if (!m_segments.empty() && m_segments.front().number == ack.segment &&
+            ack.offset >= m_segments.front().size) {
             if (m_segments.size() == 1)
                 retireWriteFileLocked(false);
             m_diskBytes -= m_segments.front().fileBytes;
             remove << segmentPath(m_segments.front().number);
             m_segments.pop_front();
-            moveCursorLocked(m_segments.empty() ? firstUnusedNumberLocked() : m_segments.front().number);
+            if (m_cursor.segment == ack.segment)
+                moveCursorLocked(m_segments.empty() ? firstUnusedNumberLocked() : m_segments.front().number);
+            if (m_taken.empty())
+                ack = m_cursor;
         }
-        ack = m_cursor;
-        for (Segment &segment : m_segments)
-            segment.unacknowledged = 0;
-        m_lostInFlight = 0;
         if (!remove.isEmpty())
             m_directoryDirty = true;
         for (const QString &path : std::as_const(remove))

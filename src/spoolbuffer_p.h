@@ -227,7 +227,15 @@ private:
     qint64 m_takenInCursorSegment = 0; ///< entries of the cursor's segment taken (or dropped)
     qint64 m_takenBytesInCursorSegment = 0;
     quint64 m_cursorGeneration = 0; ///< changes when a sender moves the cursor (drop-oldest)
-    Position m_toAcknowledge;
+    /** A batch taken and not acknowledged yet: where it ended, and how many entries it took from each
+     * segment. */
+    struct Taken
+    {
+        Position end;
+        std::vector<std::pair<quint64, qint64>> perSegment;
+    };
+    /** In the order taken; acknowledge() resolves the oldest (several batches may be under way at once). */
+    std::deque<Taken> m_taken;
     qint64 m_lostInFlight = 0; ///< taken, unacknowledged entries whose segment DropOldest deleted
     qint64 m_pendingEntries = 0;
     qint64 m_pendingBytes = 0;

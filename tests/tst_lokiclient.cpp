@@ -214,8 +214,9 @@ private Q_SLOTS:
         QCOMPARE(client.counters().droppedNew, qint64(95));
     }
 
-    // A spool frees what it has taken as a whole, so it pushes one batch at a time whatever maxInFlight says.
-    void aSpoolPushesOneBatchAtATime()
+    // A spool pushes batches side by side too, acknowledges them in the order taken, and keeps nothing
+    // once all are delivered.
+    void aSpoolPushesSideBySide()
     {
         QTemporaryDir dir;
         QVERIFY(dir.isValid());
@@ -226,12 +227,18 @@ private Q_SLOTS:
         config.spool.directory = dir.path();
         LokiClient client(config);
         QVERIFY(client.isSpooling());
-        for (int i = 0; i < 500; ++i)
+        for (int i = 0; i < 1000; ++i)
             client.send(QString::number(i));
         QVERIFY(client.flush(QDeadlineTimer(60000)));
-        QCOMPARE(receiver->entryCount(), 500);
-        QCOMPARE(receiver->maxConcurrentRequests(), 1);
-        QCOMPARE(lines(receiver->entriesInArrivalOrder()), numbered(0, 500));
+        QCOMPARE(receiver->entryCount(), 1000);
+        QCOMPARE(receiver->duplicateCount(), 0);
+        QVERIFY2(receiver->maxConcurrentRequests() > 1, "the spool pushed one batch at a time");
+        QVERIFY(receiver->maxConcurrentRequests() <= 4);
+        QCOMPARE(lines(receiver->entries()), numbered(0, 1000));
+        QCOMPARE(client.counters().sent, qint64(1000));
+        QVERIFY(client.close(QDeadlineTimer(longWait)));
+        LokiClient next(config); // everything was acknowledged: nothing is replayed
+        QCOMPARE(next.counters().replayed, qint64(0));
     }
 
     // With pushes under way at once, a flush() waits for every push that holds its entries, also one
@@ -443,7 +450,8 @@ private Q_SLOTS:
         receiver->setClockOffset(std::chrono::milliseconds(threeYearsMs));
         receiver->setResponseDelay(300ms); // the later entries are queued when the first answer arrives
         LokiConfig config = configFor(*receiver);
-        config.batch.maxEntries = 1; // one entry per push: the others wait in the spool
+        config.batch.maxEntries = 1; // one entry per push, one push at a time: the others wait in the spool
+        config.batch.maxInFlight = 1;
         config.batch.maxWait = 1ms;
         QTemporaryDir dir;
         config.spool.directory = dir.path();

@@ -282,6 +282,33 @@ private Q_SLOTS:
         QVERIFY(f.spool->hasFullBatch());
     }
 
+    // Batches under way side by side are acknowledged in the order taken: acknowledging once resolves the
+    // oldest batch only, and the one taken after it is replayed by the next start.
+    void batchesAreAcknowledgedInTheOrderTaken()
+    {
+        QTemporaryDir dir;
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 350));
+            f.append("s", 1000);
+            std::vector<LokiQueuedEntry> first, second;
+            f.spool->takeBatch(first);
+            f.spool->takeBatch(second);
+            QCOMPARE(first.size(), size_t(350));
+            QCOMPARE(second.size(), size_t(350));
+            QCOMPARE(second.front().line, QByteArray("entry 350"));
+            f.spool->acknowledge(); // the first batch; the second is still under way
+        }
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 1000));
+        QCOMPARE(g.spool->replayedCount(), 650);
+        const QList<QByteArray> replayed = g.takeAll();
+        QCOMPARE(replayed.size(), 650);
+        QCOMPARE(replayed.front(), QByteArray("entry 350"));
+        QCOMPARE(replayed.back(), QByteArray("entry 999"));
+        QCOMPARE(spoolBytes(dir.path()), g.spool->diskBytes());
+    }
+
     void acknowledgedEntriesAreNotReplayedAndTheirFilesGo()
     {
         QTemporaryDir dir;

@@ -156,7 +156,8 @@ public:
          * push under way has waited 2 ms or more for its answer: on loopback or a LAN one at a time keeps
          * up and holds less memory. Entries of one stream may then reach Loki out of order; Loki 2.4 and
          * later accept that (unordered_writes, within an hour of the stream's newest entry). 1 pushes one
-         * batch at a time, in order, for a Loki that wants it. With a spool: 1 for now (see README.md).
+         * batch at a time, in order, for a Loki that wants it. A spool acknowledges batches in the order
+         * taken.
          */
         int maxInFlight = 16;
     } batch; ///< see Batching
