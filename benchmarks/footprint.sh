@@ -102,7 +102,7 @@ cat <<'LEGEND'
 
 what the threads are (Linux names, /proc/<pid>/task/*/comm):
     lokiqt-client    the client's own QThread: batching, timers, the push transport (LokiClient's worker)
-    QNetworkAccessM  QNetworkAccessManager's HTTP thread (Qt-internal), started at the first request
+    QNetworkAccessM  QNetworkAccessManager's HTTP thread (Qt-internal): only for pushes through a proxy (direct ones go on the client's own connections)
     Thread (pooled)  QHostInfo's lookup pool, for a host name in the URL; exits after 30 s without lookups
     QDBusConnection  QtDBus's connection thread: QNetworkInformation's networkmanager plugin probes the system bus
     gmain            GLib's worker context (GIO): QNetworkInformation's glib backend (GNetworkMonitor)
