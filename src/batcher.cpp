@@ -14,4 +14,13 @@ Action decide(const Inputs &in)
     return Action::Wait;
 }
 
+Slots pushSlots(int maxInFlight, int underWay, qint64 oldestWaitMs, bool retrying, qint64 besideOthersAfterMs)
+{
+    if (retrying)
+        return {1, -1};
+    if (maxInFlight <= 1 || underWay == 0 || oldestWaitMs >= besideOthersAfterMs)
+        return {maxInFlight, -1};
+    return {underWay, oldestWaitMs >= 0 ? besideOthersAfterMs - oldestWaitMs : -1};
+}
+
 } // namespace LokiBatcher

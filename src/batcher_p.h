@@ -4,6 +4,8 @@
 
 // When a batch goes out: the batch triggers as a pure function of what the worker sees.
 
+#include <QtCore/QtGlobal>
+
 namespace LokiBatcher {
 
 /** What the worker knows when it looks at the buffer. */
@@ -28,6 +30,23 @@ enum class Action {
 
 /** The decision; see Action. Flush requests and the wait timer count only when there is something to send. */
 Action decide(const Inputs &in);
+
+/** How many pushes may be under way now (Inputs::maxPushes), and when to look again. */
+struct Slots
+{
+    int maxPushes = 1;
+    qint64 lookAgainInMs = -1; ///< a push slot opens then (the oldest push has waited long enough); -1: none
+};
+
+/**
+ * Push slots: all of @p maxInFlight once the oldest push under way has waited @p besideOthersAfterMs for its
+ * answer (a slow link: several pushes keep it busy), only those under way while answers come quickly (a fast
+ * link: one at a time keeps up, and holds less memory), and one while a push waits for its retry (Loki is in
+ * trouble: the queue fills and backpressure applies). @p oldestWaitMs: how long the oldest push posted and
+ * not answered has waited; -1 when none is posted (they all wait for a retry, or none is under way).
+ */
+Slots pushSlots(int maxInFlight, int underWay, qint64 oldestWaitMs, bool retrying,
+                qint64 besideOthersAfterMs);
 
 } // namespace LokiBatcher
 

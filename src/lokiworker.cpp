@@ -67,7 +67,7 @@ void LokiWorker::schedule()
         in.pushesUnderWay = unresolvedPushes(); // each completion calls schedule() again
         // While a push waits to be retried, Loki (or the way there) is in trouble: no new batch is taken, so
         // the queue fills and backpressure applies as with one push at a time.
-        in.maxPushes = anyRetrying() ? 1 : openSlots();
+        in.maxPushes = openSlots();
         in.bufferEmpty = m_buffer.isEmpty();
         in.fullBatch = !in.bufferEmpty && m_buffer.hasFullBatch();
         in.waitDue = m_waitDue;
@@ -132,19 +132,16 @@ int LokiWorker::unresolvedPushes() const
 
 int LokiWorker::openSlots()
 {
-    const int max = maxInFlight();
     qint64 oldestWaitMs = -1;
     for (const auto &push : m_pushes) {
         if (!push->resolved && push->ticket != 0)
             oldestWaitMs = qMax(oldestWaitMs, push->posted.elapsed());
     }
-    const int underWay = unresolvedPushes();
-    if (max <= 1 || underWay == 0 || oldestWaitMs >= besideOthersAfterMs)
-        return max;
-    // Answers come quickly so far: look again when the oldest push has waited long enough.
-    if (oldestWaitMs >= 0 && !m_slotTimer->isActive())
-        m_slotTimer->start(int(besideOthersAfterMs - oldestWaitMs));
-    return underWay;
+    const LokiBatcher::Slots window = LokiBatcher::pushSlots(maxInFlight(), unresolvedPushes(), oldestWaitMs,
+                                                             anyRetrying(), besideOthersAfterMs);
+    if (window.lookAgainInMs >= 0 && !m_slotTimer->isActive())
+        m_slotTimer->start(int(window.lookAgainInMs));
+    return window.maxPushes;
 }
 
 bool LokiWorker::anyRetrying() const

@@ -133,7 +133,7 @@ private:
     int maxInFlight() const;
     /** Whether a batch waits for a retry (backoff, Retry-After, the network). */
     bool anyRetrying() const;
-    /** The push slots open now (see besideOthersAfterMs); starts m_slotTimer when that changes later. */
+    /** The push slots open now (LokiBatcher::pushSlots); starts m_slotTimer when one opens later. */
     int openSlots();
     /** Takes a batch and posts it; false when the batch was resolved without a push. */
     bool dispatch();

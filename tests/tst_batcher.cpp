@@ -64,6 +64,45 @@ private Q_SLOTS:
         in.flushRequested = flush;
         QCOMPARE(LokiBatcher::decide(in), expected);
     }
+
+    void pushSlots_data()
+    {
+        QTest::addColumn<int>("maxInFlight");
+        QTest::addColumn<int>("underWay");
+        QTest::addColumn<qint64>("oldestWaitMs");
+        QTest::addColumn<bool>("retrying");
+        QTest::addColumn<int>("maxPushes");
+        QTest::addColumn<qint64>("lookAgainInMs");
+        QTest::newRow("nothing under way: all slots") << 16 << 0 << qint64(-1) << false << 16 << qint64(-1);
+        QTest::newRow("one just posted: no second yet, look again in 2 ms")
+            << 16 << 1 << qint64(0) << false << 1 << qint64(2);
+        QTest::newRow("one posted 1 ms ago: look again in 1 ms")
+            << 16 << 1 << qint64(1) << false << 1 << qint64(1);
+        QTest::newRow("the oldest waited 2 ms: a slow link, all slots")
+            << 16 << 1 << qint64(2) << false << 16 << qint64(-1);
+        QTest::newRow("three under way, the oldest 40 ms")
+            << 16 << 3 << qint64(40) << false << 16 << qint64(-1);
+        QTest::newRow("one waits for its retry: one slot")
+            << 16 << 1 << qint64(-1) << true << 1 << qint64(-1);
+        QTest::newRow("a retry beside a slow push: still one")
+            << 16 << 2 << qint64(40) << true << 1 << qint64(-1);
+        QTest::newRow("one at a time asked") << 1 << 1 << qint64(0) << false << 1 << qint64(-1);
+        QTest::newRow("all waiting for retries, none posted")
+            << 8 << 2 << qint64(-1) << false << 2 << qint64(-1);
+    }
+    void pushSlots()
+    {
+        QFETCH(int, maxInFlight);
+        QFETCH(int, underWay);
+        QFETCH(qint64, oldestWaitMs);
+        QFETCH(bool, retrying);
+        QFETCH(int, maxPushes);
+        QFETCH(qint64, lookAgainInMs);
+        const LokiBatcher::Slots window =
+            LokiBatcher::pushSlots(maxInFlight, underWay, oldestWaitMs, retrying, 2);
+        QCOMPARE(window.maxPushes, maxPushes);
+        QCOMPARE(window.lookAgainInMs, lookAgainInMs);
+    }
 };
 
 QTEST_APPLESS_MAIN(tst_Batcher)
