@@ -397,10 +397,8 @@ LokiConfig LokiConfig::fromEnvironment(QStringList *problems, QStringList *warni
     }
 
     // TLS: a QSslConfiguration only when a variable asks for one (it loads Qt's TLS backend).
-    const bool ca = env.isSet("LOKI_CA_CERT_PATH");
     const bool cert = env.isSet("LOKI_CLIENT_CERT_PATH");
     const bool key = env.isSet("LOKI_CLIENT_KEY_PATH");
-    const bool skipVerifySet = env.isSet("LOKI_TLS_SKIP_VERIFY");
     if (cert && !key)
         env.problem("LOKI_CLIENT_CERT_PATH",
                     QStringLiteral("set without LOKI_CLIENT_KEY_PATH; no client certificate is used"));
@@ -409,10 +407,10 @@ LokiConfig LokiConfig::fromEnvironment(QStringList *problems, QStringList *warni
                     QStringLiteral("set without LOKI_CLIENT_CERT_PATH; no client certificate is used"));
 #if QT_CONFIG(ssl)
     bool skipVerify = false;
-    if (skipVerifySet)
+    if (env.isSet("LOKI_TLS_SKIP_VERIFY"))
         env.readBool("LOKI_TLS_SKIP_VERIFY", &skipVerify);
     QList<QSslCertificate> cas;
-    if (ca) {
+    if (env.isSet("LOKI_CA_CERT_PATH")) {
         QByteArray pem;
         if (env.readFile("LOKI_CA_CERT_PATH", &pem)) {
             cas = QSslCertificate::fromData(pem, QSsl::Pem);
