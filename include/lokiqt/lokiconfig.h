@@ -305,10 +305,11 @@ public:
      * | `LOKI_ORG_ID` | tenant | sent as `X-Scope-OrgID` |
      * | `LOKI_BEARER_TOKEN` | bearerToken | sent as `Authorization: Bearer` |
      * | `LOKI_BEARER_TOKEN_FILE` | bearerToken | the token is the file's content, white space trimmed |
-     * | `LOKI_CA_CERT_PATH` | sslConfiguration | trust the PEM CA certificates in this file (instead of the
-     * system's) | | `LOKI_CLIENT_CERT_PATH`, `LOKI_CLIENT_KEY_PATH` | sslConfiguration | client certificate
-     * and key (PEM) for mutual TLS; both or neither | | `LOKI_TLS_SKIP_VERIFY` | sslConfiguration |
-     * `true`/`1`: the server's certificate is not verified (warned about) |
+     * | `LOKI_CA_CERT_PATH` | sslConfiguration | trust the PEM CA certificates in it, not the system's |
+     * | `LOKI_CLIENT_CERT_PATH` | sslConfiguration | client certificate (PEM) for mutual TLS, with the key |
+     * | `LOKI_CLIENT_KEY_PATH` | sslConfiguration | its unencrypted PEM key (RSA or EC), with the cert |
+     * | `LOKI_TLS_SKIP_VERIFY` | sslConfiguration | `true`/`1`/`t`: the server's certificate is not verified
+     * |
      *
      * sslConfiguration is set only when a TLS variable asks for it (building one loads Qt's TLS backend).
      * Basic auth and a bearer token, or a token and a token file, exclude each other (as in logcli).
