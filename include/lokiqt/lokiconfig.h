@@ -308,8 +308,7 @@ public:
      * | `LOKI_CA_CERT_PATH` | sslConfiguration | trust the PEM CA certificates in it, not the system's |
      * | `LOKI_CLIENT_CERT_PATH` | sslConfiguration | client certificate (PEM) for mutual TLS, with the key |
      * | `LOKI_CLIENT_KEY_PATH` | sslConfiguration | its unencrypted PEM key (RSA or EC), with the cert |
-     * | `LOKI_TLS_SKIP_VERIFY` | sslConfiguration | `true`/`1`/`t`: the server's certificate is not verified
-     * |
+     * | `LOKI_TLS_SKIP_VERIFY` | sslConfiguration | `true`, `1`, `t`: no verification (warned about) |
      *
      * sslConfiguration is set only when a TLS variable asks for it (building one loads Qt's TLS backend).
      * Basic auth and a bearer token, or a token and a token file, exclude each other (as in logcli).
