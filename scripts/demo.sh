@@ -4,14 +4,17 @@
 # app.storage categories, then a burst of 10,000 lines from 4 threads), waits until all of it is delivered
 # (at most LOKIQT_DEMO_MS, 20 s by default), and prints sent/dropped/failed.
 #
-# With $LOKI_URL set, the demo goes to that Loki ($LOKI_TENANT, when set, is sent as X-Scope-OrgID) and is
-# queried back with curl. Without it, a local Loki-compatible receiver is started on a free loopback port,
+# With $LOKI_URL (or logcli's $LOKI_ADDR) set, the demo goes to that Loki and is queried back with curl; the
+# example reads the rest of logcli's variables itself (LokiConfig::fromEnvironment(): LOKI_ORG_ID,
+# LOKI_USERNAME/LOKI_PASSWORD, LOKI_BEARER_TOKEN(_FILE), LOKI_CA_CERT_PATH...), and the query back sends the
+# same tenant and basic auth or token ($LOKI_TENANT, when set, is the tenant instead of $LOKI_ORG_ID). Without it, a local Loki-compatible receiver is started on a free loopback port,
 # and what it stored is printed stream by stream. No display is needed: without one, the example draws its
 # window offscreen. The exit status is the demo's: 0 when every line was delivered.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-url="${LOKI_URL:-}"
+url="${LOKI_URL:-${LOKI_ADDR:-}}"
+tenant="${LOKI_TENANT:-${LOKI_ORG_ID:-}}"
 if [ -n "$url" ]; then
     bash scripts/deps.sh curl jq # to query Loki back
 else
@@ -54,13 +57,13 @@ if [ -z "$url" ]; then
     done
     [ -s "$workdir/port" ] || { cat "$workdir/receiver.err" >&2; echo "demo: the receiver did not start" >&2; exit 1; }
     url="http://127.0.0.1:$(cat "$workdir/port")"
-    echo "demo: no LOKI_URL set; a local receiver listens at $url"
+    echo "demo: neither LOKI_URL nor LOKI_ADDR set; a local receiver listens at $url"
 fi
 
 # The demo bounds itself (LOKIQT_DEMO_MS, plus at most 2 s to close); timeout is the backstop.
 demo_ms="${LOKIQT_DEMO_MS:-20000}"
 args=(--url "$url" --label app=lokiqt-demo --demo-ms "$demo_ms")
-[ -n "${LOKI_TENANT:-}" ] && args+=(--tenant "$LOKI_TENANT")
+[ -n "$tenant" ] && args+=(--tenant "$tenant")
 started=$(date +%s)
 status=0
 timeout -k 5 $((demo_ms / 1000 + 30)) "$bin/lokiqt-qtapp" "${args[@]}" || status=$?
@@ -105,8 +108,20 @@ else
     base="${base%/loki/api/v1/push}"
     seconds=$(($(date +%s) - started + 5))
     selector='{app="lokiqt-demo"}'
-    headers=()
-    [ -n "${LOKI_TENANT:-}" ] && headers=(-H "X-Scope-OrgID: $LOKI_TENANT")
+    # Tenant and credentials go to curl through a config file, not its command line (visible in ps).
+    curlrc="$workdir/curlrc"
+    (umask 077 && : >"$curlrc")
+    quote() { local v=${1//\\/\\\\}; printf '"%s"' "${v//\"/\\\"}"; }
+    [ -n "$tenant" ] && echo "header = $(quote "X-Scope-OrgID: $tenant")" >>"$curlrc"
+    if [ -n "${LOKI_USERNAME:-}" ]; then
+        echo "user = $(quote "$LOKI_USERNAME:${LOKI_PASSWORD:-}")" >>"$curlrc"
+    elif [ -n "${LOKI_BEARER_TOKEN:-}" ]; then
+        echo "header = $(quote "Authorization: Bearer $LOKI_BEARER_TOKEN")" >>"$curlrc"
+    elif [ -n "${LOKI_BEARER_TOKEN_FILE:-}" ]; then
+        echo "header = $(quote "Authorization: Bearer $(tr -d '[:space:]' <"$LOKI_BEARER_TOKEN_FILE")")" >>"$curlrc"
+    fi
+    [ -n "${LOKI_CA_CERT_PATH:-}" ] && echo "cacert = $(quote "$LOKI_CA_CERT_PATH")" >>"$curlrc"
+    headers=(-K "$curlrc")
     sleep 2 # let the ingesters make the newest entries queryable
     echo "demo: entries Loki holds for $selector over the last ${seconds}s, by stream:"
     if counts=$(curl -fsS -G "${headers[@]}" "$base/loki/api/v1/query" \

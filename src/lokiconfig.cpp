@@ -3,6 +3,14 @@
 
 #include "render_p.h"
 
+#include <QtCore/QFile>
+#include <QtCore/QLoggingCategory>
+#if QT_CONFIG(ssl)
+#include <QtNetwork/QSslCertificate>
+#include <QtNetwork/QSslKey>
+#include <QtNetwork/QSslSocket>
+#endif
+
 namespace {
 // Constant-initialized (constexpr, with its size): a file-scope object that needs a constructor at run time
 // would still be empty while an application's own static initializers run first, and a global static
@@ -41,6 +49,83 @@ bool hasControl(const QByteArray &value)
     }
     return false;
 }
+Q_LOGGING_CATEGORY(lcLokiConfig, "lokiqt.config", QtInfoMsg)
+
+// Files named by the environment (a token, PEM files) are small; a larger one is the wrong file.
+constexpr qint64 maxEnvironmentFileBytes = 1024 * 1024;
+
+// Reads the variables and collects what they could not give. Each problem starts with "NAME: ".
+class EnvironmentReader
+{
+public:
+    QStringList problems;
+
+    // The variable's value; empty when unset or empty (both mean "not set", as in logcli).
+    static QString value(const char *name) { return qEnvironmentVariable(name); }
+    static bool isSet(const char *name) { return !qEnvironmentVariableIsEmpty(name); }
+
+    void problem(const char *name, const QString &what)
+    {
+        problems.append(QLatin1String(name) + QLatin1String(": ") + what);
+    }
+
+    // The whole file the variable names; false (with a problem) when it cannot be read.
+    bool readFile(const char *name, QByteArray *out)
+    {
+        const QString path = value(name);
+        QFile file(path);
+        if (!file.open(QIODevice::ReadOnly)) {
+            problem(name, QStringLiteral("cannot read %1: %2").arg(path, file.errorString()));
+            return false;
+        }
+        *out = file.read(maxEnvironmentFileBytes + 1);
+        if (out->size() > maxEnvironmentFileBytes) {
+            problem(name, QStringLiteral("%1 is larger than 1 MiB; not used").arg(path));
+            return false;
+        }
+        return true;
+    }
+
+    // An http or https URL with a host; its text is shown only without user info (it may hold a password).
+    bool readUrl(const char *name, QUrl *out)
+    {
+        const QUrl url(value(name), QUrl::StrictMode);
+        if (url.isValid() && !url.host().isEmpty() &&
+            (url.scheme() == QLatin1String("http") || url.scheme() == QLatin1String("https"))) {
+            *out = url;
+            return true;
+        }
+        const QUrl shown(value(name), QUrl::TolerantMode);
+        const QString text = shown.isValid()
+                                 ? QStringLiteral("'%1'").arg(shown.toString(QUrl::RemoveUserInfo))
+                                 : QStringLiteral("the value (not shown: it may hold a password)");
+        problem(name, QStringLiteral("%1 is not an http or https URL with a host; not used").arg(text));
+        return false;
+    }
+
+    // Go's strconv.ParseBool, as logcli reads it; false (with a problem) for anything else.
+    bool readBool(const char *name, bool *out)
+    {
+        const QString text = value(name);
+        static constexpr const char *yes[] = {"1", "t", "true"};
+        static constexpr const char *no[] = {"0", "f", "false"};
+        for (const char *word : yes) {
+            if (text.compare(QLatin1String(word), Qt::CaseInsensitive) == 0) {
+                *out = true;
+                return true;
+            }
+        }
+        for (const char *word : no) {
+            if (text.compare(QLatin1String(word), Qt::CaseInsensitive) == 0) {
+                *out = false;
+                return true;
+            }
+        }
+        problem(name, QStringLiteral("'%1' is neither true nor false (1, t, true, 0, f, false); not used")
+                          .arg(text.left(16)));
+        return false;
+    }
+};
 } // namespace
 
 bool LokiConfig::parseBackpressure(const QString &text, Backpressure *out)
@@ -248,4 +333,147 @@ bool LokiConfig::isValid(QString *why) const
             return fail(why, QStringLiteral("labelAllowList: an empty field name cannot become a label"));
     }
     return true;
+}
+
+LokiConfig LokiConfig::fromEnvironment(QStringList *problems, QStringList *warnings)
+{
+    LokiConfig config;
+    EnvironmentReader env;
+
+    // LOKI_URL (lokiqt's own, base or push URL) wins over LOKI_ADDR (logcli's, a base URL): a setup that
+    // sets both may point pushes somewhere else than queries (a write gateway), and LOKI_URL is the one
+    // only pushers read. A LOKI_URL that cannot be used is reported, and LOKI_ADDR is not tried instead.
+    if (env.isSet("LOKI_URL"))
+        env.readUrl("LOKI_URL", &config.url);
+    else if (env.isSet("LOKI_ADDR"))
+        env.readUrl("LOKI_ADDR", &config.url);
+
+    config.tenant = EnvironmentReader::value("LOKI_ORG_ID");
+    if (hasControl(config.tenant.toUtf8())) {
+        env.problem("LOKI_ORG_ID", QStringLiteral("contains control characters; not used"));
+        config.tenant.clear();
+    }
+
+    // Authentication: basic auth, a token or a token file, at most one (logcli refuses a mix too).
+    const bool user = env.isSet("LOKI_USERNAME");
+    const bool password = env.isSet("LOKI_PASSWORD");
+    const bool token = env.isSet("LOKI_BEARER_TOKEN");
+    const bool tokenFile = env.isSet("LOKI_BEARER_TOKEN_FILE");
+    if ((user || password) && (token || tokenFile)) {
+        env.problem(token ? "LOKI_BEARER_TOKEN" : "LOKI_BEARER_TOKEN_FILE",
+                    QStringLiteral("set together with LOKI_USERNAME or LOKI_PASSWORD; choose basic auth or a "
+                                   "bearer token (neither is used)"));
+    } else if (token && tokenFile) {
+        env.problem("LOKI_BEARER_TOKEN_FILE",
+                    QStringLiteral("set together with LOKI_BEARER_TOKEN; choose one (neither is used)"));
+    } else if (user != password) {
+        if (user)
+            env.problem("LOKI_USERNAME", QStringLiteral("set without LOKI_PASSWORD; basic auth not used"));
+        else
+            env.problem("LOKI_PASSWORD", QStringLiteral("set without LOKI_USERNAME; basic auth not used"));
+    } else if (user) {
+        config.basicAuthUser = EnvironmentReader::value("LOKI_USERNAME");
+        config.basicAuthPassword = EnvironmentReader::value("LOKI_PASSWORD");
+    } else if (token) {
+        config.bearerToken = EnvironmentReader::value("LOKI_BEARER_TOKEN").trimmed();
+        if (hasControl(config.bearerToken.toUtf8())) {
+            env.problem("LOKI_BEARER_TOKEN", QStringLiteral("contains control characters; not used"));
+            config.bearerToken.clear();
+        }
+    } else if (tokenFile) {
+        QByteArray text;
+        if (env.readFile("LOKI_BEARER_TOKEN_FILE", &text)) {
+            const QString path = EnvironmentReader::value("LOKI_BEARER_TOKEN_FILE");
+            const QByteArray trimmed = text.trimmed();
+            if (trimmed.isEmpty())
+                env.problem("LOKI_BEARER_TOKEN_FILE", QStringLiteral("%1 holds no token").arg(path));
+            else if (hasControl(trimmed))
+                env.problem(
+                    "LOKI_BEARER_TOKEN_FILE",
+                    QStringLiteral("%1 holds more than one line or control characters; not used").arg(path));
+            else
+                config.bearerToken = QString::fromUtf8(trimmed);
+        }
+    }
+
+    // TLS: a QSslConfiguration only when a variable asks for one (it loads Qt's TLS backend).
+    const bool cert = env.isSet("LOKI_CLIENT_CERT_PATH");
+    const bool key = env.isSet("LOKI_CLIENT_KEY_PATH");
+    if (cert && !key)
+        env.problem("LOKI_CLIENT_CERT_PATH",
+                    QStringLiteral("set without LOKI_CLIENT_KEY_PATH; no client certificate is used"));
+    if (key && !cert)
+        env.problem("LOKI_CLIENT_KEY_PATH",
+                    QStringLiteral("set without LOKI_CLIENT_CERT_PATH; no client certificate is used"));
+#if QT_CONFIG(ssl)
+    bool skipVerify = false;
+    if (env.isSet("LOKI_TLS_SKIP_VERIFY"))
+        env.readBool("LOKI_TLS_SKIP_VERIFY", &skipVerify);
+    QList<QSslCertificate> cas;
+    if (env.isSet("LOKI_CA_CERT_PATH")) {
+        QByteArray pem;
+        if (env.readFile("LOKI_CA_CERT_PATH", &pem)) {
+            cas = QSslCertificate::fromData(pem, QSsl::Pem);
+            if (cas.isEmpty())
+                env.problem("LOKI_CA_CERT_PATH", QStringLiteral("no PEM certificate in %1; not used")
+                                                     .arg(EnvironmentReader::value("LOKI_CA_CERT_PATH")));
+        }
+    }
+    QList<QSslCertificate> chain;
+    QSslKey privateKey;
+    if (cert && key) {
+        QByteArray pem;
+        if (env.readFile("LOKI_CLIENT_CERT_PATH", &pem)) {
+            chain = QSslCertificate::fromData(pem, QSsl::Pem);
+            if (chain.isEmpty())
+                env.problem("LOKI_CLIENT_CERT_PATH",
+                            QStringLiteral("no PEM certificate in %1; no client certificate is used")
+                                .arg(EnvironmentReader::value("LOKI_CLIENT_CERT_PATH")));
+        }
+        if (env.readFile("LOKI_CLIENT_KEY_PATH", &pem)) {
+            privateKey = QSslKey(pem, QSsl::Rsa, QSsl::Pem);
+            if (privateKey.isNull())
+                privateKey = QSslKey(pem, QSsl::Ec, QSsl::Pem);
+            if (privateKey.isNull())
+                env.problem("LOKI_CLIENT_KEY_PATH",
+                            QStringLiteral("no unencrypted PEM private key (RSA or EC) in %1; no client "
+                                           "certificate is used")
+                                .arg(EnvironmentReader::value("LOKI_CLIENT_KEY_PATH")));
+        }
+        pem.fill('\0'); // the key's text
+        if (chain.isEmpty() || privateKey.isNull()) {
+            chain.clear();
+            privateKey = QSslKey();
+        }
+    }
+    if (!cas.isEmpty() || !chain.isEmpty() || skipVerify) {
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        if (!cas.isEmpty())
+            tls.setCaCertificates(cas);
+        if (!chain.isEmpty()) {
+            tls.setLocalCertificateChain(chain);
+            tls.setPrivateKey(privateKey);
+        }
+        if (skipVerify) {
+            tls.setPeerVerifyMode(QSslSocket::VerifyNone);
+            const QString warning = QStringLiteral(
+                "LOKI_TLS_SKIP_VERIFY: the server's TLS certificate is NOT verified: anyone on the way to "
+                "Loki can read and change what is sent, credentials included. Use it for tests only.");
+            qCWarning(lcLokiConfig, "%s", qPrintable(warning));
+            if (warnings)
+                warnings->append(warning);
+        }
+        config.sslConfiguration = tls;
+    }
+#else
+    Q_UNUSED(warnings);
+    for (const char *name :
+         {"LOKI_CA_CERT_PATH", "LOKI_CLIENT_CERT_PATH", "LOKI_CLIENT_KEY_PATH", "LOKI_TLS_SKIP_VERIFY"}) {
+        if (env.isSet(name))
+            env.problem(name, QStringLiteral("needs a Qt built with TLS support; not used"));
+    }
+#endif
+    if (problems)
+        *problems = env.problems;
+    return config;
 }

@@ -22,15 +22,24 @@ struct Run
     QString stderrText;
 };
 
+// The environment for a run: the caller's, without any LOKI_ variable (lokiqt-push reads them all), plus
+// @p extraEnv.
+QProcessEnvironment pushEnvironment(const QMap<QString, QString> &extraEnv)
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    for (const QString &name : env.keys()) {
+        if (name.startsWith(QLatin1String("LOKI_")))
+            env.remove(name);
+    }
+    for (auto it = extraEnv.cbegin(); it != extraEnv.cend(); ++it)
+        env.insert(it.key(), it.value());
+    return env;
+}
+
 Run runPush(const QStringList &args, const QByteArray &input, const QMap<QString, QString> &extraEnv = {})
 {
     QProcess process;
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.remove(QStringLiteral("LOKI_URL"));
-    env.remove(QStringLiteral("LOKI_PASSWORD"));
-    for (auto it = extraEnv.cbegin(); it != extraEnv.cend(); ++it)
-        env.insert(it.key(), it.value());
-    process.setProcessEnvironment(env);
+    process.setProcessEnvironment(pushEnvironment(extraEnv));
     process.start(QStringLiteral(LOKIQT_PUSH_PATH), args);
     if (!process.waitForStarted(longWait))
         return {};
@@ -55,11 +64,7 @@ ShellRun runPushInShell(const QStringList &args, const QString &shellRedirect, i
                         const QByteArray &input = QByteArray(), const QMap<QString, QString> &extraEnv = {})
 {
     QProcess process;
-    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
-    env.remove(QStringLiteral("LOKI_URL"));
-    for (auto it = extraEnv.cbegin(); it != extraEnv.cend(); ++it)
-        env.insert(it.key(), it.value());
-    process.setProcessEnvironment(env);
+    process.setProcessEnvironment(pushEnvironment(extraEnv));
     // $0 is lokiqt-push, "$@" its arguments.
     const QString script = QStringLiteral("exec \"$0\" \"$@\" %1").arg(shellRedirect);
     process.start(QStringLiteral("/bin/sh"),
@@ -190,6 +195,119 @@ private Q_SLOTS:
         const ReceivedPush push = receiver->pushes().first();
         QCOMPARE(push.headers.value("x-scope-orgid"), QByteArray("team-a"));
         QCOMPARE(push.headers.value("x-token"), QByteArray("abc def"));
+    }
+
+    void configuredByTheEnvironmentAlone()
+    {
+        // logcli's names configure the push: address, tenant, basic auth.
+        receiver->setRequiredTenant(QStringLiteral("team-env"));
+        receiver->setRequiredBasicAuth(QStringLiteral("loki"), QStringLiteral("pa ss:word"));
+        const Run run = runPush({}, "from the environment\n",
+                                {{QStringLiteral("LOKI_ADDR"), receiver->url().toString()},
+                                 {QStringLiteral("LOKI_ORG_ID"), QStringLiteral("team-env")},
+                                 {QStringLiteral("LOKI_USERNAME"), QStringLiteral("loki")},
+                                 {QStringLiteral("LOKI_PASSWORD"), QStringLiteral("pa ss:word")}});
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(lines(receiver->entries()), QStringList{QStringLiteral("from the environment")});
+        const ReceivedPush push = receiver->pushes().first();
+        QCOMPARE(push.headers.value("x-scope-orgid"), QByteArray("team-env"));
+        QCOMPARE(push.headers.value("authorization"), "Basic " + QByteArray("loki:pa ss:word").toBase64());
+    }
+
+    void optionsOverrideTheEnvironment()
+    {
+        receiver->setRequiredTenant(QStringLiteral("from-option"));
+        receiver->setRequiredBearerToken(QStringLiteral("t0ken"));
+        QTemporaryDir dir;
+        const QString token = writeFile(dir, QStringLiteral("token"), "t0ken\n");
+        // LOKI_URL wins over LOKI_ADDR, --url over both (even a LOKI_URL that is no URL); --tenant over
+        // LOKI_ORG_ID; --bearer-token-file over the environment's basic auth.
+        const QMap<QString, QString> env{{QStringLiteral("LOKI_URL"), QStringLiteral("http://u:s3cret@a b")},
+                                         {QStringLiteral("LOKI_ADDR"), QStringLiteral("http://127.0.0.1:1")},
+                                         {QStringLiteral("LOKI_ORG_ID"), QStringLiteral("from-env")},
+                                         {QStringLiteral("LOKI_USERNAME"), QStringLiteral("loki")},
+                                         {QStringLiteral("LOKI_PASSWORD"), QStringLiteral("s3cret")}};
+        Run run = runPush({QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--tenant"),
+                           QStringLiteral("from-option"), QStringLiteral("--bearer-token-file"), token},
+                          "options win\n", env);
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(lines(receiver->entries()), QStringList{QStringLiteral("options win")});
+        // LOKI_URL, when no --url replaces it, wins over LOKI_ADDR.
+        run = runPush({QStringLiteral("--tenant"), QStringLiteral("from-option"),
+                       QStringLiteral("--bearer-token-file"), token},
+                      "LOKI_URL wins\n",
+                      {{QStringLiteral("LOKI_URL"), receiver->url().toString()},
+                       {QStringLiteral("LOKI_ADDR"), QStringLiteral("http://127.0.0.1:1")}});
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(lines(receiver->entries()),
+                 (QStringList{QStringLiteral("options win"), QStringLiteral("LOKI_URL wins")}));
+    }
+
+    void environmentProblemsAreUsageErrors_data()
+    {
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("says");
+        QTest::newRow("malformed LOKI_URL") << "LOKI_URL"
+                                            << "http://u:s3cret@a b"
+                                            << "LOKI_URL: the value (not shown";
+        QTest::newRow("LOKI_ADDR not http") << "LOKI_ADDR"
+                                            << "ftp://loki"
+                                            << "LOKI_ADDR: 'ftp://loki'";
+        QTest::newRow("unreadable token file") << "LOKI_BEARER_TOKEN_FILE"
+                                               << "/nonexistent/lokiqt-push-test"
+                                               << "LOKI_BEARER_TOKEN_FILE: cannot read";
+        QTest::newRow("password without user") << "LOKI_PASSWORD"
+                                               << "s3cret"
+                                               << "LOKI_PASSWORD: set without LOKI_USERNAME";
+        QTest::newRow("unreadable CA") << "LOKI_CA_CERT_PATH"
+                                       << "/nonexistent/lokiqt-push-test"
+                                       << "LOKI_CA_CERT_PATH: cannot read";
+        QTest::newRow("key without certificate") << "LOKI_CLIENT_KEY_PATH"
+                                                 << "/nonexistent/lokiqt-push-test"
+                                                 << "LOKI_CLIENT_KEY_PATH: set without";
+    }
+    void environmentProblemsAreUsageErrors()
+    {
+        QFETCH(QString, name);
+        QFETCH(QString, value);
+        QFETCH(QString, says);
+        // With a usable LOKI_ADDR beside it: the problem alone makes it a usage error.
+        const Run run = runPush({}, "never sent\n",
+                                {{QStringLiteral("LOKI_ADDR"), receiver->url().toString()}, {name, value}});
+        QCOMPARE(run.exitCode, 2);
+        QVERIFY2(run.stderrText.contains(says), qPrintable(run.stderrText));
+        QVERIFY2(!run.stderrText.contains(QLatin1String("s3cret")), qPrintable(run.stderrText));
+        QCOMPARE(receiver->pushCount(), 0);
+    }
+
+    void tlsFromTheEnvironment()
+    {
+        LokiTestCertificates certificates;
+        QString why;
+        QVERIFY2(certificates.generate(&why), qPrintable(why)); // openssl is a test dependency
+        LokiTestReceiver tls;
+        QVERIFY(tls.listenTls(certificates.serverConfiguration(true)));
+        QMap<QString, QString> env{
+            {QStringLiteral("LOKI_ADDR"), tls.url().toString()},
+            {QStringLiteral("LOKI_CA_CERT_PATH"), certificates.caCertificatePath()},
+            {QStringLiteral("LOKI_CLIENT_CERT_PATH"), certificates.clientCertificatePath()},
+            {QStringLiteral("LOKI_CLIENT_KEY_PATH"), certificates.clientKeyPath()}};
+        Run run = runPush({}, "mutual TLS from the environment\n", env);
+        QCOMPARE(run.exitCode, 0);
+        QCOMPARE(lines(tls.entries()), QStringList{QStringLiteral("mutual TLS from the environment")});
+
+        // Without the CA the server's certificate is not trusted; LOKI_TLS_SKIP_VERIFY accepts it, loudly.
+        env.remove(QStringLiteral("LOKI_CA_CERT_PATH"));
+        run = runPush({QStringLiteral("--timeout-ms"), QStringLiteral("3000")}, "untrusted\n", env);
+        QCOMPARE(run.exitCode, 1);
+        QCOMPARE(tls.entryCount(), 1);
+        env.insert(QStringLiteral("LOKI_TLS_SKIP_VERIFY"), QStringLiteral("true"));
+        run = runPush({}, "not verified\n", env);
+        QCOMPARE(run.exitCode, 0);
+        QVERIFY2(run.stderrText.contains(QLatin1String("NOT verified")), qPrintable(run.stderrText));
+        QCOMPARE(lines(tls.entries()), (QStringList{QStringLiteral("mutual TLS from the environment"),
+                                                    QStringLiteral("not verified")}));
     }
 
     void eachEncoding_data()

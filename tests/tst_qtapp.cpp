@@ -60,6 +60,7 @@ private Q_SLOTS:
     void commandLine()
     {
         qunsetenv("LOKI_URL");
+        qunsetenv("LOKI_ADDR");
         AppOptions defaults;
         QVERIFY(parse({}, &defaults));
         QCOMPARE(defaults.config.url, QUrl(QStringLiteral("http://localhost:3100")));
@@ -110,6 +111,59 @@ private Q_SLOTS:
         QVERIFY(!parse({"--url", "ftp://loki"}, &bad, &error));
         QVERIFY(!parse({"--demo-ms", "0"}, &bad, &error));
         QVERIFY(!parse({"--no-such-option"}, &bad, &error));
+    }
+
+    void environment()
+    {
+        // logcli's names configure the app; its options override them. The variables are restored after.
+        const char *const names[] = {"LOKI_URL",      "LOKI_ADDR",     "LOKI_ORG_ID",
+                                     "LOKI_USERNAME", "LOKI_PASSWORD", "LOKI_CA_CERT_PATH"};
+        QList<std::pair<const char *, std::optional<QByteArray>>> saved;
+        for (const char *name : names) {
+            saved.append(
+                {name, qEnvironmentVariableIsSet(name) ? std::optional(qgetenv(name)) : std::nullopt});
+            qunsetenv(name);
+        }
+        auto restore = qScopeGuard([&saved] {
+            for (const auto &[name, value] : std::as_const(saved)) {
+                if (value)
+                    qputenv(name, *value);
+                else
+                    qunsetenv(name);
+            }
+        });
+        qputenv("LOKI_ADDR", "http://addr:3100");
+        qputenv("LOKI_ORG_ID", "team-env");
+        qputenv("LOKI_USERNAME", "loki");
+        qputenv("LOKI_PASSWORD", "pa55");
+        AppOptions fromEnv;
+        QString error;
+        QVERIFY2(parse({}, &fromEnv, &error), qPrintable(error));
+        QCOMPARE(fromEnv.config.url, QUrl(QStringLiteral("http://addr:3100")));
+        QCOMPARE(fromEnv.config.tenant, QStringLiteral("team-env"));
+        QCOMPARE(fromEnv.config.basicAuthUser, QStringLiteral("loki"));
+        QCOMPARE(fromEnv.config.basicAuthPassword, QStringLiteral("pa55"));
+#if QT_CONFIG(ssl)
+        QVERIFY(!fromEnv.config.sslConfiguration.has_value()); // no TLS variable: no TLS backend loaded
+#endif
+        QCOMPARE(fromEnv.config.queueCapacity, 16384); // the app's own settings stay
+
+        AppOptions fromArgs;
+        QVERIFY2(parse({"--url", "http://args:3100", "--tenant", "team-args"}, &fromArgs, &error),
+                 qPrintable(error));
+        QCOMPARE(fromArgs.config.url, QUrl(QStringLiteral("http://args:3100")));
+        QCOMPARE(fromArgs.config.tenant, QStringLiteral("team-args"));
+        QCOMPARE(fromArgs.config.basicAuthUser, QStringLiteral("loki"));
+
+        // A variable that cannot be used is a usage error that names it, unless an option replaces it.
+        qputenv("LOKI_ADDR", "ftp://addr");
+        AppOptions bad;
+        QVERIFY(!parse({}, &bad, &error));
+        QVERIFY2(error.contains(QLatin1String("LOKI_ADDR")), qPrintable(error));
+        QVERIFY2(parse({"--url", "http://args:3100"}, &bad, &error), qPrintable(error));
+        qputenv("LOKI_CA_CERT_PATH", "/nonexistent/qtapp-ca.pem");
+        QVERIFY(!parse({"--url", "http://args:3100"}, &bad, &error));
+        QVERIFY2(error.contains(QLatin1String("LOKI_CA_CERT_PATH: cannot read")), qPrintable(error));
     }
 
     void window()

@@ -11,10 +11,12 @@ bool AppOptions::parse(const QStringList &arguments, AppOptions *out, QString *e
     parser.addHelpOption();
     const QCommandLineOption url(
         QStringLiteral("url"),
-        QStringLiteral("Loki's base URL or push URL (default: $LOKI_URL, else http://localhost:3100)."),
+        QStringLiteral("Loki's base URL or push URL (default: $LOKI_URL, else $LOKI_ADDR, else "
+                       "http://localhost:3100)."),
         QStringLiteral("url"));
     const QCommandLineOption tenant(
-        QStringLiteral("tenant"), QStringLiteral("The tenant, sent as X-Scope-OrgID."), QStringLiteral("id"));
+        QStringLiteral("tenant"),
+        QStringLiteral("The tenant, sent as X-Scope-OrgID (default: $LOKI_ORG_ID)."), QStringLiteral("id"));
     const QCommandLineOption label(
         QStringLiteral("label"),
         QStringLiteral("A label of every entry; repeat it for more (default: app=qtapp). Keep them few."),
@@ -46,11 +48,29 @@ bool AppOptions::parse(const QStringList &arguments, AppOptions *out, QString *e
     }
 
     LokiConfig &config = out->config;
-    // The command line wins over the environment, which wins over the default.
-    const QString urlText = parser.isSet(url) ? parser.value(url) : qEnvironmentVariable("LOKI_URL");
-    if (!urlText.isEmpty())
-        config.url = QUrl(urlText, QUrl::StrictMode);
-    config.tenant = parser.value(tenant);
+    // The command line wins over the environment (logcli's LOKI_* names and LOKI_URL: credentials and TLS
+    // come only from there), which wins over the default. A problem with a variable that an option replaces
+    // does not matter; any other is a usage error.
+    QStringList problems;
+    config = LokiConfig::fromEnvironment(&problems);
+    const auto replaced = [&problems](const char *name) {
+        problems.removeIf([name](const QString &problem) {
+            return problem.startsWith(QLatin1String(name) + QLatin1Char(':'));
+        });
+    };
+    if (parser.isSet(url)) {
+        replaced("LOKI_URL");
+        replaced("LOKI_ADDR");
+        config.url = QUrl(parser.value(url), QUrl::StrictMode);
+    }
+    if (parser.isSet(tenant)) {
+        replaced("LOKI_ORG_ID");
+        config.tenant = parser.value(tenant);
+    }
+    if (!problems.isEmpty()) {
+        *error = QStringLiteral("the environment: ") + problems.join(QStringLiteral("; "));
+        return false;
+    }
 
     // Static labels: every distinct set is a stream in Loki, so they name the application, not events.
     for (const QString &pair : parser.values(label)) {

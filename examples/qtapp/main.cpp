@@ -2,7 +2,9 @@
 // lokiqt-qtapp: a Qt Widgets application whose log messages also go to Grafana Loki.
 //
 //   lokiqt-qtapp [--url http://loki:3100] [--tenant ID] [--label app=qtapp ...] [--line-format json]
-//                [--spool-dir DIR]                 (the URL defaults to $LOKI_URL, else localhost:3100)
+//                [--spool-dir DIR]                 (the URL defaults to $LOKI_URL, else $LOKI_ADDR, else
+//                                                   localhost:3100; LokiConfig::fromEnvironment() reads
+//                                                   credentials, tenant and TLS from logcli's LOKI_* names)
 //   lokiqt-qtapp --demo-ms 15000                   (clicks through by itself, prints a summary, exits 0
 //                                                   when everything was delivered, 1 otherwise)
 #include "appoptions.h"

@@ -291,6 +291,39 @@ public:
 
     /** The URL pushes go to: @ref url when it already ends in `/loki/api/v1/push`, else url + that path. */
     QUrl pushUrl() const;
+
+    /**
+     * A configuration from the process environment, with the names that logcli (Grafana's own CLI) reads, so
+     * that one set of variables configures every Loki tool. Every other field keeps its default; an unset or
+     * empty variable leaves its field at the default.
+     *
+     * | variable | field | meaning |
+     * |---|---|---|
+     * | `LOKI_URL` | url | lokiqt's own name: base URL or full push URL; wins over LOKI_ADDR |
+     * | `LOKI_ADDR` | url | logcli's name: Loki's base URL (`/loki/api/v1/push` is appended) |
+     * | `LOKI_USERNAME`, `LOKI_PASSWORD` | basicAuthUser, basicAuthPassword | basic auth; both or neither |
+     * | `LOKI_ORG_ID` | tenant | sent as `X-Scope-OrgID` |
+     * | `LOKI_BEARER_TOKEN` | bearerToken | sent as `Authorization: Bearer` |
+     * | `LOKI_BEARER_TOKEN_FILE` | bearerToken | the token is the file's content, white space trimmed |
+     * | `LOKI_CA_CERT_PATH` | sslConfiguration | trust the PEM CA certificates in it, not the system's |
+     * | `LOKI_CLIENT_CERT_PATH` | sslConfiguration | client certificate (PEM) for mutual TLS, with the key |
+     * | `LOKI_CLIENT_KEY_PATH` | sslConfiguration | its unencrypted PEM key (RSA or EC), with the cert |
+     * | `LOKI_TLS_SKIP_VERIFY` | sslConfiguration | `true`, `1`, `t`: no verification (warned about) |
+     *
+     * sslConfiguration is set only when a TLS variable asks for it (building one loads Qt's TLS backend).
+     * Basic auth and a bearer token, or a token and a token file, exclude each other (as in logcli).
+     *
+     * What cannot be used is left at its default and reported in @p problems, one sentence each, which starts
+     * with the name of the variable it is about and a colon (`LOKI_CA_CERT_PATH: cannot read ...`), so that a
+     * program whose command line overrides a variable can drop its problems. A secret (a password, a token,
+     * a key) never appears in a problem. @p problems is empty when everything set could be used. When
+     * LOKI_TLS_SKIP_VERIFY turns verification off, a warning is logged (category `lokiqt.config`) and added
+     * to @p warnings.
+     *
+     * Call it from any thread, but not while another thread changes the environment. The result still
+     * needs isValid() (labels, for example, are not read from the environment).
+     */
+    static LokiConfig fromEnvironment(QStringList *problems = nullptr, QStringList *warnings = nullptr);
 };
 
 #endif // LOKIQT_LOKICONFIG_H

@@ -157,16 +157,21 @@ int main(int argc, char *argv[])
     QCoreApplication::setApplicationName(QStringLiteral("lokiqt-push"));
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(
-        QStringLiteral("Pushes one Loki entry per line of standard input (or of FILEs) to Loki.\n"
-                       "Exit status: 0 when every line was delivered, 1 when any was dropped or failed, "
-                       "2 for a usage error."));
+    parser.setApplicationDescription(QStringLiteral(
+        "Pushes one Loki entry per line of standard input (or of FILEs) to Loki.\n"
+        "The environment configures it with logcli's names (LOKI_ADDR, LOKI_USERNAME, "
+        "LOKI_PASSWORD, LOKI_ORG_ID, LOKI_BEARER_TOKEN, LOKI_BEARER_TOKEN_FILE, "
+        "LOKI_CA_CERT_PATH, LOKI_CLIENT_CERT_PATH, LOKI_CLIENT_KEY_PATH, LOKI_TLS_SKIP_VERIFY) "
+        "and LOKI_URL; the options below override it.\n"
+        "Exit status: 0 when every line was delivered, 1 when any was dropped or failed, "
+        "2 for a usage error."));
     parser.addHelpOption();
     parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("Files to read instead of stdin."),
                                  QStringLiteral("[FILE...]"));
     const QCommandLineOption urlOption(
         QStringLiteral("url"),
-        QStringLiteral("Loki base or push URL (default: $LOKI_URL, else http://localhost:3100)."),
+        QStringLiteral("Loki base or push URL (default: $LOKI_URL, else $LOKI_ADDR, else "
+                       "http://localhost:3100)."),
         QStringLiteral("url"));
     const QCommandLineOption labelOption(QStringLiteral("label"),
                                          QStringLiteral("A label for every entry (repeatable)."),
@@ -199,7 +204,8 @@ int main(int argc, char *argv[])
     const QCommandLineOption encodingOption(QStringLiteral("encoding"),
                                             QStringLiteral("protobuf (default), json or json-gzip."),
                                             QStringLiteral("format"));
-    const QCommandLineOption tenantOption(QStringLiteral("tenant"), QStringLiteral("Sent as X-Scope-OrgID."),
+    const QCommandLineOption tenantOption(QStringLiteral("tenant"),
+                                          QStringLiteral("Sent as X-Scope-OrgID (default: $LOKI_ORG_ID)."),
                                           QStringLiteral("id"));
     const QCommandLineOption headerOption(QStringLiteral("header"),
                                           QStringLiteral("An extra HTTP header (repeatable)."),
@@ -253,12 +259,31 @@ int main(int argc, char *argv[])
         return exitDelivered;
     }
 
-    LokiConfig config;
-    QString url = parser.value(urlOption);
-    if (url.isEmpty())
-        url = qEnvironmentVariable("LOKI_URL");
-    if (!url.isEmpty())
-        config.url = QUrl(url);
+    // The environment first (logcli's names, LOKI_URL), then the options on top. A problem with a variable
+    // that an option replaces does not matter.
+    QStringList environmentProblems;
+    LokiConfig config = LokiConfig::fromEnvironment(&environmentProblems);
+    const auto overridden = [&](const QCommandLineOption &option, std::initializer_list<const char *> names) {
+        if (!parser.isSet(option))
+            return;
+        for (const char *name : names) {
+            environmentProblems.removeIf([name](const QString &problem) {
+                return problem.startsWith(QLatin1String(name) + QLatin1Char(':'));
+            });
+        }
+    };
+    overridden(urlOption, {"LOKI_URL", "LOKI_ADDR"});
+    overridden(tenantOption, {"LOKI_ORG_ID"});
+    for (const QCommandLineOption *auth : {&userOption, &bearerTokenFileOption})
+        overridden(*auth, {"LOKI_USERNAME", "LOKI_PASSWORD", "LOKI_BEARER_TOKEN", "LOKI_BEARER_TOKEN_FILE"});
+    overridden(caCertOption, {"LOKI_CA_CERT_PATH"});
+    overridden(clientCertOption, {"LOKI_CLIENT_CERT_PATH", "LOKI_CLIENT_KEY_PATH"});
+    overridden(clientKeyOption, {"LOKI_CLIENT_CERT_PATH", "LOKI_CLIENT_KEY_PATH"});
+    if (!environmentProblems.isEmpty())
+        return usageError(QStringLiteral("the environment: ") +
+                          environmentProblems.join(QStringLiteral("\nlokiqt-push: the environment: ")));
+    if (parser.isSet(urlOption))
+        config.url = QUrl(parser.value(urlOption));
     for (const QString &label : parser.values(labelOption)) {
         const qsizetype eq = label.indexOf(QLatin1Char('='));
         if (eq <= 0)
@@ -299,7 +324,8 @@ int main(int argc, char *argv[])
             return usageError(QStringLiteral("--timeout-ms wants a positive number"));
         finalTimeout = std::chrono::milliseconds(number);
     }
-    config.tenant = parser.value(tenantOption);
+    if (parser.isSet(tenantOption))
+        config.tenant = parser.value(tenantOption);
     const QStringList headers = parser.values(headerOption);
     for (int i = 0; i < headers.size(); ++i) {
         const QString &header = headers.at(i);
@@ -334,6 +360,12 @@ int main(int argc, char *argv[])
     // environment.
     if (parser.isSet(passwordFileOption) && !parser.isSet(userOption))
         return usageError(QStringLiteral("--password-file needs --user"));
+    if (parser.isSet(userOption) || parser.isSet(bearerTokenFileOption)) {
+        // An option for credentials replaces all of the environment's.
+        config.basicAuthUser.clear();
+        config.basicAuthPassword.clear();
+        config.bearerToken.clear();
+    }
     if (parser.isSet(userOption)) {
         config.basicAuthUser = parser.value(userOption);
         if (config.basicAuthUser.isEmpty())
@@ -365,7 +397,10 @@ int main(int argc, char *argv[])
         return usageError(QStringLiteral("--client-cert and --client-key go together"));
     if (parser.isSet(caCertOption) || parser.isSet(clientCertOption)) {
 #if QT_CONFIG(ssl)
-        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        // On top of what the environment set (LOKI_TLS_SKIP_VERIFY, the CA or client certificate the
+        // options do not replace).
+        QSslConfiguration tls =
+            config.sslConfiguration ? *config.sslConfiguration : QSslConfiguration::defaultConfiguration();
         if (parser.isSet(caCertOption)) {
             QByteArray pem;
             if (!readSmallFile(parser.value(caCertOption), &pem, &why))
