@@ -167,12 +167,9 @@ phase() { printf '%s\t%s\t%s\n' "$1" "$(($(date +%s) - T0))" "$(cut -d' ' -f1 /p
 # --- 1. peer-bench ----------------------------------------------------------------------------------------------
 if [[ $PEER == 1 && -z ${SKIP[bench]:-} ]]; then
     phase "peer-bench start"
-    PB=${PEER_BENCH_HOME:-$HOME/.cache/lokiqt-peer-bench}
-    mkdir -p "$PB"
-    cp -r "$PEER_SRC"/bench.py "$PEER_SRC"/Makefile "$PEER_SRC"/setup-peers.sh "$PEER_SRC"/drivers "$PEER_SRC"/sink \
-        "$PEER_SRC"/examples "$PB"/
-    chmod -R u+w "$PB"
-    make -s -C "$PB" all >&2
+    # shellcheck source=peerbench-home.sh
+    source "$(dirname "${BASH_SOURCE[0]}")/peerbench-home.sh"
+    peerbench_home
     set +e
     (cd "$PB" && python3 bench.py --no-peers \
         --client "promtail=$PEER_SRC/clients/promtail.sh" \

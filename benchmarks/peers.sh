@@ -32,12 +32,9 @@ for f in "$PEER_SRC/bench.py" "$ANDROID" "$BUILD/bin/lokiqt-bench" "$BUILD/bin/l
     [[ -e $f ]] || { echo "peers.sh: $f is missing" >&2; exit 2; }
 done
 mkdir -p "$OUT"
-PB=${PEER_BENCH_HOME:-$HOME/.cache/lokiqt-peer-bench}
-mkdir -p "$PB"
-cp -r "$PEER_SRC"/bench.py "$PEER_SRC"/Makefile "$PEER_SRC"/setup-peers.sh "$PEER_SRC"/drivers "$PEER_SRC"/sink \
-    "$PEER_SRC"/examples "$PB"/
-chmod -R u+w "$PB"
-make -s -C "$PB" all >&2
+# shellcheck source=peerbench-home.sh
+source "$ROOT/benchmarks/peerbench-home.sh"
+peerbench_home
 LOKIQT="$BUILD/bin/lokiqt-bench --url {url} --count {count} --input {input}"
 
 scenario() { # name input count delay

@@ -28,13 +28,14 @@ QNetworkReply::NetworkError replyError(QAbstractSocket::SocketError error)
         return QNetworkReply::UnknownNetworkError;
     }
 }
-
-bool sameOrigin(const QUrl &a, const QUrl &b)
-{
-    const int port = a.scheme() == QLatin1String("https") ? 443 : 80;
-    return a.scheme() == b.scheme() && a.host() == b.host() && a.port(port) == b.port(port);
-}
 } // namespace
+
+QString LokiHttpConnection::originOf(const QUrl &url)
+{
+    const int port = url.scheme() == QLatin1String("https") ? 443 : 80;
+    return url.scheme() + QLatin1String("://") + url.host(QUrl::FullyEncoded) + QLatin1Char(':') +
+           QString::number(url.port(port));
+}
 
 LokiHttpConnection::LokiHttpConnection(const QUrl &origin, QObject *parent)
     : QObject(parent)
@@ -394,7 +395,7 @@ void LokiHttpConnection::finish()
         m_redirects < maxRedirects) {
         // QNAM's SameOriginRedirectPolicy: the same request again, never to another origin.
         const QUrl target = m_url.resolved(QUrl::fromEncoded(m_location));
-        if (sameOrigin(target, m_origin)) {
+        if (originOf(target) == originOf(m_origin)) {
             ++m_redirects;
             m_url = target;
             progressed();

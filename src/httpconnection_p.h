@@ -57,6 +57,9 @@ class LokiHttpConnection : public QObject
 public:
     using Done = std::function<void(const LokiHttpAnswer &)>;
 
+    /** scheme://host:port of @p url (the default port written out): what one connection serves. */
+    static QString originOf(const QUrl &url);
+
     /** @p origin: scheme, host and port of every URL posted to. */
     LokiHttpConnection(const QUrl &origin, QObject *parent);
     ~LokiHttpConnection() override;

@@ -11,13 +11,6 @@
 #include <cstring>
 
 namespace {
-QString originOf(const QUrl &url)
-{
-    const int port = url.scheme() == QLatin1String("https") ? 443 : 80;
-    return url.scheme() + QLatin1String("://") + url.host(QUrl::FullyEncoded) + QLatin1Char(':') +
-           QString::number(url.port(port));
-}
-
 bool goesStraight(const QUrl &url)
 {
     const QList<QNetworkProxy> proxies = QNetworkProxyFactory::proxyForQuery(QNetworkProxyQuery(url));
@@ -87,7 +80,7 @@ QNetworkReply *LokiNetworkAccessManager::createRequest(Operation op, const QNetw
 
 LokiHttpConnection *LokiNetworkAccessManager::takeConnection(const QNetworkRequest &request)
 {
-    const QString origin = originOf(request.url());
+    const QString origin = LokiHttpConnection::originOf(request.url());
     for (Pooled &pooled : m_connections) {
         if (!pooled.busy && pooled.origin == origin) {
             pooled.busy = true;
