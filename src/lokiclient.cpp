@@ -247,6 +247,7 @@ LokiClient::LokiClient(const LokiConfig &config, QObject *parent)
     Q_D(LokiClient);
     qRegisterMetaType<LokiError>();
     qRegisterMetaType<LokiClient::State>();
+    qRegisterMetaType<LokiClientCounters>(); // the counters property, also by name (QML, QVariant)
     d->openBuffer();
     d->thread.setObjectName(QStringLiteral("lokiqt-client"));
     d->worker = new LokiWorker({d->config, *d->buffer, d->counters, d->status});

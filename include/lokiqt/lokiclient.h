@@ -15,6 +15,65 @@
 class LokiClientPrivate;
 
 /**
+ * Counters of entries, as LokiClient::counters() returns them (LokiClient::Counters is this type); each is
+ * monotonic except queued.
+ *
+ * A Q_GADGET: each field is also a read-only property of the same name (and dropped() is one too), so
+ * QML reads them from the client's `counters` property, e.g. `client.counters.sent` (the QML module
+ * LokiQt registers the type; see README.md "The QML example").
+ */
+struct LOKIQT_EXPORT LokiClientCounters
+{
+    Q_GADGET
+    Q_PROPERTY(qint64 accepted MEMBER accepted CONSTANT)
+    Q_PROPERTY(qint64 sent MEMBER sent CONSTANT)
+    Q_PROPERTY(qint64 droppedNew MEMBER droppedNew CONSTANT)
+    Q_PROPERTY(qint64 droppedOldest MEMBER droppedOldest CONSTANT)
+    Q_PROPERTY(qint64 droppedClosed MEMBER droppedClosed CONSTANT)
+    Q_PROPERTY(qint64 timedOut MEMBER timedOut CONSTANT)
+    Q_PROPERTY(qint64 rejected MEMBER rejected CONSTANT)
+    Q_PROPERTY(qint64 failed MEMBER failed CONSTANT)
+    Q_PROPERTY(qint64 retried MEMBER retried CONSTANT)
+    Q_PROPERTY(qint64 queued MEMBER queued CONSTANT)
+    Q_PROPERTY(qint64 truncated MEMBER truncated CONSTANT)
+    Q_PROPERTY(qint64 demoted MEMBER demoted CONSTANT)
+    Q_PROPERTY(qint64 splits MEMBER splits CONSTANT)
+    Q_PROPERTY(qint64 expired MEMBER expired CONSTANT)
+    Q_PROPERTY(qint64 corrupted MEMBER corrupted CONSTANT)
+    Q_PROPERTY(qint64 replayed MEMBER replayed CONSTANT)
+    Q_PROPERTY(qint64 droppedNoSpace MEMBER droppedNoSpace CONSTANT)
+    Q_PROPERTY(qint64 dropped READ dropped)
+
+public:
+    qint64 accepted = 0;      ///< entries send() accepted
+    qint64 sent = 0;          ///< entries Loki acknowledged
+    qint64 droppedNew = 0;    ///< entries refused because the queue was full (DropNew)
+    qint64 droppedOldest = 0; ///< queued entries discarded to make room (DropOldest)
+    qint64 droppedClosed = 0; ///< entries still queued when close() reached its deadline
+    qint64 timedOut = 0;      ///< entries refused because the queue stayed full until the deadline (Block)
+    qint64 rejected = 0;      ///< invalid entries refused by send()
+    qint64 failed = 0;        ///< entries whose batch failed for good
+    qint64 retried = 0;       ///< retried pushes (not entries)
+    qint64 queued = 0;        ///< entries accepted (or replayed) but neither sent, failed nor dropped yet;
+                              ///< with a spool, what close() leaves there for the next start
+    qint64 truncated = 0;     ///< lines cut to Limits::maxLineBytes (still delivered)
+    qint64 demoted = 0;       ///< entries whose extra labels were demoted because of Limits::maxStreams
+    qint64 splits = 0;        ///< batches split in halves after a 413 (or Loki's "larger than max")
+    qint64 expired = 0;       ///< spooled entries older than Spool::maxAge when read: dropped
+    qint64 corrupted = 0;     ///< spooled entries lost because their segment file was damaged meanwhile
+    qint64 replayed = 0;      ///< entries an earlier run left in the spool (sent before new ones)
+    /** entries refused because the spool could not write them: its file system is full ("No space
+     *  left on device") or failing; lastError() has the system's reason */
+    qint64 droppedNoSpace = 0;
+
+    /** Every entry lost on the way: dropped for any reason, timed out, expired or corrupted. */
+    qint64 dropped() const
+    {
+        return droppedNew + droppedOldest + droppedClosed + timedOut + expired + corrupted + droppedNoSpace;
+    }
+};
+
+/**
  * Ships log entries to Grafana Loki from a thread of its own.
  *
  * @code
@@ -34,6 +93,11 @@ class LokiClientPrivate;
  * errors, HTTP 429 and 5xx are retried with exponential backoff and jitter (timers, never sleeps); any other
  * error fails the batch at once. Every failure is reported by errorOccurred().
  *
+ * Its properties (state, counters and each counter, lastError, spooling) have NOTIFY signals, so that a
+ * QML UI handed the client from C++ binds them directly, e.g. `client.counters.sent` or
+ * `client.lastError.message`; the optional QML module LokiQt registers the types (README.md "The QML
+ * example").
+ *
  * Thread safety: the object lives in the thread that created it (its owner thread), where its signals are
  * emitted. send(), flush(), counters, state() and lastError() may be called from any thread. close() and
  * the destructor belong to the owner thread. No function may be called from a slot connected to the
@@ -50,6 +114,8 @@ class LOKIQT_EXPORT LokiClient : public QObject
     Q_PROPERTY(qint64 retried READ retried NOTIFY countersChanged)
     Q_PROPERTY(qint64 queued READ queued NOTIFY countersChanged)
     Q_PROPERTY(LokiError lastError READ lastError NOTIFY errorOccurred)
+    Q_PROPERTY(LokiClientCounters counters READ counters NOTIFY countersChanged)
+    Q_PROPERTY(bool spooling READ isSpooling CONSTANT)
 public:
     /** What the client is doing. */
     enum class State {
@@ -70,37 +136,9 @@ public:
     };
     Q_ENUM(SendResult)
 
-    /** Counters of entries; each is monotonic except queued. */
-    struct Counters
-    {
-        qint64 accepted = 0;      ///< entries send() accepted
-        qint64 sent = 0;          ///< entries Loki acknowledged
-        qint64 droppedNew = 0;    ///< entries refused because the queue was full (DropNew)
-        qint64 droppedOldest = 0; ///< queued entries discarded to make room (DropOldest)
-        qint64 droppedClosed = 0; ///< entries still queued when close() reached its deadline
-        qint64 timedOut = 0;  ///< entries refused because the queue stayed full until the deadline (Block)
-        qint64 rejected = 0;  ///< invalid entries refused by send()
-        qint64 failed = 0;    ///< entries whose batch failed for good
-        qint64 retried = 0;   ///< retried pushes (not entries)
-        qint64 queued = 0;    ///< entries accepted (or replayed) but neither sent, failed nor dropped yet;
-                              ///< with a spool, what close() leaves there for the next start
-        qint64 truncated = 0; ///< lines cut to Limits::maxLineBytes (still delivered)
-        qint64 demoted = 0;   ///< entries whose extra labels were demoted because of Limits::maxStreams
-        qint64 splits = 0;    ///< batches split in halves after a 413 (or Loki's "larger than max")
-        qint64 expired = 0;   ///< spooled entries older than Spool::maxAge when read: dropped
-        qint64 corrupted = 0; ///< spooled entries lost because their segment file was damaged meanwhile
-        qint64 replayed = 0;  ///< entries an earlier run left in the spool (sent before new ones)
-        /** entries refused because the spool could not write them: its file system is full ("No space
-         *  left on device") or failing; lastError() has the system's reason */
-        qint64 droppedNoSpace = 0;
-
-        /** Every entry lost on the way: dropped for any reason, timed out, expired or corrupted. */
-        qint64 dropped() const
-        {
-            return droppedNew + droppedOldest + droppedClosed + timedOut + expired + corrupted +
-                   droppedNoSpace;
-        }
-    };
+    /** Counters of entries: see LokiClientCounters (a type of its own so that moc can make it a Q_GADGET:
+     *  moc gives nested classes no meta-object). */
+    using Counters = LokiClientCounters;
 
     /** Starts the client's thread. An invalid @p config is reported by errorOccurred and refuses sends. */
     explicit LokiClient(const LokiConfig &config, QObject *parent = nullptr);
@@ -166,11 +204,15 @@ public:
     bool isClientThread(const QThread *thread) const;
 
 Q_SIGNALS:
-    /** Emitted in the owner thread for every failure: network, HTTP, invalid entry, dropped entries. */
+    /** Emitted in the owner thread for every failure: network, HTTP, invalid entry, dropped entries. The
+     *  NOTIFY signal of lastError: a burst of failures is delivered in one go, and lastError() is then the
+     *  latest of them. */
     void errorOccurred(const LokiError &error);
-    /** Emitted in the owner thread when state() changes. */
+    /** Emitted in the owner thread when state() changes (the NOTIFY signal of state): a burst of changes
+     *  arrives as one signal with the state that holds then, and never repeats the state signalled last. */
     void stateChanged(LokiClient::State state);
-    /** Emitted in the owner thread, at most every few milliseconds, when counters have changed. */
+    /** Emitted in the owner thread, at most every few milliseconds, when counters have changed; the NOTIFY
+     *  signal of counters and of each counter property. */
     void countersChanged();
 
 private:
@@ -180,5 +222,7 @@ private:
     Q_DECLARE_PRIVATE(LokiClient)
     Q_DISABLE_COPY(LokiClient)
 };
+
+Q_DECLARE_METATYPE(LokiClientCounters)
 
 #endif // LOKIQT_LOKICLIENT_H

@@ -17,6 +17,10 @@
  * });
  * @endcode
  *
+ * A Q_GADGET: kind, httpStatus, message, entries, willRetry, attempt, isError and text (toString()) are
+ * read-only properties, so QML shows them from LokiClient's `lastError` property or from the argument of
+ * `onErrorOccurred`, e.g. `client.lastError.message` (the QML module LokiQt registers the type).
+ *
  * Thread safety: a value type; registered with Qt's meta-type system so it crosses queued connections.
  */
 class LOKIQT_EXPORT LokiError
@@ -28,6 +32,8 @@ class LOKIQT_EXPORT LokiError
     Q_PROPERTY(int entries READ entries)
     Q_PROPERTY(bool willRetry READ willRetry)
     Q_PROPERTY(int attempt READ attempt)
+    Q_PROPERTY(bool isError READ isError)
+    Q_PROPERTY(QString text READ toString)
 public:
     /** What kind of failure it is. */
     enum class Kind {
@@ -70,8 +76,9 @@ public:
     /** Which attempt failed (1 for the first push of a batch); 0 when no push was involved. */
     int attempt() const { return m_attempt; }
 
-    /** One line for a status bar or a log: what failed, how many entries, and whether it is retried. */
-    QString toString() const;
+    /** One line for a status bar or a log: what failed, how many entries, and whether it is retried.
+     *  Also the property `text`, and invokable from QML. */
+    Q_INVOKABLE QString toString() const;
 
 private:
     Kind m_kind = Kind::NoError;
