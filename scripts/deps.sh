@@ -7,6 +7,11 @@ set -euo pipefail
 # binutils: nm for the exported-symbols tests.
 lokiqt_packages=(g++ cmake ninja-build pkg-config qt6-base-dev libgl-dev libsnappy-dev zlib1g-dev
     libprotobuf-dev protobuf-compiler openssl qmake6 make dpkg-dev binutils)
+# The QML module LokiQt, examples/qmlapp and tst_qmlapp: qt6-declarative-dev (Qt Qml and Quick, qmltyperegistrar),
+# and the QML modules examples/qmlapp/Main.qml imports, found by trying: QtQuick, QtQuick.Controls (with
+# QtQuick.Templates under its style), QtQuick.Layouts, and QtQml.WorkerScript, which QtQuick imports.
+lokiqt_packages+=(qt6-declarative-dev qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-templates
+    qml6-module-qtquick-layouts qml6-module-qtqml-workerscript)
 # tst_realloki starts the real Loki of ../shared/realloki when it exists beside the source tree (the project's
 # CI machine): its start.sh needs curl, xz-utils (unpack.sh), openssl and nginx (the gateway). Installed here,
 # after apt-get update, so that a clean machine has them: start.sh alone runs apt-get install without an
