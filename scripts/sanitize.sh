@@ -15,6 +15,8 @@ cmake --build "$build" --parallel
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# tst_qmlapp runs here too although the examples are off: it loads examples/qmlapp/Main.qml from the source tree
+# with the QML module LokiQt, so Qt Quick's scene graph (software renderer) and the QML engine run under ASan.
 # tst_realloki runs here too, against the real Loki it starts (../shared/realloki, when present): the real
 # network paths (413/500 splits, 429 retries, TLS through the gateway) under ASan; about 35 s.
 ctest --test-dir "$build" --output-on-failure --timeout 600
