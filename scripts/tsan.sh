@@ -37,6 +37,8 @@ run=()
 if [ "$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 0)" -gt 28 ]; then
     run=(setarch "$(uname -m)" -R)
 fi
+# tst_qmlapp runs too (Qt Quick and the QML engine on lokiqt's client): ctest gives it QT_QUICK_BACKEND=software,
+# whose render loop draws in the GUI thread, so Qt Quick starts no render thread of its own here.
 # No test is left out: package_consumer is not registered in a sanitizer build (tests/CMakeLists.txt).
 # tst_realloki runs too, against the real Loki it starts (../shared/realloki, when present): about 35 s, as
 # without TSan (it waits on Loki, not on the CPU).
