@@ -10,7 +10,9 @@
 
 #include <lokiqt/lokiclient.h>
 #include <lokiqt/lokimessagehandler.h>
+#ifdef QMLAPP_LINKS_LOKIQT_QML
 #include <lokiqtqml.h>
+#endif
 
 #include <QtCore/QDeadlineTimer>
 #include <QtGui/QGuiApplication>
@@ -46,7 +48,9 @@ int main(int argc, char **argv)
     handlerOptions.minimumLevel = QtDebugMsg; // the Debug button's messages too
     LokiMessageHandler::install(&client, handlerOptions);
 
+#ifdef QMLAPP_LINKS_LOKIQT_QML
     qml_register_types_LokiQt(); // the QML module LokiQt, linked into this program (lokiqtqml.h)
+#endif                           // else `import LokiQt` loads the installed module's plugin
     AppLogger logger;
     QQuickView view;
     view.setTitle(QStringLiteral("lokiqt QML example"));
