@@ -7,6 +7,8 @@ set -euo pipefail
 # binutils: nm for the exported-symbols tests.
 lokiqt_packages=(g++ cmake ninja-build pkg-config qt6-base-dev libgl-dev libsnappy-dev zlib1g-dev
     libprotobuf-dev protobuf-compiler openssl qmake6 make dpkg-dev binutils)
+# lintian: the debian_lintian test checks the Debian packages of scripts/package.sh with it.
+lokiqt_packages+=(lintian)
 # tst_realloki starts the real Loki of ../shared/realloki when it exists beside the source tree (the project's
 # CI machine): its start.sh needs curl, xz-utils (unpack.sh), openssl and nginx (the gateway). Installed here,
 # after apt-get update, so that a clean machine has them: start.sh alone runs apt-get install without an
