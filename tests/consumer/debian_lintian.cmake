@@ -18,7 +18,7 @@ endif()
 
 # --display-info: the infos too, for the record. lintian's exit status is non-zero on an error (its default
 # --fail-on); the output is checked as well, so that no error line passes whatever the version's default.
-execute_process(COMMAND ${LINTIAN} --display-info --no-tag-display-limit ${debs}
+execute_process(COMMAND ${LINTIAN} --display-info --tag-display-limit 0 ${debs}
     RESULT_VARIABLE result OUTPUT_VARIABLE output ERROR_VARIABLE errors)
 message(STATUS "${name}: lintian --display-info ${debs} (exit status ${result}):\n${output}${errors}")
 string(REGEX MATCHALL "(^|\n)E: [^\n]*" error_lines "${output}")
