@@ -55,10 +55,10 @@ set(CPACK_DEBIAN_LOKIQT_RUNTIME_PACKAGE_SHLIBDEPS ON)
 # working, and one built against 0.1.1 (which may add a function) asks for 0.1.1 at least.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
-# ldconfig through dpkg's trigger, as Debian's library packages do (lintian: lacks-ldconfig-trigger). CPack's
-# postinst and postrm still call ldconfig too (lintian's warning maintscript-calls-ldconfig; CPack writes them
-# for any library under /usr/lib, unless the package brings its own, and an empty one is lintian's
-# maintainer-script-empty); running it twice does no harm.
+# ldconfig through dpkg's trigger, as Debian's library packages do (lintian: lacks-ldconfig-trigger). CPack also
+# writes a postinst and a postrm that run ldconfig, for any library under /usr/lib, unless the package brings
+# its own (an empty one is lintian's maintainer-script-empty): scripts/package.sh takes them out of the package
+# (lintian: maintscript-calls-ldconfig).
 set(CPACK_DEBIAN_LOKIQT_RUNTIME_PACKAGE_CONTROL_EXTRA ${CMAKE_CURRENT_LIST_DIR}/debian/triggers)
 
 set(CPACK_DEBIAN_LOKIQT_DEVELOPMENT_PACKAGE_NAME ${LOKIQT_DEV_PACKAGE})

@@ -21,4 +21,29 @@ mkdir -p "$out"
 # Only the packages of this run in the output folder, so that a test or a script never picks up an old one.
 rm -f "$out"/liblokiqt*.deb "$out"/lokiqt_*.deb "$out"/lokiqt-dev_*.deb
 cpack --config "$build/CPackConfig.cmake" -B "$(cd "$out" && pwd)"
+
+# CPack gives a package with a library under /usr/lib a postinst and a postrm that only run ldconfig. The runtime
+# package activates dpkg's ldconfig trigger instead (cmake/debian/triggers), as Debian's library packages do, so
+# those two scripts are taken out again (lintian: maintscript-calls-ldconfig): only when they are exactly CPack's.
+cpack_script() { printf '#!/bin/sh\n\nset -e\n\nif [ "$1" = "%s" ]; then\n\tldconfig\nfi\n' "$1"; }
+for deb in "$out"/liblokiqt[0-9]*.deb; do
+    unpacked=$(mktemp -d)
+    dpkg-deb -R "$deb" "$unpacked/root"
+    changed=no
+    for script in postinst:configure postrm:remove; do
+        file="$unpacked/root/DEBIAN/${script%%:*}"
+        [ -f "$file" ] || continue
+        if [ "$(cat "$file")" != "$(cpack_script "${script#*:}")" ]; then
+            echo "package.sh: $(basename "$deb"): ${script%%:*} is not CPack's ldconfig script; left in:" >&2
+            cat "$file" >&2
+            continue
+        fi
+        rm "$file"
+        changed=yes
+    done
+    if [ "$changed" = yes ]; then
+        dpkg-deb --root-owner-group -Zgzip -b "$unpacked/root" "$deb" >/dev/null
+    fi
+    rm -rf "$unpacked"
+done
 ls -l "$out"/*.deb

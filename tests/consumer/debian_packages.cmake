@@ -90,6 +90,13 @@ dpkg_deb(triggers --info ${runtime_deb} triggers)
 if(NOT triggers STREQUAL "activate-noawait ldconfig")
     fail("${runtime_package}'s triggers file is '${triggers}', not 'activate-noawait ldconfig'")
 endif()
+# ... and no maintainer scripts: CPack's, which only ran ldconfig, are taken out by scripts/package.sh.
+foreach(deb ${runtime_deb} ${dev_deb})
+    dpkg_deb(control_files --info ${deb})
+    if(control_files MATCHES " (preinst|postinst|prerm|postrm) ")
+        fail("${deb} has a maintainer script (${CMAKE_MATCH_1}):\n${control_files}")
+    endif()
+endforeach()
 
 # --- Contents: each package holds exactly these files and links (folders aside) ---------------------------
 set(libdir ./usr/lib)
