@@ -32,7 +32,7 @@ set(CPACK_STRIP_FILES ON)
 # Only the library's two components: an install rule without one (the tools) never goes into a package.
 set(CPACK_COMPONENTS_ALL LokiQt_Runtime LokiQt_Development)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
-set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT) # lokiqt_0.1.0_amd64.deb, lokiqt-dev_0.1.0_amd64.deb
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT) # liblokiqt0.1_0.1.0_amd64.deb, liblokiqt-dev_0.1.0_amd64.deb
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
