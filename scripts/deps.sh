@@ -12,6 +12,8 @@ lokiqt_packages=(g++ cmake ninja-build pkg-config qt6-base-dev libgl-dev libsnap
 # QtQuick.Templates under its style), QtQuick.Layouts, and QtQml.WorkerScript, which QtQuick imports.
 lokiqt_packages+=(qt6-declarative-dev qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-templates
     qml6-module-qtquick-layouts qml6-module-qtqml-workerscript)
+# lintian: the debian_lintian test checks the Debian packages of scripts/package.sh with it.
+lokiqt_packages+=(lintian)
 # tst_realloki starts the real Loki of ../shared/realloki when it exists beside the source tree (the project's
 # CI machine): its start.sh needs curl, xz-utils (unpack.sh), openssl and nginx (the gateway). Installed here,
 # after apt-get update, so that a clean machine has them: start.sh alone runs apt-get install without an

@@ -23,12 +23,23 @@ endfunction()
 
 execute_process(COMMAND dpkg --print-architecture OUTPUT_VARIABLE arch OUTPUT_STRIP_TRAILING_WHITESPACE)
 set(version ${LOKIQT_VERSION})
-string(REGEX MATCH "^[0-9]+" soversion "${version}")
+# The ABI policy (README.md, "ABI and versions"), worked out here on its own: the SONAME carries MAJOR.MINOR
+# before 1.0, MAJOR from then on; the runtime package is named after it (liblokiqt.so.0.1 -> liblokiqt0.1).
+string(REGEX MATCH "^([0-9]+)\\.([0-9]+)" _ "${version}")
+if(CMAKE_MATCH_1 EQUAL 0)
+    set(soversion ${CMAKE_MATCH_1}.${CMAKE_MATCH_2})
+else()
+    set(soversion ${CMAKE_MATCH_1})
+endif()
+set(runtime_package liblokiqt${soversion})
+set(dev_package liblokiqt-dev)
+string(REPLACE "." "\\." version_regex "${version}")
+string(REPLACE "." "\\." soversion_regex "${soversion}")
 
 # Exactly the two packages, named as Debian names them.
 file(GLOB debs ${WORK_DIR}/debs/*.deb)
-set(runtime_deb ${WORK_DIR}/debs/lokiqt_${version}_${arch}.deb)
-set(dev_deb ${WORK_DIR}/debs/lokiqt-dev_${version}_${arch}.deb)
+set(runtime_deb ${WORK_DIR}/debs/${runtime_package}_${version}_${arch}.deb)
+set(dev_deb ${WORK_DIR}/debs/${dev_package}_${version}_${arch}.deb)
 list(SORT debs)
 set(expected_debs ${dev_deb} ${runtime_deb})
 list(SORT expected_debs)
@@ -53,29 +64,39 @@ foreach(deb ${runtime_deb} ${dev_deb})
     check_field(${deb} Priority "^optional$")
     check_field(${deb} Description "Grafana Loki")
 endforeach()
-check_field(${runtime_deb} Package "^lokiqt$")
+check_field(${runtime_deb} Package "^liblokiqt${soversion_regex}$")
 check_field(${runtime_deb} Section "^libs$")
 # Found by dpkg-shlibdeps from the library's DT_NEEDED entries (Ubuntu 24.04 names Qt's libqt6core6t64).
 foreach(dependency libqt6core6 libqt6network6 libsnappy1v5 zlib1g libstdc\\+\\+6 libc6)
     check_field(${runtime_deb} Depends "(^|, )${dependency}(t64)?( \\(|,|$)")
 endforeach()
-check_field(${dev_deb} Package "^lokiqt-dev$")
+check_field(${dev_deb} Package "^liblokiqt-dev$")
 check_field(${dev_deb} Section "^libdevel$")
-string(REPLACE "." "\\." version_regex "${version}")
-check_field(${dev_deb} Depends "(^|, )lokiqt \\(= ${version_regex}\\)(,|$)")
+# The exact version of the runtime package.
+check_field(${dev_deb} Depends "(^|, )liblokiqt${soversion_regex} \\(= ${version_regex}\\)(,|$)")
 check_field(${dev_deb} Depends "(^|, )qt6-base-dev(,|$)")
-# The shlibs file: what packages built against lokiqt depend on (an exact version before 1.0).
+# The shlibs file: what packages built against lokiqt depend on. The SONAME's library name and version, the
+# runtime package, and at least the version built (the same runtime package may be upgraded: its SONAME
+# changes with the ABI).
 dpkg_deb(shlibs --info ${runtime_deb} shlibs)
-message(STATUS "${name}: lokiqt's shlibs: ${shlibs}")
-if(NOT shlibs MATCHES "^liblokiqt ${soversion} lokiqt \\(= ${version_regex}\\)$")
-    fail("lokiqt's shlibs file is '${shlibs}', not 'liblokiqt ${soversion} lokiqt (= ${version})'")
+message(STATUS "${name}: ${runtime_package}'s shlibs: ${shlibs}")
+if(NOT shlibs MATCHES "^liblokiqt ${soversion_regex} liblokiqt${soversion_regex} \\(>= ${version_regex}\\)$")
+    fail("${runtime_package}'s shlibs file is '${shlibs}', not "
+         "'liblokiqt ${soversion} ${runtime_package} (>= ${version})'")
 endif()
 
 # ldconfig through dpkg's trigger.
 dpkg_deb(triggers --info ${runtime_deb} triggers)
 if(NOT triggers STREQUAL "activate-noawait ldconfig")
-    fail("lokiqt's triggers file is '${triggers}', not 'activate-noawait ldconfig'")
+    fail("${runtime_package}'s triggers file is '${triggers}', not 'activate-noawait ldconfig'")
 endif()
+# ... and no maintainer scripts: CPack's, which only ran ldconfig, are taken out by scripts/package.sh.
+foreach(deb ${runtime_deb} ${dev_deb})
+    dpkg_deb(control_files --info ${deb})
+    if(control_files MATCHES " (preinst|postinst|prerm|postrm) ")
+        fail("${deb} has a maintainer script (${CMAKE_MATCH_1}):\n${control_files}")
+    endif()
+endforeach()
 
 # --- Contents: each package holds exactly these files and links (folders aside) ---------------------------
 set(libdir ./usr/lib)
@@ -84,7 +105,9 @@ if(LIBRARY_ARCHITECTURE)
 endif()
 set(expected_runtime
     "${libdir}/liblokiqt.so.${version}"
-    "${libdir}/liblokiqt.so.${soversion} -> liblokiqt.so.${version}")
+    "${libdir}/liblokiqt.so.${soversion} -> liblokiqt.so.${version}"
+    "./usr/share/doc/${runtime_package}/copyright"
+    "./usr/share/doc/${runtime_package}/changelog.gz")
 set(expected_dev
     "${libdir}/liblokiqt.so -> liblokiqt.so.${soversion}"
     "${libdir}/pkgconfig/lokiqt.pc"
@@ -92,7 +115,9 @@ set(expected_dev
     "${libdir}/cmake/LokiQt/LokiQtConfigVersion.cmake"
     "${libdir}/cmake/LokiQt/LokiQtTargets.cmake"
     "${libdir}/cmake/LokiQt/LokiQtTargets-release.cmake"
-    "./usr/include/lokiqt/lokiqt_export.h")
+    "./usr/include/lokiqt/lokiqt_export.h"
+    "./usr/share/doc/${dev_package}/copyright"
+    "./usr/share/doc/${dev_package}/changelog.gz")
 file(GLOB public_headers RELATIVE ${LOKIQT_SOURCE_DIR}/include/lokiqt ${LOKIQT_SOURCE_DIR}/include/lokiqt/*.h)
 foreach(header ${public_headers})
     list(APPEND expected_dev "./usr/include/lokiqt/${header}")
@@ -142,10 +167,44 @@ endforeach()
 # The library's SONAME is the runtime package's link name.
 if(OBJDUMP)
     execute_process(COMMAND ${OBJDUMP} -p ${root}/${libdir}/liblokiqt.so.${version} OUTPUT_VARIABLE headers)
-    if(NOT headers MATCHES "SONAME +liblokiqt\\.so\\.${soversion}\n")
+    if(NOT headers MATCHES "SONAME +liblokiqt\\.so\\.${soversion_regex}\n")
         fail("liblokiqt.so.${version} has no SONAME liblokiqt.so.${soversion}")
     endif()
 endif()
+
+# The copyright files: Debian's machine-readable format, with LICENSE's copyright line and text.
+file(READ ${LOKIQT_SOURCE_DIR}/LICENSE license)
+if(NOT license MATCHES "\nCopyright \\(c\\) ([^\n]+)\n\n(Permission is hereby granted.*)$")
+    message(FATAL_ERROR "${name}: ${LOKIQT_SOURCE_DIR}/LICENSE is not the MIT license with one Copyright (c) line")
+endif()
+set(holder "${CMAKE_MATCH_1}")
+string(STRIP "${CMAKE_MATCH_2}" license_text)
+string(REGEX REPLACE "\n\n" "\n.\n" license_text "${license_text}")
+string(REGEX REPLACE "\n" "\n " license_text " ${license_text}")
+foreach(package ${runtime_package} ${dev_package})
+    set(file ${root}/usr/share/doc/${package}/copyright)
+    file(READ ${file} copyright)
+    foreach(part "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+            "\nFiles: \\*\nCopyright: ${holder}\nLicense: Expat\n")
+        if(NOT copyright MATCHES "${part}")
+            fail("${file} does not match '${part}'")
+        endif()
+    endforeach()
+    string(FIND "${copyright}" "License: Expat\n${license_text}" at)
+    if(at LESS 0)
+        fail("${file} does not hold LICENSE's text as a DEP-5 License: Expat paragraph:\n${copyright}")
+    endif()
+    # The changelog: gzip's, without a time stamp, and its latest entry is this version.
+    set(file ${root}/usr/share/doc/${package}/changelog.gz)
+    file(READ ${file} gz_header LIMIT 8 HEX)
+    if(NOT gz_header MATCHES "^1f8b080000000000")
+        fail("${file} is not gzip data without a name and a time stamp (gzip -n): its header is ${gz_header}")
+    endif()
+    execute_process(COMMAND gzip -dc ${file} RESULT_VARIABLE result OUTPUT_VARIABLE changelog)
+    if(NOT result EQUAL 0 OR NOT changelog MATCHES "^lokiqt \\(${version_regex}\\) [a-z-]+; urgency=[a-z]+\n")
+        fail("${file} does not start with a Debian changelog entry for ${version}: ${changelog}")
+    endif()
+endforeach()
 
 # lokiqt.pc of a shared library, relocatable (its prefix follows the file), asking for Qt and nothing static.
 file(READ ${root}/${libdir}/pkgconfig/lokiqt.pc pc)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Uses an installed lokiqt: only its public headers and the LokiQt::LokiQt target are available here.
+// Uses lokiqt as an application does: only its public headers and the LokiQt::LokiQt target are available
+// here (an installed lokiqt, or one built as a subproject of the application's build).
 #include <lokiqt/lokiclient.h>
 #include <lokiqt/lokiconfig.h>
 #include <lokiqt/lokientry.h>
