@@ -20,96 +20,6 @@
 using LokiSpoolFormat::crcOf;
 
 namespace {
-/** Writes the fields of a record into memory that has room for them. */
-class Writer
-{
-public:
-    explicit Writer(char *out)
-        : m_p(out)
-    {}
-    void u8(quint8 value) { *m_p++ = char(value); }
-    void u32(quint32 value)
-    {
-        qToLittleEndian(value, m_p);
-        m_p += 4;
-    }
-    void i64(qint64 value)
-    {
-        qToLittleEndian(value, m_p);
-        m_p += 8;
-    }
-    void bytes(const QByteArray &value)
-    {
-        u32(quint32(value.size()));
-        if (!value.isEmpty())
-            std::memcpy(m_p, value.constData(), size_t(value.size()));
-        m_p += value.size();
-    }
-    char *position() const { return m_p; }
-
-private:
-    char *m_p;
-};
-
-/** Frames the payload written after the header at @p record: the CRC, then the length, last, so a writer
- *  stopped in the middle leaves a zero length (in a version 2 or 3 segment, the end of the records). */
-void finishRecord(char *record, char *payloadEnd, int version)
-{
-    const qsizetype payload = payloadEnd - record - LokiSpoolFormat::recordHeaderSize;
-    qToLittleEndian(LokiSpoolFormat::recordCrc(version, record + LokiSpoolFormat::recordHeaderSize, payload),
-                    record + 4);
-    std::atomic_signal_fence(std::memory_order_release); // the length after everything it covers
-    qToLittleEndian(quint32(payload), record);
-}
-
-/** Reads fields from a payload, never past its end. */
-class Reader
-{
-public:
-    Reader(const char *data, qsizetype size)
-        : m_data(data)
-        , m_left(size)
-    {}
-    bool u8(quint8 *value)
-    {
-        return take(1, [&](const char *p) { *value = quint8(*p); });
-    }
-    bool u32(quint32 *value)
-    {
-        return take(4, [&](const char *p) { *value = qFromLittleEndian<quint32>(p); });
-    }
-    bool i64(qint64 *value)
-    {
-        return take(8, [&](const char *p) { *value = qFromLittleEndian<qint64>(p); });
-    }
-    bool bytes(QByteArray *value, bool view = false)
-    {
-        quint32 size = 0;
-        if (!u32(&size) || qsizetype(size) > m_left)
-            return false;
-        *value =
-            view ? QByteArray::fromRawData(m_data, qsizetype(size)) : QByteArray(m_data, qsizetype(size));
-        m_data += size;
-        m_left -= size;
-        return true;
-    }
-    bool atEnd() const { return m_left == 0; }
-
-private:
-    template<typename F>
-    bool take(qsizetype n, F &&read)
-    {
-        if (m_left < n)
-            return false;
-        read(m_data);
-        m_data += n;
-        m_left -= n;
-        return true;
-    }
-    const char *m_data;
-    qsizetype m_left;
-};
-
 /** Reflected CRC-32C (polynomial 0x82F63B78), slicing by 8: tables made at first use (8 KiB of .bss, none
  *  of the library file). */
 struct Crc32cTables
@@ -165,6 +75,16 @@ __attribute__((target("sse4.2"))) quint32 crc32cHardware(quint32 crc, const char
     return crc;
 }
 
+__attribute__((target("sse4.2"))) quint32 crc32cHardware32(quint32 crc, quint32 value)
+{
+    return __builtin_ia32_crc32si(crc, value);
+}
+
+__attribute__((target("sse4.2"))) quint32 crc32cHardware64(quint32 crc, quint64 value)
+{
+    return quint32(__builtin_ia32_crc32di(crc, value));
+}
+
 bool hasCrc32cInstruction()
 {
     __builtin_cpu_init();
@@ -184,7 +104,197 @@ quint32 crc32cHardware(quint32 crc, const char *data, qsizetype size)
         crc = __crc32cb(crc, static_cast<unsigned char>(*data++));
     return crc;
 }
+
+quint32 crc32cHardware32(quint32 crc, quint32 value)
+{
+    return __crc32cw(crc, value);
+}
+
+quint32 crc32cHardware64(quint32 crc, quint64 value)
+{
+    return __crc32cd(crc, value);
+}
 #endif
+
+std::atomic<bool> portableCrcForTests{false};
+
+/** Whether the CRC-32C instruction is there (the table-driven code gives the same values). */
+bool crc32cInHardware()
+{
+#if defined(LOKIQT_CRC32C_X86)
+    static const bool hardware = hasCrc32cInstruction();
+    return hardware && !portableCrcForTests.load(std::memory_order_relaxed);
+#elif defined(LOKIQT_CRC32C_ARM)
+    return !portableCrcForTests.load(std::memory_order_relaxed);
+#else
+    return false;
+#endif
+}
+
+/**
+ * The CRC of a record's payload as its writer makes it, field by field from the values it writes (never
+ * read back from where they were written: loads of bytes just stored in smaller pieces stall the
+ * processor, which cost more than the CRC itself). Version 3: CRC-32C; versions 1 and 2: zlib's CRC-32.
+ */
+class RunningCrc
+{
+public:
+    explicit RunningCrc(int version)
+        : m_castagnoli(version >= 3)
+        , m_hardware(m_castagnoli && crc32cInHardware())
+        , m_crc(m_castagnoli ? ~0u : quint32(crc32(0L, Z_NULL, 0)))
+    {}
+    void u8(quint8 value)
+    {
+        const char byte = char(value);
+        bytes(&byte, 1);
+    }
+    void u32(quint32 value)
+    {
+#if defined(LOKIQT_CRC32C_X86) || defined(LOKIQT_CRC32C_ARM)
+        if (m_hardware) {
+            m_crc = crc32cHardware32(m_crc, value);
+            return;
+        }
+#endif
+        char data[4];
+        qToLittleEndian(value, data);
+        bytes(data, 4);
+    }
+    void u64(quint64 value)
+    {
+#if defined(LOKIQT_CRC32C_X86) || defined(LOKIQT_CRC32C_ARM)
+        if (m_hardware) {
+            m_crc = crc32cHardware64(m_crc, value);
+            return;
+        }
+#endif
+        char data[8];
+        qToLittleEndian(value, data);
+        bytes(data, 8);
+    }
+    void bytes(const char *data, qsizetype size)
+    {
+        if (!m_castagnoli)
+            m_crc = quint32(crc32(m_crc, reinterpret_cast<const Bytef *>(data), uInt(size)));
+#if defined(LOKIQT_CRC32C_X86) || defined(LOKIQT_CRC32C_ARM)
+        else if (m_hardware)
+            m_crc = crc32cHardware(m_crc, data, size);
+#endif
+        else
+            m_crc = crc32cSoftware(m_crc, data, size);
+    }
+    quint32 value() const
+    {
+        return m_castagnoli ? ~m_crc : m_crc;
+    }
+
+private:
+    bool m_castagnoli;
+    bool m_hardware;
+    quint32 m_crc;
+};
+
+/** Writes the fields of a record's payload into memory that has room for them, and their CRC. */
+class Writer
+{
+public:
+    Writer(char *out, int version)
+        : m_p(out)
+        , m_crc(version)
+    {}
+    void u8(quint8 value)
+    {
+        *m_p++ = char(value);
+        m_crc.u8(value);
+    }
+    void u32(quint32 value)
+    {
+        qToLittleEndian(value, m_p);
+        m_p += 4;
+        m_crc.u32(value);
+    }
+    void i64(qint64 value)
+    {
+        qToLittleEndian(value, m_p);
+        m_p += 8;
+        m_crc.u64(quint64(value));
+    }
+    void bytes(const QByteArray &value)
+    {
+        u32(quint32(value.size()));
+        if (!value.isEmpty()) {
+            std::memcpy(m_p, value.constData(), size_t(value.size()));
+            m_crc.bytes(value.constData(), value.size());
+        }
+        m_p += value.size();
+    }
+    char *position() const { return m_p; }
+    quint32 crc() const { return m_crc.value(); }
+
+private:
+    char *m_p;
+    RunningCrc m_crc;
+};
+
+/** Frames the payload written after the header at @p record: the CRC, then the length, last, so a writer
+ *  stopped in the middle leaves a zero length (in a version 2 or 3 segment, the end of the records). */
+void finishRecord(char *record, const Writer &writer)
+{
+    const qsizetype payload = writer.position() - record - LokiSpoolFormat::recordHeaderSize;
+    qToLittleEndian(writer.crc(), record + 4);
+    std::atomic_signal_fence(std::memory_order_release); // the length after everything it covers
+    qToLittleEndian(quint32(payload), record);
+}
+
+/** Reads fields from a payload, never past its end. */
+class Reader
+{
+public:
+    Reader(const char *data, qsizetype size)
+        : m_data(data)
+        , m_left(size)
+    {}
+    bool u8(quint8 *value)
+    {
+        return take(1, [&](const char *p) { *value = quint8(*p); });
+    }
+    bool u32(quint32 *value)
+    {
+        return take(4, [&](const char *p) { *value = qFromLittleEndian<quint32>(p); });
+    }
+    bool i64(qint64 *value)
+    {
+        return take(8, [&](const char *p) { *value = qFromLittleEndian<qint64>(p); });
+    }
+    bool bytes(QByteArray *value, bool view = false)
+    {
+        quint32 size = 0;
+        if (!u32(&size) || qsizetype(size) > m_left)
+            return false;
+        *value =
+            view ? QByteArray::fromRawData(m_data, qsizetype(size)) : QByteArray(m_data, qsizetype(size));
+        m_data += size;
+        m_left -= size;
+        return true;
+    }
+    bool atEnd() const { return m_left == 0; }
+
+private:
+    template<typename F>
+    bool take(qsizetype n, F &&read)
+    {
+        if (m_left < n)
+            return false;
+        read(m_data);
+        m_data += n;
+        m_left -= n;
+        return true;
+    }
+    const char *m_data;
+    qsizetype m_left;
+};
+
 } // namespace
 
 namespace LokiSpoolFormat {
@@ -194,6 +304,12 @@ quint32 crcOf(const char *data, qsizetype size)
     return quint32(crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef *>(data), uInt(size)));
 }
 
+bool setPortableCrc32c(bool portable)
+{
+    portableCrcForTests.store(portable);
+    return crc32cInHardware() != portable;
+}
+
 quint32 crc32cPortable(const char *data, qsizetype size)
 {
     return ~crc32cSoftware(~0u, data, size);
@@ -201,16 +317,11 @@ quint32 crc32cPortable(const char *data, qsizetype size)
 
 quint32 crc32cOf(const char *data, qsizetype size)
 {
-#if defined(LOKIQT_CRC32C_X86)
-    static const bool hardware = hasCrc32cInstruction();
-    if (hardware)
+#if defined(LOKIQT_CRC32C_X86) || defined(LOKIQT_CRC32C_ARM)
+    if (crc32cInHardware())
         return ~crc32cHardware(~0u, data, size);
-    return crc32cPortable(data, size);
-#elif defined(LOKIQT_CRC32C_ARM)
-    return ~crc32cHardware(~0u, data, size);
-#else
-    return crc32cPortable(data, size);
 #endif
+    return crc32cPortable(data, size);
 }
 
 quint32 recordCrc(int version, const char *data, qsizetype size)
@@ -261,18 +372,18 @@ qint64 entrySize(const LokiQueuedEntry &entry)
 
 void writeStream(char *out, quint32 id, const QByteArray &key, const QByteArray &json, int version)
 {
-    Writer writer(out + recordHeaderSize);
+    Writer writer(out + recordHeaderSize, version);
     writer.u8(quint8(RecordType::Stream));
     writer.u32(id);
     writer.bytes(key);
     writer.bytes(json);
-    finishRecord(out, writer.position(), version);
+    finishRecord(out, writer);
 }
 
 void writeEntry(char *out, qint64 timestampNs, qint64 clockOffsetNs, quint32 streamId, const QByteArray &line,
                 const LokiMetadata &metadata, int version)
 {
-    Writer writer(out + recordHeaderSize);
+    Writer writer(out + recordHeaderSize, version);
     writer.u8(quint8(RecordType::Entry));
     writer.i64(timestampNs);
     writer.i64(clockOffsetNs);
@@ -283,7 +394,7 @@ void writeEntry(char *out, qint64 timestampNs, qint64 clockOffsetNs, quint32 str
         writer.bytes(pair.first);
         writer.bytes(pair.second);
     }
-    finishRecord(out, writer.position(), version);
+    finishRecord(out, writer);
 }
 
 void appendStream(QByteArray &out, quint32 id, const QByteArray &key, const QByteArray &json, int version)

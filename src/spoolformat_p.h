@@ -107,6 +107,9 @@ quint32 crcOf(const char *data, qsizetype size);
 quint32 crc32cOf(const char *data, qsizetype size);
 /** The table-driven CRC-32C, whatever the processor has (for tests: it must agree with crc32cOf()). */
 quint32 crc32cPortable(const char *data, qsizetype size);
+/** For tests: makes crc32cOf() and the writers use the table-driven code even where the processor has an
+ *  instruction (@p portable), or the instruction again. Returns whether it took effect. */
+bool setPortableCrc32c(bool portable);
 /** The CRC a record of a segment of @p version carries. */
 quint32 recordCrc(int version, const char *data, qsizetype size);
 /** Whether @p data starts with a magic this reader knows (any version). */
