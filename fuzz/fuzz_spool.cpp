@@ -38,15 +38,16 @@ void writeFile(const QString &path, const QByteArray &data)
     FUZZ_CHECK(file.write(data) == data.size());
 }
 
-// Every record the reader accepts from @p data, one after the other, as the scan of a segment does.
-void readRecords(const QByteArray &data)
+// Every record the reader accepts from @p data, one after the other, as the scan of a segment of @p version
+// does (the line copied, or viewed in place as takeBatch() reads it).
+void readRecords(const QByteArray &data, int version, LokiSpoolFormat::LineCopy line)
 {
     qsizetype pos = 0;
     LokiSpoolFormat::Record record;
     while (pos < data.size()) {
         qsizetype used = 0;
-        const auto status =
-            LokiSpoolFormat::readRecord(data.constData() + pos, data.size() - pos, &record, &used);
+        const auto status = LokiSpoolFormat::readRecord(data.constData() + pos, data.size() - pos, &record,
+                                                        &used, version, line);
         if (status != LokiSpoolFormat::ReadStatus::Ok)
             return;
         FUZZ_CHECK(used >= LokiSpoolFormat::recordHeaderSize && used <= data.size() - pos);
@@ -54,7 +55,7 @@ void readRecords(const QByteArray &data)
             // What was read writes back to the same bytes: the reader accepts nothing the writer cannot make.
             QByteArray again;
             LokiSpoolFormat::appendEntry(again, record.timestampNs, record.clockOffsetNs, record.streamId,
-                                         record.line, record.metadata);
+                                         record.line, record.metadata, version);
             FUZZ_CHECK(again == data.mid(pos, used));
         }
         pos += used;
@@ -72,13 +73,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
     if (size < 4)
         return 0;
     const QByteArray input(reinterpret_cast<const char *>(bytes), qsizetype(size));
-    readRecords(input.mid(4));
-
     // Byte 0: bit 0 prefixes the magic to the first segment, bit 1 writes an ack file from the last 20
-    // bytes, bit 2 makes the segments of the format before issue 10 (LOKIQTS1: zeros after the records are
-    // damage there, reserved space in LOKIQTS2). Bytes 1-2: where the data is split into two segment files.
-    // Byte 3: the batch size to read with.
+    // bytes, bits 2-3 the segments' version: 0 LOKIQTS2, 1 the format before issue 10 (LOKIQTS1: zeros after
+    // the records are damage there, reserved space in the later ones), 2 and 3 LOKIQTS3 (CRC-32C). Bytes
+    // 1-2: where the data is split into two segment files. Byte 3: the batch size to read with.
     const quint8 flags = quint8(input[0]);
+    static constexpr int versions[] = {2, 1, 3, 3};
+    const int version = versions[(flags >> 2) & 3];
+    readRecords(input.mid(4), version, LokiSpoolFormat::LineCopy::Copy);
+    readRecords(input.mid(4), version, LokiSpoolFormat::LineCopy::View);
+
     QByteArray data = input.mid(4);
     QByteArray ack;
     if ((flags & 2) && data.size() >= 20) {
@@ -90,7 +94,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
     const QString dir = root.filePath(QStringLiteral("spool"));
     QDir(dir).removeRecursively();
     QDir().mkpath(dir);
-    const QByteArray magic((flags & 4) ? LokiSpoolFormat::magicV1 : LokiSpoolFormat::magic,
+    const QByteArray magic(version == 1   ? LokiSpoolFormat::magicV1
+                           : version == 2 ? LokiSpoolFormat::magicV2
+                                          : LokiSpoolFormat::magic,
                            LokiSpoolFormat::magicSize);
     writeFile(dir + QStringLiteral("/seg-0000000000000001.lqs"),
               ((flags & 1) ? magic : QByteArray()) + data.left(split));

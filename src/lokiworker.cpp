@@ -172,6 +172,10 @@ bool LokiWorker::dispatch()
     for (const LokiQueuedEntry &entry : batch)
         bytes += entry.line.size();
     const size_t maxEntries = size_t(m_config.batch.maxEntries) * 4;
+    // A batch that may grow gets its room at once: takeBatch() reserves only what it adds, so each growth
+    // would move the whole batch into a new allocation (fresh pages, each a page fault).
+    if (!batch.empty() && batch.size() < maxEntries && m_buffer.hasFullBatch())
+        batch.reserve(maxEntries);
     while (!batch.empty() && batch.size() < maxEntries && m_buffer.hasFullBatch()) {
         const qint64 perEntry = bytes / qint64(batch.size()) + 1;
         if (bytes + perEntry * m_config.batch.maxEntries > m_config.batch.maxBytes ||

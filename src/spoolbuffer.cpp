@@ -374,12 +374,14 @@ bool LokiSpoolBuffer::scan(Segment &segment, qint64 from)
                          .arg(file.fileName()));
         return false;
     }
+    segment.version = version;
     qsizetype pos = magicSize;
     Record record;
     QHash<quint32, bool> streams;
     while (pos < data.size()) {
         qsizetype consumed = 0;
-        const ReadStatus status = readRecord(data.constData() + pos, data.size() - pos, &record, &consumed);
+        const ReadStatus status = readRecord(data.constData() + pos, data.size() - pos, &record, &consumed,
+                                             version, LineCopy::View);
         bool valid = status == ReadStatus::Ok;
         if (valid && record.type == RecordType::Entry && !streams.contains(record.streamId))
             valid = false;
@@ -767,6 +769,41 @@ bool LokiSpoolBuffer::dropOldestLocked()
 
 // --- the worker ---
 
+namespace {
+/**
+ * Where takeBatch() copies the lines it reads: chunks of 64 KiB, each line a QByteArray that shares its
+ * chunk (a slice with a reference of its own), so reading back allocates once per chunk, not once per entry.
+ * A chunk is freed with the last line in it (a batch's lines go together, when its push is resolved).
+ */
+class LineArena
+{
+public:
+    QByteArray copy(const QByteArray &line)
+    {
+        const qsizetype size = line.size();
+        if (size == 0)
+            return QByteArray();
+        if (size > chunkBytes / 4)
+            return QByteArray(line.constData(), size); // a long line: its own allocation
+        if (m_chunk.isNull() || m_used + size > chunkBytes) {
+            m_chunk = QByteArray(chunkBytes, Qt::Uninitialized);
+            m_used = 0;
+        }
+        QByteArray::DataPointer &chunk = m_chunk.data_ptr();
+        char *at = chunk.data() + m_used; // not m_chunk.data(): that would detach the shared chunk
+        std::memcpy(at, line.constData(), size_t(size));
+        m_used += size;
+        chunk.d_ptr()->ref();
+        return QByteArray(QByteArray::DataPointer(chunk.d_ptr(), at, size));
+    }
+
+private:
+    static constexpr qsizetype chunkBytes = 64 * 1024;
+    QByteArray m_chunk;
+    qsizetype m_used = 0;
+};
+} // namespace
+
 void LokiSpoolBuffer::moveCursorLocked(quint64 segment)
 {
     m_cursor = Position{segment, magicSize};
@@ -869,6 +906,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
     int taken = 0;
     qint64 bytes = 0;
     Record record;
+    LineArena arena;
     Taken took; // what acknowledge() resolves for this batch, in its turn
     for (;;) {
         // What to read: under the lock, a look at the cursor's segment.
@@ -876,6 +914,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
         qint64 offset = 0;
         qint64 end = 0;
         qint64 skipBelow = 0;
+        int version = currentVersion;
         quint64 generation = 0;
         {
             QMutexLocker lock(&m_mutex);
@@ -894,6 +933,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
             offset = m_cursor.offset;
             end = segment->size;
             skipBelow = m_skipBelow;
+            version = segment->version;
             generation = m_cursorGeneration;
         }
         if (m_readStreamsSegment != number) {
@@ -922,7 +962,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
                          : nullptr;
             }
             if (at)
-                status = readRecord(at, available, &record, &consumed);
+                status = readRecord(at, available, &record, &consumed, version, LineCopy::View);
             const LokiStreamInfo *stream = nullptr;
             if (status == ReadStatus::Ok && record.type == RecordType::Entry) {
                 stream = m_readStreams.value(record.streamId);
@@ -957,7 +997,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
             LokiQueuedEntry entry;
             entry.timestampNs = timestamp;
             entry.stream = stream;
-            entry.line = std::move(record.line);
+            entry.line = arena.copy(record.line); // record.line points into the file's mapping or buffer
             entry.metadata = std::move(record.metadata);
             bytes += entry.line.size();
             out.push_back(std::move(entry));

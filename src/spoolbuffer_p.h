@@ -6,6 +6,7 @@
 // format is in spoolformat_p.h.
 
 #include "entrybuffer_p.h"
+#include "spoolformat_p.h"
 
 #include <QtCore/QFile>
 #include <QtCore/QHash>
@@ -119,6 +120,7 @@ private:
         qint64 lineBytes = 0;
         qint64 unacknowledged = 0; ///< entries taken from it and not acknowledged yet (in the worker's hands)
         bool zeroTail = false;     ///< scan(): only zeros (reserved space) follow its records in the file
+        int version = LokiSpoolFormat::currentVersion; ///< the format (an earlier run's may be older)
     };
     struct Position
     {

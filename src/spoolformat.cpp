@@ -10,46 +10,239 @@
 #include <atomic>
 #include <cstring>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LOKIQT_CRC32C_X86 1 // SSE 4.2's crc32, chosen at run time (target attribute, no build flag)
+#elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
+#define LOKIQT_CRC32C_ARM 1 // the build targets ARMv8 with its CRC extension (ARMv8.1 makes it mandatory)
+#include <arm_acle.h>
+#endif
+
 using LokiSpoolFormat::crcOf;
 
 namespace {
-/** Writes the fields of a record into memory that has room for them. */
+/** Reflected CRC-32C (polynomial 0x82F63B78), slicing by 8: tables made at first use (8 KiB of .bss, none
+ *  of the library file). */
+struct Crc32cTables
+{
+    quint32 t[8][256];
+    Crc32cTables()
+    {
+        for (quint32 i = 0; i < 256; ++i) {
+            quint32 c = i;
+            for (int k = 0; k < 8; ++k)
+                c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+            t[0][i] = c;
+        }
+        for (int s = 1; s < 8; ++s) {
+            for (quint32 i = 0; i < 256; ++i)
+                t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
+        }
+    }
+};
+
+quint32 crc32cSoftware(quint32 crc, const char *data, qsizetype size)
+{
+    static const Crc32cTables tables;
+    const auto &t = tables.t;
+    const auto *p = reinterpret_cast<const unsigned char *>(data);
+    while (size >= 8) {
+        const quint32 lo = qFromLittleEndian<quint32>(p) ^ crc;
+        const quint32 hi = qFromLittleEndian<quint32>(p + 4);
+        crc = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^
+              t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+        p += 8;
+        size -= 8;
+    }
+    while (size-- > 0)
+        crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xFF];
+    return crc;
+}
+
+#if defined(LOKIQT_CRC32C_X86)
+__attribute__((target("sse4.2"))) quint32 crc32cHardware(quint32 crc, const char *data, qsizetype size)
+{
+    quint64 c = crc;
+    while (size >= 8) {
+        quint64 word;
+        std::memcpy(&word, data, 8);
+        c = __builtin_ia32_crc32di(c, word);
+        data += 8;
+        size -= 8;
+    }
+    crc = quint32(c);
+    while (size-- > 0)
+        crc = __builtin_ia32_crc32qi(crc, static_cast<unsigned char>(*data++));
+    return crc;
+}
+
+__attribute__((target("sse4.2"))) quint32 crc32cHardware32(quint32 crc, quint32 value)
+{
+    return __builtin_ia32_crc32si(crc, value);
+}
+
+__attribute__((target("sse4.2"))) quint32 crc32cHardware64(quint32 crc, quint64 value)
+{
+    return quint32(__builtin_ia32_crc32di(crc, value));
+}
+
+bool hasCrc32cInstruction()
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2");
+}
+#elif defined(LOKIQT_CRC32C_ARM)
+quint32 crc32cHardware(quint32 crc, const char *data, qsizetype size)
+{
+    while (size >= 8) {
+        quint64 word;
+        std::memcpy(&word, data, 8);
+        crc = __crc32cd(crc, word);
+        data += 8;
+        size -= 8;
+    }
+    while (size-- > 0)
+        crc = __crc32cb(crc, static_cast<unsigned char>(*data++));
+    return crc;
+}
+
+quint32 crc32cHardware32(quint32 crc, quint32 value)
+{
+    return __crc32cw(crc, value);
+}
+
+quint32 crc32cHardware64(quint32 crc, quint64 value)
+{
+    return __crc32cd(crc, value);
+}
+#endif
+
+std::atomic<bool> portableCrcForTests{false};
+
+/** Whether the CRC-32C instruction is there (the table-driven code gives the same values). */
+bool crc32cInHardware()
+{
+#if defined(LOKIQT_CRC32C_X86)
+    static const bool hardware = hasCrc32cInstruction();
+    return hardware && !portableCrcForTests.load(std::memory_order_relaxed);
+#elif defined(LOKIQT_CRC32C_ARM)
+    return !portableCrcForTests.load(std::memory_order_relaxed);
+#else
+    return false;
+#endif
+}
+
+/**
+ * The CRC of a record's payload as its writer makes it, field by field from the values it writes (never
+ * read back from where they were written: loads of bytes just stored in smaller pieces stall the
+ * processor, which cost more than the CRC itself). Version 3: CRC-32C; versions 1 and 2: zlib's CRC-32.
+ */
+class RunningCrc
+{
+public:
+    explicit RunningCrc(int version)
+        : m_castagnoli(version >= 3)
+        , m_hardware(m_castagnoli && crc32cInHardware())
+        , m_crc(m_castagnoli ? ~0u : quint32(crc32(0L, Z_NULL, 0)))
+    {}
+    void u8(quint8 value)
+    {
+        const char byte = char(value);
+        bytes(&byte, 1);
+    }
+    void u32(quint32 value)
+    {
+#if defined(LOKIQT_CRC32C_X86) || defined(LOKIQT_CRC32C_ARM)
+        if (m_hardware) {
+            m_crc = crc32cHardware32(m_crc, value);
+            return;
+        }
+#endif
+        char data[4];
+        qToLittleEndian(value, data);
+        bytes(data, 4);
+    }
+    void u64(quint64 value)
+    {
+#if defined(LOKIQT_CRC32C_X86) || defined(LOKIQT_CRC32C_ARM)
+        if (m_hardware) {
+            m_crc = crc32cHardware64(m_crc, value);
+            return;
+        }
+#endif
+        char data[8];
+        qToLittleEndian(value, data);
+        bytes(data, 8);
+    }
+    void bytes(const char *data, qsizetype size)
+    {
+        if (!m_castagnoli)
+            m_crc = quint32(crc32(m_crc, reinterpret_cast<const Bytef *>(data), uInt(size)));
+#if defined(LOKIQT_CRC32C_X86) || defined(LOKIQT_CRC32C_ARM)
+        else if (m_hardware)
+            m_crc = crc32cHardware(m_crc, data, size);
+#endif
+        else
+            m_crc = crc32cSoftware(m_crc, data, size);
+    }
+    quint32 value() const
+    {
+        return m_castagnoli ? ~m_crc : m_crc;
+    }
+
+private:
+    bool m_castagnoli;
+    bool m_hardware;
+    quint32 m_crc;
+};
+
+/** Writes the fields of a record's payload into memory that has room for them, and their CRC. */
 class Writer
 {
 public:
-    explicit Writer(char *out)
+    Writer(char *out, int version)
         : m_p(out)
+        , m_crc(version)
     {}
-    void u8(quint8 value) { *m_p++ = char(value); }
+    void u8(quint8 value)
+    {
+        *m_p++ = char(value);
+        m_crc.u8(value);
+    }
     void u32(quint32 value)
     {
         qToLittleEndian(value, m_p);
         m_p += 4;
+        m_crc.u32(value);
     }
     void i64(qint64 value)
     {
         qToLittleEndian(value, m_p);
         m_p += 8;
+        m_crc.u64(quint64(value));
     }
     void bytes(const QByteArray &value)
     {
         u32(quint32(value.size()));
-        if (!value.isEmpty())
+        if (!value.isEmpty()) {
             std::memcpy(m_p, value.constData(), size_t(value.size()));
+            m_crc.bytes(value.constData(), value.size());
+        }
         m_p += value.size();
     }
     char *position() const { return m_p; }
+    quint32 crc() const { return m_crc.value(); }
 
 private:
     char *m_p;
+    RunningCrc m_crc;
 };
 
 /** Frames the payload written after the header at @p record: the CRC, then the length, last, so a writer
- *  stopped in the middle leaves a zero length (in a version 2 segment, the end of the records). */
-void finishRecord(char *record, char *payloadEnd)
+ *  stopped in the middle leaves a zero length (in a version 2 or 3 segment, the end of the records). */
+void finishRecord(char *record, const Writer &writer)
 {
-    const qsizetype payload = payloadEnd - record - LokiSpoolFormat::recordHeaderSize;
-    qToLittleEndian(LokiSpoolFormat::crcOf(record + LokiSpoolFormat::recordHeaderSize, payload), record + 4);
+    const qsizetype payload = writer.position() - record - LokiSpoolFormat::recordHeaderSize;
+    qToLittleEndian(writer.crc(), record + 4);
     std::atomic_signal_fence(std::memory_order_release); // the length after everything it covers
     qToLittleEndian(quint32(payload), record);
 }
@@ -74,12 +267,13 @@ public:
     {
         return take(8, [&](const char *p) { *value = qFromLittleEndian<qint64>(p); });
     }
-    bool bytes(QByteArray *value)
+    bool bytes(QByteArray *value, bool view = false)
     {
         quint32 size = 0;
         if (!u32(&size) || qsizetype(size) > m_left)
             return false;
-        *value = QByteArray(m_data, qsizetype(size));
+        *value =
+            view ? QByteArray::fromRawData(m_data, qsizetype(size)) : QByteArray(m_data, qsizetype(size));
         m_data += size;
         m_left -= size;
         return true;
@@ -100,6 +294,7 @@ private:
     const char *m_data;
     qsizetype m_left;
 };
+
 } // namespace
 
 namespace LokiSpoolFormat {
@@ -109,11 +304,38 @@ quint32 crcOf(const char *data, qsizetype size)
     return quint32(crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef *>(data), uInt(size)));
 }
 
+bool setPortableCrc32c(bool portable)
+{
+    portableCrcForTests.store(portable);
+    return crc32cInHardware() != portable;
+}
+
+quint32 crc32cPortable(const char *data, qsizetype size)
+{
+    return ~crc32cSoftware(~0u, data, size);
+}
+
+quint32 crc32cOf(const char *data, qsizetype size)
+{
+#if defined(LOKIQT_CRC32C_X86) || defined(LOKIQT_CRC32C_ARM)
+    if (crc32cInHardware())
+        return ~crc32cHardware(~0u, data, size);
+#endif
+    return crc32cPortable(data, size);
+}
+
+quint32 recordCrc(int version, const char *data, qsizetype size)
+{
+    return version >= 3 ? crc32cOf(data, size) : crcOf(data, size);
+}
+
 int segmentVersion(const char *data, qsizetype size)
 {
     if (size < magicSize)
         return 0;
     if (std::memcmp(data, magic, magicSize) == 0)
+        return 3;
+    if (std::memcmp(data, magicV2, magicSize) == 0)
         return 2;
     if (std::memcmp(data, magicV1, magicSize) == 0)
         return 1;
@@ -148,20 +370,20 @@ qint64 entrySize(const LokiQueuedEntry &entry)
     return entrySize(entry.line, entry.metadata);
 }
 
-void writeStream(char *out, quint32 id, const QByteArray &key, const QByteArray &json)
+void writeStream(char *out, quint32 id, const QByteArray &key, const QByteArray &json, int version)
 {
-    Writer writer(out + recordHeaderSize);
+    Writer writer(out + recordHeaderSize, version);
     writer.u8(quint8(RecordType::Stream));
     writer.u32(id);
     writer.bytes(key);
     writer.bytes(json);
-    finishRecord(out, writer.position());
+    finishRecord(out, writer);
 }
 
 void writeEntry(char *out, qint64 timestampNs, qint64 clockOffsetNs, quint32 streamId, const QByteArray &line,
-                const LokiMetadata &metadata)
+                const LokiMetadata &metadata, int version)
 {
-    Writer writer(out + recordHeaderSize);
+    Writer writer(out + recordHeaderSize, version);
     writer.u8(quint8(RecordType::Entry));
     writer.i64(timestampNs);
     writer.i64(clockOffsetNs);
@@ -172,25 +394,26 @@ void writeEntry(char *out, qint64 timestampNs, qint64 clockOffsetNs, quint32 str
         writer.bytes(pair.first);
         writer.bytes(pair.second);
     }
-    finishRecord(out, writer.position());
+    finishRecord(out, writer);
 }
 
-void appendStream(QByteArray &out, quint32 id, const QByteArray &key, const QByteArray &json)
+void appendStream(QByteArray &out, quint32 id, const QByteArray &key, const QByteArray &json, int version)
 {
     const qsizetype start = out.size();
     out.resize(start + qsizetype(streamSize(key, json)));
-    writeStream(out.data() + start, id, key, json);
+    writeStream(out.data() + start, id, key, json, version);
 }
 
 void appendEntry(QByteArray &out, qint64 timestampNs, qint64 clockOffsetNs, quint32 streamId,
-                 const QByteArray &line, const LokiMetadata &metadata)
+                 const QByteArray &line, const LokiMetadata &metadata, int version)
 {
     const qsizetype start = out.size();
     out.resize(start + qsizetype(entrySize(line, metadata)));
-    writeEntry(out.data() + start, timestampNs, clockOffsetNs, streamId, line, metadata);
+    writeEntry(out.data() + start, timestampNs, clockOffsetNs, streamId, line, metadata, version);
 }
 
-ReadStatus readRecord(const char *data, qsizetype size, Record *out, qsizetype *consumed)
+ReadStatus readRecord(const char *data, qsizetype size, Record *out, qsizetype *consumed, int version,
+                      LineCopy line)
 {
     if (size < recordHeaderSize)
         return ReadStatus::NeedMore;
@@ -201,7 +424,7 @@ ReadStatus readRecord(const char *data, qsizetype size, Record *out, qsizetype *
     if (size - recordHeaderSize < qsizetype(length))
         return ReadStatus::NeedMore;
     const char *payload = data + recordHeaderSize;
-    if (crcOf(payload, length) != crc)
+    if (recordCrc(version, payload, length) != crc)
         return ReadStatus::Corrupt;
 
     Reader reader(payload, length);
@@ -215,7 +438,7 @@ ReadStatus readRecord(const char *data, qsizetype size, Record *out, qsizetype *
         out->type = RecordType::Entry;
         quint32 count = 0;
         ok = reader.i64(&out->timestampNs) && reader.i64(&out->clockOffsetNs) && reader.u32(&out->streamId) &&
-             reader.bytes(&out->line) && reader.u32(&count);
+             reader.bytes(&out->line, line == LineCopy::View) && reader.u32(&count);
         out->metadata.clear();
         // Each pair takes at least 8 bytes: a count beyond what is left is damage, not a reason to allocate.
         if (ok && qint64(count) * 8 > qint64(length))

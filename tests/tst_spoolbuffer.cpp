@@ -203,6 +203,65 @@ private Q_SLOTS:
         QCOMPARE(record.metadata, metadata);
     }
 
+    // Version 3's CRC-32C: the check value of the standard, and the instruction (where there is one) agrees
+    // with the table-driven code and with a bit-by-bit reference at every length and alignment.
+    void crc32cIsTheCastagnoliCrc()
+    {
+        QCOMPARE(LokiSpoolFormat::crc32cOf("123456789", 9), 0xE3069283u);
+        QCOMPARE(LokiSpoolFormat::crc32cPortable("123456789", 9), 0xE3069283u);
+        QCOMPARE(LokiSpoolFormat::crc32cOf("", 0), 0u);
+        auto reference = [](const char *data, qsizetype size) {
+            quint32 crc = ~0u;
+            for (qsizetype i = 0; i < size; ++i) {
+                crc ^= quint8(data[i]);
+                for (int k = 0; k < 8; ++k)
+                    crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+            }
+            return ~crc;
+        };
+        QByteArray data(300, Qt::Uninitialized);
+        for (int i = 0; i < data.size(); ++i)
+            data[i] = char((i * 7919 + 13) ^ (i >> 3));
+        for (int start = 0; start < 8; ++start) {
+            for (qsizetype size = 0; start + size <= data.size(); size += (size < 40 ? 1 : 37)) {
+                const char *p = data.constData() + start;
+                const quint32 expected = reference(p, size);
+                QCOMPARE(LokiSpoolFormat::crc32cOf(p, size), expected);
+                QCOMPARE(LokiSpoolFormat::crc32cPortable(p, size), expected);
+            }
+        }
+        QVERIFY(LokiSpoolFormat::crc32cOf("123456789", 9) != LokiSpoolFormat::crcOf("123456789", 9));
+
+        // The writers compute the CRC field by field; with the instruction and without, the same records.
+        auto records = [] {
+            QByteArray out;
+            LokiSpoolFormat::appendStream(out, 7, "{a=\"b\"}", "{\"a\":\"b\"}");
+            for (int i = 0; i < 40; ++i)
+                LokiSpoolFormat::appendEntry(out, -i * 1000003, i, 7, QByteArray(i * 3, char('a' + i)),
+                                             i % 3 ? LokiMetadata{}
+                                                   : LokiMetadata{{"k", QByteArray(i, 'v')}});
+            return out;
+        };
+        const QByteArray fast = records();
+        const bool switched = LokiSpoolFormat::setPortableCrc32c(true);
+        const QByteArray portable = records();
+        QCOMPARE(LokiSpoolFormat::crc32cOf("123456789", 9), 0xE3069283u);
+        LokiSpoolFormat::setPortableCrc32c(false);
+        QCOMPARE(portable, fast);
+        qsizetype pos = 0;
+        LokiSpoolFormat::Record record;
+        while (pos < fast.size()) {
+            qsizetype used = 0;
+            QCOMPARE(LokiSpoolFormat::readRecord(fast.constData() + pos, fast.size() - pos, &record, &used),
+                     LokiSpoolFormat::ReadStatus::Ok);
+            pos += used;
+        }
+        if (!switched)
+            qInfo("this processor has no CRC-32C instruction (or lokiqt does not use it here): the "
+                  "table-driven "
+                  "code was compared with itself and the reference");
+    }
+
     void everyTruncationAndEveryDamagedByteIsDetected()
     {
         QByteArray record;
@@ -784,36 +843,54 @@ private Q_SLOTS:
     void oldFormatSegmentsAreReplayed()
     {
         QTemporaryDir dir;
-        QByteArray records;
-        LokiSpoolFormat::appendStream(records, 0, "{s=\"old\"}", "{\"s\":\"old\"}");
         const qint64 base = SpoolFixture::now();
-        for (int i = 0; i < 5; ++i)
-            LokiSpoolFormat::appendEntry(records, base + i, 0, 0, "old " + QByteArray::number(i),
-                                         i == 2 ? LokiMetadata{{"k", "v"}} : LokiMetadata{});
+        // Each version with its own CRC: zlib's CRC-32 in versions 1 and 2, CRC-32C in version 3.
+        auto records = [base](int version) {
+            QByteArray data;
+            LokiSpoolFormat::appendStream(data, 0, "{s=\"old\"}", "{\"s\":\"old\"}", version);
+            for (int i = 0; i < 5; ++i)
+                LokiSpoolFormat::appendEntry(data, base + i, 0, 0, "old " + QByteArray::number(i),
+                                             i == 2 ? LokiMetadata{{"k", "v"}} : LokiMetadata{}, version);
+            return data;
+        };
+        QVERIFY(records(1) == records(2));
+        QVERIFY(records(2) != records(3)); // the CRCs differ
         auto write = [&dir](const char *name, const QByteArray &data) {
             QFile file(dir.filePath(QLatin1String(name)));
             QVERIFY(file.open(QIODevice::WriteOnly));
             QCOMPARE(file.write(data), data.size());
         };
         const QByteArray v1(LokiSpoolFormat::magicV1, LokiSpoolFormat::magicSize);
-        const QByteArray v2(LokiSpoolFormat::magic, LokiSpoolFormat::magicSize);
-        write("seg-0000000000000001.lqs", v1 + records);
-        write("seg-0000000000000002.lqs", v1 + records + QByteArray(100, '\0'));
-        write("seg-0000000000000003.lqs", v2 + records + QByteArray(5000, '\0'));
+        const QByteArray v2(LokiSpoolFormat::magicV2, LokiSpoolFormat::magicSize);
+        const QByteArray v3(LokiSpoolFormat::magic, LokiSpoolFormat::magicSize);
+        write("seg-0000000000000001.lqs", v1 + records(1));
+        write("seg-0000000000000002.lqs", v1 + records(1) + QByteArray(100, '\0'));
+        write("seg-0000000000000003.lqs", v2 + records(2) + QByteArray(5000, '\0'));
+        // A version 2 segment with version 3 records, and the other way round: every record is damage.
+        write("seg-0000000000000004.lqs", v2 + records(3));
+        write("seg-0000000000000005.lqs", v3 + records(2));
+        write("seg-0000000000000006.lqs", v3 + records(3) + QByteArray(5000, '\0'));
         {
             SpoolFixture f;
             QVERIFY(f.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 100));
-            QCOMPARE(f.spool->replayedCount(), 15);
-            QCOMPARE(f.reports.size(), 1); // the zeros in the old segment, not those in the new one
-            QVERIFY2(f.reports.first().contains(QLatin1String("seg-0000000000000002.lqs")),
-                     qPrintable(f.reports.first()));
-            // The reserved space of the new one was given back at once.
+            QCOMPARE(f.spool->replayedCount(), 20);
+            // The zeros in the version 1 segment (not those in the later ones), and the mixed-up CRCs.
+            QCOMPARE(f.reports.size(), 3);
+            QVERIFY2(f.reports.at(0).contains(QLatin1String("seg-0000000000000002.lqs")),
+                     qPrintable(f.reports.at(0)));
+            QVERIFY2(f.reports.at(1).contains(QLatin1String("seg-0000000000000004.lqs: a damaged record")),
+                     qPrintable(f.reports.at(1)));
+            QVERIFY2(f.reports.at(2).contains(QLatin1String("seg-0000000000000005.lqs: a damaged record")),
+                     qPrintable(f.reports.at(2)));
+            // The reserved space of the newer ones was given back at once.
             QCOMPARE(QFileInfo(dir.filePath(QStringLiteral("seg-0000000000000003.lqs"))).size(),
-                     LokiSpoolFormat::magicSize + records.size());
+                     LokiSpoolFormat::magicSize + records(2).size());
+            QCOMPARE(QFileInfo(dir.filePath(QStringLiteral("seg-0000000000000006.lqs"))).size(),
+                     LokiSpoolFormat::magicSize + records(3).size());
             std::vector<LokiQueuedEntry> all;
             while (!f.spool->isEmpty())
                 f.spool->takeBatch(all);
-            QCOMPARE(all.size(), size_t(15));
+            QCOMPARE(all.size(), size_t(20));
             for (size_t i = 0; i < all.size(); ++i) {
                 QCOMPARE(all[i].line, "old " + QByteArray::number(int(i % 5)));
                 QCOMPARE(all[i].timestampNs, base + qint64(i % 5));
@@ -862,6 +939,43 @@ private Q_SLOTS:
 
     // A process killed right after push() returned (records in the mapping's pages only, no write(), no
     // sync): the next open finds every record, and the space reserved after them is no damage.
+    // The lines taken are slices of a few shared buffers (one allocation per 64 KiB read back, not one per
+    // entry): each stays valid and its own after its segment is acknowledged, deleted and unmapped, and after
+    // the spool is gone; changing one changes no other.
+    void linesTakenOutliveTheirSegmentsAndTheSpool()
+    {
+        QTemporaryDir dir;
+        QList<QByteArray> lines;
+        for (int i = 0; i < 2000; ++i)
+            lines << QByteArray::number(i) + ' ' +
+                         QByteArray(i % 97 == 0 ? 20000 : 10 + i % 300, char('a' + i % 26));
+        std::vector<LokiQueuedEntry> taken;
+        {
+            SpoolFixture f;
+            QVERIFY(f.open(dir.path(), 64 * 1024, 64 * 1024 * 1024, Mode::DropNew, 300));
+            for (const QByteArray &line : std::as_const(lines))
+                QCOMPARE(f.push("s", line), LokiEntryBuffer::PushResult::Accepted);
+            QVERIFY(f.spool->segmentCount() > 4);
+            while (!f.spool->isEmpty()) {
+                f.spool->takeBatch(taken);
+                f.spool->acknowledge();
+            }
+            QCOMPARE(f.spool->segmentCount(), 0);
+        }
+        QCOMPARE(taken.size(), size_t(lines.size()));
+        for (size_t i = 0; i < taken.size(); ++i)
+            QCOMPARE(taken[i].line, lines[int(i)]);
+        taken[1].line[0] = 'X';    // detaches it from its buffer
+        taken[2].line.append("!"); // may not grow into its neighbour's bytes
+        QCOMPARE(taken[1].line, "X" + lines[1].mid(1));
+        QCOMPARE(taken[2].line, lines[2] + "!");
+        QCOMPARE(taken[3].line, lines[3]);
+        QCOMPARE(taken[0].line, lines[0]);
+        taken.erase(taken.begin(), taken.begin() + 1000); // the first half's buffers go
+        for (size_t i = 0; i < taken.size(); ++i)
+            QCOMPARE(taken[i].line, lines[int(i) + 1000]);
+    }
+
     void recordsInTheMappingSurviveSigkill()
     {
 #ifndef Q_OS_LINUX

@@ -211,7 +211,7 @@ public:
      * The disk spool (off unless a directory is set): the logs an offline device must not lose.
      *
      * Every entry send() accepts is first written to a segment file in the directory (each record with a
-     * CRC-32); the worker reads its batches from there, and a segment is deleted only after Loki
+     * CRC-32C); the worker reads its batches from there, and a segment is deleted only after Loki
      * acknowledged all of it. Entries that a process left behind (Loki down, close() at its deadline, a
      * crash, SIGKILL) are delivered by the next client that opens the directory, oldest first, before its
      * own. The disk bound replaces queueCapacity: when the spool is full, the backpressure mode applies to
