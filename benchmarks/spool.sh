@@ -7,6 +7,9 @@
 #   benchmarks/spool.sh --count 500000 --runs 5 --input ../shared/data/android_2k.log
 #
 # The spool lives in <build>/spool-bench (on the disk the build is on: a tmpfs would hide what a sync costs).
+# After the table, the floor of that disk (lokiqt-spool-floor, same entries): what putting the spool's bytes
+# through the page cache costs with no client around it, and memory mode's CPU plus that floor as a ratio, the
+# least any spool that keeps its entries in files can cost.
 # Environment: BUILD_DIR (default <repo>/build-bench).
 set -euo pipefail
 
@@ -28,7 +31,7 @@ if [[ ! -f $BUILD/CMakeCache.txt ]]; then
     cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOKIQT_BUILD_BENCHMARKS=ON \
         -DLOKIQT_BUILD_TESTS=OFF -DLOKIQT_BUILD_EXAMPLES=OFF >&2
 fi
-cmake --build "$BUILD" --target lokiqt-bench lokiqt-receiver >&2
+cmake --build "$BUILD" --target lokiqt-bench lokiqt-receiver lokiqt-spool-floor >&2
 BIN=$BUILD/bin
 TMP=$(mktemp -d)
 trap 'kill "$RECEIVER" 2>/dev/null || true; rm -rf "$TMP" "$BUILD/spool-bench"' EXIT
@@ -66,3 +69,11 @@ for row in "${ROWS[@]}"; do
         'BEGIN { printf "| %s | %.0f | %.2f | %.4f | %.2f |\n", n, r, r / br, c, c / bc }'
 done
 echo "($COUNT entries x $RUNS runs, medians; $(nproc) cores, $(uname -r))"
+echo
+echo "Floor of this disk (lokiqt-spool-floor --count $COUNT, medians of 5): CPU s/100k, and memory + floor vs memory"
+# The same lines as lokiqt-bench: the corpus when --input is given, else its synthetic 100-byte lines.
+"$BIN/lokiqt-spool-floor" --dir "$BUILD/spool-bench/floor" --count "$COUNT" "${INPUT[@]}" |
+    while read -r _ way _ record cpu; do
+        awk -v w="${way#way=}" -v r="${record#record_bytes=}" -v c="${cpu#cpu_s_per_100k=}" -v bc="$base_cpu" \
+            'BEGIN { printf "- %s: %.4f (%.2fx memory; %s B/record)\n", w, c, (bc + c) / bc, r }'
+    done
