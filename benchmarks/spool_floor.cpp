@@ -71,6 +71,13 @@ bool forEachSegment(const Records &records, F segment)
     return true;
 }
 
+// A new segment file in @p dir: its descriptor (or -1), and its name in @p path for the unlink().
+int openSegment(const QString &dir, int serial, QByteArray *path)
+{
+    *path = QFile::encodeName(dir + QStringLiteral("/floor-%1.seg").arg(serial));
+    return ::open(path->constData(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+}
+
 bool copyWay(const Records &records, qint64 *sink)
 {
     std::vector<char> buffer(static_cast<size_t>(segmentBytes)), out(static_cast<size_t>(chunkBytes));
@@ -96,8 +103,8 @@ bool writeWay(const QString &dir, const Records &records, qint64 *sink)
     std::vector<char> chunk(static_cast<size_t>(chunkBytes));
     int serial = 0;
     return forEachSegment(records, [&](size_t first, size_t last) {
-        const QByteArray path = QFile::encodeName(dir + QStringLiteral("/floor-%1.seg").arg(serial++));
-        const int fd = ::open(path.constData(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        QByteArray path;
+        const int fd = openSegment(dir, serial++, &path);
         if (fd < 0)
             return fail("open");
         qint64 filled = 0, offset = 0;
@@ -139,8 +146,8 @@ bool mapWay(const QString &dir, const Records &records, qint64 *sink)
     std::vector<char> out(static_cast<size_t>(chunkBytes));
     int serial = 0;
     return forEachSegment(records, [&](size_t first, size_t last) {
-        const QByteArray path = QFile::encodeName(dir + QStringLiteral("/floor-%1.seg").arg(serial++));
-        const int fd = ::open(path.constData(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        QByteArray path;
+        const int fd = openSegment(dir, serial++, &path);
         if (fd < 0)
             return fail("open");
         qint64 size = 0;

@@ -17,28 +17,9 @@ set(configure_args
     -DCMAKE_PREFIX_PATH=${prefix}
     "-DCMAKE_CXX_COMPILER=${CONSUMER_CXX_COMPILER}"
     "-DCMAKE_CXX_FLAGS=${CONSUMER_CXX_FLAGS}")
-# This build's own CMAKE_PREFIX_PATH (where Qt may be) goes through the environment: a list would be split
-# into several arguments on the way to execute_process.
-if(CONSUMER_PREFIX_PATH)
-    if(WIN32)
-        set(ENV{CMAKE_PREFIX_PATH} "${CONSUMER_PREFIX_PATH}")
-    else()
-        string(REPLACE ";" ":" native_prefix_path "${CONSUMER_PREFIX_PATH}")
-        set(ENV{CMAKE_PREFIX_PATH} "${native_prefix_path}")
-    endif()
-endif()
-if(CONSUMER_QT6_DIR)
-    list(APPEND configure_args "-DQt6_DIR=${CONSUMER_QT6_DIR}")
-endif()
-if(CONSUMER_GENERATOR_PLATFORM)
-    list(APPEND configure_args -A ${CONSUMER_GENERATOR_PLATFORM})
-endif()
-if(CONSUMER_GENERATOR_TOOLSET)
-    list(APPEND configure_args -T ${CONSUMER_GENERATOR_TOOLSET})
-endif()
-if(CONSUMER_MAKE_PROGRAM)
-    list(APPEND configure_args "-DCMAKE_MAKE_PROGRAM=${CONSUMER_MAKE_PROGRAM}")
-endif()
+# This build's own CMAKE_PREFIX_PATH (where Qt may be), Qt6_DIR and the generator's settings.
+include(${CMAKE_CURRENT_LIST_DIR}/generator_args.cmake)
+consumer_generator_args(configure_args)
 if(CONFIG AND NOT CONSUMER_MULTI_CONFIG)
     list(APPEND configure_args -DCMAKE_BUILD_TYPE=${CONFIG})
 endif()
