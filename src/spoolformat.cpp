@@ -12,6 +12,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define LOKIQT_CRC32C_X86 1 // SSE 4.2's crc32, chosen at run time (target attribute, no build flag)
+#include <cpuid.h>
 #elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
 #define LOKIQT_CRC32C_ARM 1 // the build targets ARMv8 with its CRC extension (ARMv8.1 makes it mandatory)
 #include <arm_acle.h>
@@ -87,8 +88,10 @@ __attribute__((target("sse4.2"))) quint32 crc32cHardware64(quint32 crc, quint64 
 
 bool hasCrc32cInstruction()
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("sse4.2");
+    // CPUID leaf 1, ECX bit 20 (<cpuid.h>: a few instructions, where __builtin_cpu_supports() links libgcc's
+    // whole CPU model table into the library).
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_SSE4_2) != 0;
 }
 #elif defined(LOKIQT_CRC32C_ARM)
 quint32 crc32cHardware(quint32 crc, const char *data, qsizetype size)
