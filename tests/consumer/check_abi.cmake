@@ -40,12 +40,8 @@ endif()
 list(REMOVE_DUPLICATES accept)
 
 # --- The library: liblokiqt.so.<VERSION>, SONAME liblokiqt.so.<SOVERSION>, and the links to it ---------------
-file(GLOB_RECURSE libraries LIST_DIRECTORIES false "${PREFIX}/*liblokiqt.so.${LOKIQT_VERSION}")
-list(LENGTH libraries count)
-if(NOT count EQUAL 1)
-    message(FATAL_ERROR "${name}: expected one liblokiqt.so.${LOKIQT_VERSION} under ${PREFIX}, found: ${libraries}")
-endif()
-set(library ${libraries})
+include(${CMAKE_CURRENT_LIST_DIR}/consumer_helpers.cmake)
+consumer_find_one(library ${name} liblokiqt.so.${LOKIQT_VERSION} ${PREFIX} "*liblokiqt.so.${LOKIQT_VERSION}")
 get_filename_component(libdir ${library} DIRECTORY)
 if(READELF)
     execute_process(COMMAND ${READELF} -d ${library} RESULT_VARIABLE result OUTPUT_VARIABLE dynamic)
@@ -70,11 +66,7 @@ foreach(link liblokiqt.so.${soversion} liblokiqt.so)
 endforeach()
 
 # --- find_package(LokiQt <version>): the CMake version file agrees with the SONAME ---------------------------
-file(GLOB_RECURSE configs LIST_DIRECTORIES false "${PREFIX}/*/LokiQtConfigVersion.cmake")
-list(LENGTH configs count)
-if(NOT count EQUAL 1)
-    message(FATAL_ERROR "${name}: expected one LokiQtConfigVersion.cmake under ${PREFIX}, found: ${configs}")
-endif()
+consumer_find_one(configs ${name} LokiQtConfigVersion.cmake ${PREFIX} "*/LokiQtConfigVersion.cmake")
 get_filename_component(config_dir ${configs} DIRECTORY)
 # Lists through execute_process as one argument each.
 string(REPLACE ";" "|" accept_arg "${accept}")
@@ -115,7 +107,6 @@ endif()
 set(configure_args -S ${project} -B ${WORK_DIR}/build -G ${CONSUMER_GENERATOR}
     "-DCMAKE_CXX_COMPILER=${CONSUMER_CXX_COMPILER}" "-DLOKIQT_CONFIG_DIR=${config_dir}" "-DVERSION=${LOKIQT_VERSION}"
     "-DACCEPT=${accept_arg}" "-DREFUSE=${refuse_arg}")
-include(${CMAKE_CURRENT_LIST_DIR}/generator_args.cmake)
 consumer_generator_args(configure_args)
 execute_process(COMMAND ${CMAKE_COMMAND} ${configure_args} RESULT_VARIABLE result)
 if(NOT result EQUAL 0)

@@ -33,7 +33,7 @@ set(configure_args
     -DLOKIQT_BUILD_QML=OFF
     -DLOKIQT_WARNINGS_AS_ERRORS=${LOKIQT_WERROR}
     "-DCMAKE_CXX_COMPILER=${CONSUMER_CXX_COMPILER}")
-include(${CMAKE_CURRENT_LIST_DIR}/generator_args.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/consumer_helpers.cmake)
 consumer_generator_args(configure_args)
 set(config_args "")
 if(CONFIG)

@@ -18,7 +18,7 @@ set(configure_args
     "-DCMAKE_CXX_COMPILER=${CONSUMER_CXX_COMPILER}"
     "-DCMAKE_CXX_FLAGS=${CONSUMER_CXX_FLAGS}")
 # This build's own CMAKE_PREFIX_PATH (where Qt may be), Qt6_DIR and the generator's settings.
-include(${CMAKE_CURRENT_LIST_DIR}/generator_args.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/consumer_helpers.cmake)
 consumer_generator_args(configure_args)
 if(CONFIG AND NOT CONSUMER_MULTI_CONFIG)
     list(APPEND configure_args -DCMAKE_BUILD_TYPE=${CONFIG})
@@ -38,16 +38,7 @@ endif()
 run_step(build ${CMAKE_COMMAND} --build ${build} ${config_args})
 
 # Run it. A shared lokiqt on Windows is found through PATH; elsewhere the build RPATH finds it.
-set(app "")
-foreach(candidate ${build}/app ${build}/app.exe ${build}/${CONFIG}/app ${build}/${CONFIG}/app.exe)
-    if(EXISTS ${candidate} AND NOT IS_DIRECTORY ${candidate})
-        set(app ${candidate})
-        break()
-    endif()
-endforeach()
-if(NOT app)
-    message(FATAL_ERROR "${consumer_name}: the consumer's executable was not found under ${build}")
-endif()
+consumer_find_app(app ${consumer_name} ${build} "${CONFIG}")
 if(WIN32)
     set(ENV{PATH} "${prefix}/bin;$ENV{PATH}")
 endif()
