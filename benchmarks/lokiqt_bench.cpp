@@ -13,7 +13,9 @@
 #include <QtCore/QDir>
 #include <QtCore/QTextStream>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 namespace {
 constexpr int exitDelivered = 0;
@@ -106,8 +108,14 @@ int main(int argc, char *argv[])
     const QCommandLineOption syncOption(QStringLiteral("spool-sync"),
                                         QStringLiteral("never, batch or interval (default interval)."),
                                         QStringLiteral("POLICY"), QStringLiteral("interval"));
+    const QCommandLineOption rateOption(
+        QStringLiteral("rate"),
+        QStringLiteral("Send at most N entries per second, as an application that logs steadily (default: as "
+                       "fast as send() returns)."),
+        QStringLiteral("N"));
     parser.addOptions({urlOption, countOption, lineBytesOption, inputOption, formatOption, compressionOption,
-                       batchOption, queueOption, inFlightOption, closeOption, spoolOption, syncOption});
+                       batchOption, queueOption, inFlightOption, closeOption, spoolOption, syncOption,
+                       rateOption});
     parser.process(app);
     if (!parser.positionalArguments().isEmpty())
         return usageError(
@@ -149,6 +157,9 @@ int main(int argc, char *argv[])
     config.labels = {{QStringLiteral("app"), QStringLiteral("bench")},
                      {QStringLiteral("level"), QStringLiteral("info")}};
     config.backpressure = LokiConfig::Backpressure::Block;
+    qint64 rate = 0;
+    if (parser.isSet(rateOption) && !Bench::parsePositive(parser.value(rateOption), &rate))
+        return usageError(QStringLiteral("--rate wants a positive number of entries per second"));
     if (parser.isSet(spoolOption)) {
         config.spool.directory = parser.value(spoolOption);
         QDir(config.spool.directory).removeRecursively();
@@ -198,6 +209,13 @@ int main(int argc, char *argv[])
         // An application's owner thread runs its event loop now and then; the client's signals land there.
         if ((i & 0xFFFF) == 0xFFFF)
             QCoreApplication::processEvents();
+        // --rate: a pause after every 1,000 entries, until the clock catches up with the pace.
+        if (rate > 0 && (i % 1000) == 999) {
+            const double due = wallStart + double(i + 1) / double(rate);
+            const double ahead = due - Bench::monotonicSeconds();
+            if (ahead > 0)
+                std::this_thread::sleep_for(std::chrono::duration<double>(ahead));
+        }
     }
     const double wallSent = Bench::monotonicSeconds();
     const bool closedOk = client.close(QDeadlineTimer(closeMs));
