@@ -5,11 +5,14 @@
 #
 #   benchmarks/spool.sh                     # 200k 100-byte entries, 3 runs per row
 #   benchmarks/spool.sh --count 500000 --runs 5 --input ../shared/data/android_2k.log
+#   benchmarks/spool.sh --count 400000 --rate 200000   # an application that logs steadily, 2 s a run
 #
 # The spool lives in <build>/spool-bench (on the disk the build is on: a tmpfs would hide what a sync costs).
 # After the table, the floor of that disk (lokiqt-spool-floor, same entries): what putting the spool's bytes
 # through the page cache costs with no client around it, and memory mode's CPU plus that floor as a ratio, the
 # least any spool that keeps its entries in files can cost.
+# Without --rate every run sends as fast as send() returns (a burst: all written before much is delivered);
+# with it, at that many entries per second (lokiqt-bench --rate), where deliveries keep up with the writing.
 # Environment: BUILD_DIR (default <repo>/build-bench).
 set -euo pipefail
 
@@ -18,12 +21,14 @@ BUILD=${BUILD_DIR:-$ROOT/build-bench}
 COUNT=200000
 RUNS=3
 INPUT=()
+RATE=()
 while [[ $# -gt 0 ]]; do
     case $1 in
     --count) COUNT=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --input) INPUT=(--input "$2"); shift 2 ;;
-    *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --rate) RATE=(--rate "$2"); shift 2 ;;
+    *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
     esac
 done
 
@@ -44,7 +49,7 @@ URL="http://127.0.0.1:$(cat "$TMP/port")"
 ROWS=(memory never interval batch)
 for run in $(seq "$RUNS"); do
     for row in "${ROWS[@]}"; do
-        args=(--url "$URL" --count "$COUNT" "${INPUT[@]}")
+        args=(--url "$URL" --count "$COUNT" "${INPUT[@]}" "${RATE[@]}")
         [[ $row == memory ]] || args+=(--spool-dir "$BUILD/spool-bench" --spool-sync "$row")
         "$BIN/lokiqt-bench" "${args[@]}" >/dev/null 2>"$TMP/out"
         line=$(grep '^lokiqt-bench: encoding' "$TMP/out")
@@ -68,7 +73,7 @@ for row in "${ROWS[@]}"; do
     awk -v n="$name" -v r="$rate" -v c="$cpu" -v br="$base_rate" -v bc="$base_cpu" \
         'BEGIN { printf "| %s | %.0f | %.2f | %.4f | %.2f |\n", n, r, r / br, c, c / bc }'
 done
-echo "($COUNT entries x $RUNS runs, medians; $(nproc) cores, $(uname -r))"
+echo "($COUNT entries x $RUNS runs${RATE:+ at ${RATE[1]} entries/s}, medians; $(nproc) cores, $(uname -r))"
 echo
 echo "Floor of this disk (lokiqt-spool-floor --count $COUNT, medians of 5): CPU s/100k, and memory + floor vs memory"
 # The same lines as lokiqt-bench: the corpus when --input is given, else its synthetic 100-byte lines.
