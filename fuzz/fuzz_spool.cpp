@@ -75,10 +75,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
     const QByteArray input(reinterpret_cast<const char *>(bytes), qsizetype(size));
     // Byte 0: bit 0 prefixes the magic to the first segment, bit 1 writes an ack file from the last 20
     // bytes, bits 2-3 the segments' version: 0 LOKIQTS2, 1 the format before issue 10 (LOKIQTS1: zeros after
-    // the records are damage there, reserved space in the later ones), 2 and 3 LOKIQTS3 (CRC-32C). Bytes
-    // 1-2: where the data is split into two segment files. Byte 3: the batch size to read with.
+    // the records are damage there, reserved space in the later ones), 2 LOKIQTS3 (CRC-32C), 3 LOKIQTS4
+    // (CRC-32C over the segment's number, 1 or 2 here, and the payload; a zero length ends the records).
+    // Bytes 1-2: where the
+    // data is split into two segment files. Byte 3: the batch size to read with. The records alone are read
+    // as those of segment 0.
     const quint8 flags = quint8(input[0]);
-    static constexpr int versions[] = {2, 1, 3, 3};
+    static constexpr int versions[] = {2, 1, 3, 4};
     const int version = versions[(flags >> 2) & 3];
     readRecords(input.mid(4), version, LokiSpoolFormat::LineCopy::Copy);
     readRecords(input.mid(4), version, LokiSpoolFormat::LineCopy::View);
@@ -96,6 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
     QDir().mkpath(dir);
     const QByteArray magic(version == 1   ? LokiSpoolFormat::magicV1
                            : version == 2 ? LokiSpoolFormat::magicV2
+                           : version == 3 ? LokiSpoolFormat::magicV3
                                           : LokiSpoolFormat::magic,
                            LokiSpoolFormat::magicSize);
     writeFile(dir + QStringLiteral("/seg-0000000000000001.lqs"),

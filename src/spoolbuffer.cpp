@@ -229,6 +229,50 @@ std::shared_ptr<LokiSpoolBuffer::SegmentFile> LokiSpoolBuffer::createSegmentFile
     return file;
 }
 
+std::shared_ptr<LokiSpoolBuffer::SegmentFile>
+LokiSpoolBuffer::reuseSegmentFile(const QString &from, quint64 number, QString *why) const
+{
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    auto file = std::make_shared<SegmentFile>();
+    file->path = segmentPath(number);
+    if (!openOwnerOnly(file->file, from, QIODevice::ReadWrite)) {
+        *why = lastSystemError();
+        return nullptr;
+    }
+    const qint64 page = qint64(::sysconf(_SC_PAGESIZE));
+    const qint64 size = (m_segmentLimit + page - 1) / page * page;
+    const int fd = file->file.handle();
+    struct stat info;
+    // The magic and a zero length first, so that under either name it holds no record: then the new name.
+    // Whatever lies past the mapping goes (a record written there with write() in its earlier use).
+    QByteArray head = QByteArray::fromRawData(magic, magicSize) + QByteArray(4, '\0');
+    if (::fstat(fd, &info) != 0 || (info.st_size > size && ::ftruncate(fd, off_t(size)) != 0) ||
+        !writeAll(file->file, head, 0, why) ||
+        ::rename(QFile::encodeName(from).constData(), QFile::encodeName(file->path).constData()) != 0) {
+        if (why->isEmpty())
+            *why = lastSystemError();
+        return nullptr;
+    }
+    file->used = magicSize;
+    file->reserved = std::max<qint64>(std::min<qint64>(info.st_size, size), qint64(head.size()));
+    void *map = ::mmap(nullptr, size_t(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        *why = lastSystemError();
+        ::unlink(QFile::encodeName(file->path).constData());
+        return nullptr;
+    }
+    file->map = static_cast<char *>(map);
+    file->mapSize = size;
+    file->reused = true;
+    return file;
+#else
+    Q_UNUSED(from);
+    Q_UNUSED(number);
+    *why = QStringLiteral("not supported");
+    return nullptr;
+#endif
+}
+
 LokiSpoolBuffer::LokiSpoolBuffer(const Options &options, const Limits &limits, LokiCounterSet *counters,
                                  StreamResolver resolver, Reporter reporter)
     : m_options(options)
@@ -248,10 +292,13 @@ LokiSpoolBuffer::~LokiSpoolBuffer()
         retireWriteFileLocked(false); // gives back the space reserved past the records
     }
     closeReadFile();
-    if (m_spare) { // holds only the magic: nothing to keep
+    if (m_spare) { // holds only the magic (or a reused file's records made unreadable): nothing to keep
+        m_spare->unmap();
         m_spare->file.close();
         QFile::remove(m_spare->path);
     }
+    if (!m_reusable.isEmpty())
+        QFile::remove(m_reusable);
 }
 
 QString LokiSpoolBuffer::segmentPath(quint64 number) const
@@ -354,6 +401,9 @@ bool LokiSpoolBuffer::open(QString *error)
     const QStorageInfo storage(m_options.directory);
     if (storage.isValid() && storage.bytesTotal() > 0)
         m_segmentLimit = std::min(m_segmentLimit, std::max(minSegmentBytes, storage.bytesTotal() / 8));
+    // Delivered segment files are reused (see m_reusable) only where the disk has room for many: on a small
+    // or nearly full one they go at once.
+    m_reuseFiles = m_mapSegments && storage.isValid() && storage.bytesAvailable() >= 16 * m_segmentLimit;
     flushReports();
     return true;
 }
@@ -380,8 +430,15 @@ bool LokiSpoolBuffer::scan(Segment &segment, qint64 from)
     QHash<quint32, bool> streams;
     while (pos < data.size()) {
         qsizetype consumed = 0;
+        if (version >= 4 &&
+            (data.size() - pos < 4 || qFromLittleEndian<quint32>(data.constData() + pos) == 0) &&
+            isZeroTail(data.constData() + pos, std::min<qsizetype>(4, data.size() - pos))) {
+            // A zero length ends the records; what follows is reserved space or the rest of a reused file.
+            segment.zeroTail = true;
+            break;
+        }
         const ReadStatus status = readRecord(data.constData() + pos, data.size() - pos, &record, &consumed,
-                                             version, LineCopy::View);
+                                             version, LineCopy::View, segment.number);
         bool valid = status == ReadStatus::Ok;
         if (valid && record.type == RecordType::Entry && !streams.contains(record.streamId))
             valid = false;
@@ -456,7 +513,9 @@ LokiEntryBuffer::PushResult LokiSpoolBuffer::push(LokiQueuedEntry &&entry, const
                 break;
             }
             if (!hasRoomLocked(entry)) {
-                // The bound (maxBytes) is full.
+                // The bound (maxBytes) is full. A file kept for reuse goes first: it holds nothing.
+                if (dropReusableLocked())
+                    continue;
                 if (m_limits.mode == LokiConfig::Backpressure::DropOldest && dropOldestLocked())
                     continue;
                 if (m_limits.mode == LokiConfig::Backpressure::Block) {
@@ -473,7 +532,10 @@ LokiEntryBuffer::PushResult LokiSpoolBuffer::push(LokiQueuedEntry &&entry, const
             LokiBufferClock::stamp(entry, m_clockOffsetNs.load(std::memory_order_relaxed), &m_lastTimestamp);
             if (appendLocked(entry) == WriteResult::Ok)
                 break;
-            // The file system refused it (a full disk, mostly): the same backpressure as on the bound.
+            // The file system refused it (a full disk, mostly): the same backpressure as on the bound, once
+            // a file kept for reuse gave its disk back.
+            if (dropReusableLocked())
+                continue;
             if (m_limits.mode == LokiConfig::Backpressure::DropOldest && dropOldestLocked())
                 continue;
             if (m_limits.mode == LokiConfig::Backpressure::Block) {
@@ -638,8 +700,10 @@ LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry
         if (m_spare) {
             // The worker made it beforehand (prepareSpare()): no file is created under the lock.
             retireWriteFileLocked(m_options.sync != LokiConfig::SpoolSync::Never);
-            m_segments.push_back(Segment{m_spareNumber, magicSize, magicSize, 0, 0, 0});
-            m_diskBytes += magicSize;
+            // A reused file brings its blocks along (counted in m_diskBytes since it was acknowledged).
+            m_segments.push_back(Segment{m_spareNumber, magicSize, m_spare->reserved, 0, 0, 0});
+            m_diskBytes += m_spare->reserved - m_spareBytes;
+            m_spareBytes = 0;
             m_writeFile = std::move(m_spare);
             m_directoryDirty = true;
         } else if (!startSegmentLocked()) {
@@ -660,21 +724,31 @@ LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry
     Segment &segment = m_segments.back();
     SegmentFile &file = *m_writeFile;
     const qint64 at = file.used;
+    const quint64 salt = segment.number;
     // The record is in the page cache, and so survives the process, before send() returns: copied into the
     // file's shared mapping (no system call, but one reservation per chunk), or one write().
     bool ok = true;
     if (file.map && at + recordBytes <= file.mapSize)
         ok = reserveLocked(at + recordBytes);
+    // What follows the record in the file (reserved space, or the rest of a reused file) starts with a zero
+    // length, written before the record: the records end there (see spoolformat_p.h, version 4).
+    const qint64 terminator = std::min<qint64>(4, std::max<qint64>(0, file.reserved - (at + recordBytes)));
     if (ok && file.map && at + recordBytes <= file.mapSize) {
         char *out = file.map + at;
+        if (terminator > 0)
+            std::memset(out + recordBytes, 0, size_t(terminator));
         if (newStream)
-            writeStream(out, streamId, entry.stream->key, entry.stream->jsonLabels);
-        writeEntry(out + streamBytes, entry.timestampNs, clockOffsetNs, streamId, entry.line, entry.metadata);
+            writeStream(out, streamId, entry.stream->key, entry.stream->jsonLabels, currentVersion, salt);
+        writeEntry(out + streamBytes, entry.timestampNs, clockOffsetNs, streamId, entry.line, entry.metadata,
+                   currentVersion, salt);
     } else if (ok) {
         m_writeBuffer.clear();
         if (newStream)
-            appendStream(m_writeBuffer, streamId, entry.stream->key, entry.stream->jsonLabels);
-        appendEntry(m_writeBuffer, entry.timestampNs, clockOffsetNs, streamId, entry.line, entry.metadata);
+            appendStream(m_writeBuffer, streamId, entry.stream->key, entry.stream->jsonLabels, currentVersion,
+                         salt);
+        appendEntry(m_writeBuffer, entry.timestampNs, clockOffsetNs, streamId, entry.line, entry.metadata,
+                    currentVersion, salt);
+        m_writeBuffer.append(qsizetype(terminator), '\0');
         QString why;
         ok = writeAll(file.file, m_writeBuffer, at, &why);
         if (!ok) {
@@ -709,6 +783,27 @@ LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry
         (m_unsyncedEntries >= m_options.syncEntries || m_unsyncedBytes >= m_options.syncBytes))
         m_syncRequested = true; // the worker syncs, woken by this push
     return WriteResult::Ok;
+}
+
+bool LokiSpoolBuffer::dropReusableLocked()
+{
+    if (!m_reusable.isEmpty()) {
+        QFile::remove(m_reusable);
+        m_diskBytes -= m_reusableBytes;
+        m_reusable.clear();
+        m_reusableBytes = 0;
+        return true;
+    }
+    if (m_spare && m_spareBytes > 0) {
+        m_spare->unmap();
+        m_spare->file.close();
+        QFile::remove(m_spare->path);
+        m_spare.reset();
+        m_diskBytes -= m_spareBytes;
+        m_spareBytes = 0;
+        return true;
+    }
+    return false;
 }
 
 bool LokiSpoolBuffer::dropOldestLocked()
@@ -962,7 +1057,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
                          : nullptr;
             }
             if (at)
-                status = readRecord(at, available, &record, &consumed, version, LineCopy::View);
+                status = readRecord(at, available, &record, &consumed, version, LineCopy::View, number);
             const LokiStreamInfo *stream = nullptr;
             if (status == ReadStatus::Ok && record.type == RecordType::Entry) {
                 stream = m_readStreams.value(record.streamId);
@@ -1060,6 +1155,36 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
     return stats;
 }
 
+bool LokiSpoolBuffer::rewindWriteFileLocked()
+{
+#ifdef LOKIQT_SPOOL_MAPS_SEGMENTS
+    SegmentFile *file = m_writeFile.get();
+    // Only where delivered files are reused at all (a disk with room for many segments), and not after a
+    // refused reservation (a full disk): there the file goes, and its disk with it.
+    if (!m_reuseFiles || !file || !file->map || file->tight || file->reserved > file->mapSize ||
+        file->reserved < magicSize + 4 || m_spare || m_spareReserved || m_closed || m_segments.size() != 1 ||
+        m_segments.front().version != currentVersion)
+        return false;
+    const quint64 number = m_nextNumber;
+    const QString path = segmentPath(number);
+    // Where its first record starts, a zero length first: under either name, the file holds no record (its
+    // records, all delivered, stay behind that end, and their CRCs carry the earlier number).
+    std::memset(file->map + magicSize, 0, 4);
+    if (::rename(QFile::encodeName(file->path).constData(), QFile::encodeName(path).constData()) != 0)
+        return false; // then it is retired and deleted as before (it holds no record now either way)
+    ++m_nextNumber;
+    file->path = path;
+    file->used = magicSize;
+    Segment &segment = m_segments.front();
+    segment = Segment{number, magicSize, segment.fileBytes, 0, 0, 0};
+    m_writeStreams.clear(); // stream ids are the segment's own: the next records define theirs again
+    m_directoryDirty = true;
+    return true;
+#else
+    return false;
+#endif
+}
+
 quint64 LokiSpoolBuffer::firstUnusedNumberLocked() const
 {
     // A spare (or one being made) comes first: the position past everything must not pass it, or the next
@@ -1070,6 +1195,7 @@ quint64 LokiSpoolBuffer::firstUnusedNumberLocked() const
 void LokiSpoolBuffer::prepareSpare()
 {
     quint64 number = 0;
+    QString reuse;
     {
         QMutexLocker lock(&m_mutex);
         // Only while a segment is being written and past half its size: an idle spool keeps no extra file.
@@ -1079,9 +1205,26 @@ void LokiSpoolBuffer::prepareSpare()
         number = m_nextNumber++;
         m_spareNumber = number;
         m_spareReserved = true;
+        reuse.swap(m_reusable); // the worker's now (its disk stays counted, in m_spareBytes)
+        m_spareBytes = m_reusableBytes;
+        m_reusableBytes = 0;
     }
     QString why;
-    std::shared_ptr<SegmentFile> file = createSegmentFile(number, &why);
+    std::shared_ptr<SegmentFile> file;
+    if (!reuse.isEmpty()) {
+        if (m_readFileSegment != 0 && reuse == m_readFile.fileName())
+            closeReadFile();
+        file = reuseSegmentFile(reuse, number, &why);
+        if (!file) { // given up: deleted, and its disk given back
+            QFile::remove(reuse);
+            QFile::remove(segmentPath(number));
+            QMutexLocker lock(&m_mutex);
+            m_diskBytes -= m_spareBytes;
+            m_spareBytes = 0;
+        }
+    }
+    if (!file)
+        file = createSegmentFile(number, &why);
     bool ok = file != nullptr;
     {
         QMutexLocker lock(&m_mutex);
@@ -1089,8 +1232,12 @@ void LokiSpoolBuffer::prepareSpare()
         // A sender that could not wait for it made a segment of its own meanwhile, numbered after this one:
         // this one would now sort before entries written earlier.
         ok = ok && !m_closed && m_nextNumber == number + 1;
-        if (ok)
+        if (ok) {
             m_spare = file;
+        } else {
+            m_diskBytes -= m_spareBytes;
+            m_spareBytes = 0;
+        }
     }
     if (!ok && file) {
         file->unmap();
@@ -1103,6 +1250,7 @@ void LokiSpoolBuffer::acknowledge()
 {
     QStringList remove;
     Position ack;
+    quint64 rewound = 0; // a segment whose file goes on as the next one
     {
         QMutexLocker lock(&m_mutex);
         cursorSegmentLocked();
@@ -1121,25 +1269,49 @@ void LokiSpoolBuffer::acknowledge()
                 m_lostInFlight -= std::min(m_lostInFlight, count);
         }
         ack = took.end;
+        // A delivered segment's file goes, or is kept to become a later segment (while more is written).
+        auto release = [&](const Segment &segment, bool idle) {
+            if (!idle && m_reuseFiles && m_reusable.isEmpty() && !m_closed && m_writeFile &&
+                segment.version == currentVersion && segment.fileBytes >= m_segmentLimit / 2 &&
+                m_diskBytes <= m_options.maxBytes / 2) {
+                m_reusable = segmentPath(segment.number);
+                m_reusableBytes = segment.fileBytes; // still counted in m_diskBytes
+                forgetRetiredLocked(m_reusable);     // its records need no sync any more
+                return;
+            }
+            m_diskBytes -= segment.fileBytes;
+            remove << segmentPath(segment.number);
+        };
         // Segments before the batch's end are delivered.
         while (!m_segments.empty() && m_segments.front().number < ack.segment) {
-            m_diskBytes -= m_segments.front().fileBytes;
-            remove << segmentPath(m_segments.front().number);
+            release(m_segments.front(), false);
             m_segments.pop_front();
         }
         // So is the segment it ended in once all of it was taken; the one being written too (the next entry
         // starts a new one), so a spool that never reaches rotation size frees its disk all the same.
         if (!m_segments.empty() && m_segments.front().number == ack.segment &&
             ack.offset >= m_segments.front().size) {
-            if (m_segments.size() == 1)
+            const bool idle = m_segments.size() == 1; // all delivered
+            if (idle && rewindWriteFileLocked()) {
+                // The file goes on as the next segment, from its start (see rewindWriteFileLocked()).
+                rewound = ack.segment;
+                moveCursorLocked(m_segments.front().number);
+                if (m_taken.empty())
+                    ack = m_cursor;
+            } else if (idle) {
                 retireWriteFileLocked(false);
-            m_diskBytes -= m_segments.front().fileBytes;
-            remove << segmentPath(m_segments.front().number);
-            m_segments.pop_front();
-            if (m_cursor.segment == ack.segment)
-                moveCursorLocked(m_segments.empty() ? firstUnusedNumberLocked() : m_segments.front().number);
-            if (m_taken.empty())
-                ack = m_cursor;
+                while (dropReusableLocked()) {
+                }
+            }
+            if (rewound == 0) {
+                release(m_segments.front(), idle);
+                m_segments.pop_front();
+                if (m_cursor.segment == ack.segment)
+                    moveCursorLocked(m_segments.empty() ? firstUnusedNumberLocked()
+                                                        : m_segments.front().number);
+                if (m_taken.empty())
+                    ack = m_cursor;
+            }
         }
         if (!remove.isEmpty())
             m_directoryDirty = true;
@@ -1171,6 +1343,8 @@ void LokiSpoolBuffer::acknowledge()
             }
         }
     }
+    if (rewound != 0 && m_readFileSegment == rewound)
+        closeReadFile(); // the worker's handle and mapping of it, under its earlier name
     removeFiles(remove);
     if (!remove.isEmpty()) {
         if (m_options.sync == LokiConfig::SpoolSync::PerBatch)
@@ -1361,6 +1535,12 @@ qint64 LokiSpoolBuffer::diskBytes() const
 {
     QMutexLocker lock(&m_mutex);
     return m_diskBytes;
+}
+
+bool LokiSpoolBuffer::writesIntoReusedFile() const
+{
+    QMutexLocker lock(&m_mutex);
+    return m_writeFile && m_writeFile->reused;
 }
 
 int LokiSpoolBuffer::segmentCount() const

@@ -109,6 +109,10 @@ public:
     int segmentCount() const;
     qint64 segmentLimit() const { return m_segmentLimit; }
     const QString &directory() const { return m_options.directory; }
+    /** Whether delivered segment files are reused for later segments here (see m_reusable). */
+    bool reusesSegmentFiles() const { return m_reuseFiles; }
+    /** Whether the segment being written is in a reused file. */
+    bool writesIntoReusedFile() const;
 
 private:
     struct Segment
@@ -146,6 +150,7 @@ private:
         qint64 used = 0;     ///< bytes of records written (and the magic)
         qint64 reserved = 0; ///< the file's length, reserved on disk: at least used
         bool tight = false;  ///< a reservation failed: reserve only what each record needs from now on
+        bool reused = false; ///< an acknowledged segment's file, reused (for tests)
         ~SegmentFile();
         void unmap();
     };
@@ -169,12 +174,22 @@ private:
     void setFileBytesLocked(qint64 bytes);
     /** The bytes reserved past the records of the segment being written. */
     qint64 unusedReservationLocked() const;
+    /**
+     * Makes the segment being written, all of it delivered, the next segment from its start, in the same
+     * file (renamed to the next number, its mapping, blocks and page cache kept): what an application that
+     * logs steadily would otherwise pay at every batch (a new file, its reservation and zeros, a deletion).
+     * False where it cannot (no mapping, a spare made already): then the segment goes as before.
+     */
+    bool rewindWriteFileLocked();
     /** The number the next segment gets: the spare's when there is one. */
     quint64 firstUnusedNumberLocked() const;
     /** Drops the retired handle of @p path (a segment about to be deleted) without syncing it. */
     void forgetRetiredLocked(const QString &path);
     /** Makes room in DropOldest mode; false when nothing can be dropped. */
     bool dropOldestLocked();
+    /** Deletes the acknowledged file kept for reuse, or the spare made from one, giving its disk back; false
+     *  when there is none (or the worker is making the spare right now). */
+    bool dropReusableLocked();
     std::deque<Segment>::iterator cursorSegmentLocked();
     void moveCursorLocked(quint64 segment);
     bool hasFullBatchLocked() const;
@@ -191,7 +206,11 @@ private:
     void removeFiles(const QStringList &paths);
     /** Creates segment file @p number holding the magic, mapped where the system allows. */
     std::shared_ptr<SegmentFile> createSegmentFile(quint64 number, QString *why) const;
-    /** Creates the next segment file ahead of time, so a sender that rotates creates none under the lock. */
+    /** Makes the acknowledged segment file @p from segment file @p number (its records made unreadable, its
+     *  blocks and pages kept), mapped as createSegmentFile() does. */
+    std::shared_ptr<SegmentFile> reuseSegmentFile(const QString &from, quint64 number, QString *why) const;
+    /** Creates the next segment file ahead of time, so a sender that rotates creates none under the lock;
+     * from the file kept for reuse when there is one. */
     void prepareSpare();
     void syncDirectory();
     /** Entries written and not synced yet (or retired files to sync). */
@@ -207,6 +226,7 @@ private:
     std::unique_ptr<QLockFile> m_lock;
 
     bool m_mapSegments = false;      ///< set by open(): the file system allows writing through a mapping
+    bool m_reuseFiles = false;       ///< set by open(): delivered segment files may be reused (m_reusable)
     quint64 m_readMappedSegment = 0; ///< the segment the worker reads through a mapping (0: none)
     mutable QMutex m_mutex;
     QWaitCondition m_notFull;
@@ -215,6 +235,15 @@ private:
     std::shared_ptr<SegmentFile> m_spare; ///< the next segment, made by the worker (magic only)
     quint64 m_spareNumber = 0;            ///< the spare's number, also while it is being made
     bool m_spareReserved = false;         ///< the worker is making the spare
+    /**
+     * An acknowledged segment file kept (not deleted) to become the next spare: its blocks are allocated and
+     * its pages in the page cache, so the segment written into it costs no reservation, no zeros written and
+     * no deletion. At most one; only while the spool is less than half full; version 3 files written through
+     * a mapping. Empty: none.
+     */
+    QString m_reusable;
+    qint64 m_reusableBytes = 0; ///< the disk of m_reusable, counted in m_diskBytes
+    qint64 m_spareBytes = 0;    ///< the disk of the spare when it was made from m_reusable, counted too
     std::vector<std::shared_ptr<SegmentFile>> m_retired;   ///< rotated out, still to be synced by sync()
     QHash<const LokiStreamInfo *, quint32> m_writeStreams; ///< ids defined in the segment written
     QByteArray m_writeBuffer;

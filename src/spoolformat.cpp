@@ -137,16 +137,21 @@ bool crc32cInHardware()
 /**
  * The CRC of a record's payload as its writer makes it, field by field from the values it writes (never
  * read back from where they were written: loads of bytes just stored in smaller pieces stall the
- * processor, which cost more than the CRC itself). Version 3: CRC-32C; versions 1 and 2: zlib's CRC-32.
+ * processor, which cost more than the CRC itself). Versions 3 and 4: CRC-32C (4: salted with the segment
+ * number); versions 1 and 2: zlib's CRC-32.
  */
 class RunningCrc
 {
 public:
-    explicit RunningCrc(int version)
+    /** @p salt: for version 4, the segment's number, which the CRC covers before the payload. */
+    RunningCrc(int version, quint64 salt)
         : m_castagnoli(version >= 3)
         , m_hardware(m_castagnoli && crc32cInHardware())
         , m_crc(m_castagnoli ? ~0u : quint32(crc32(0L, Z_NULL, 0)))
-    {}
+    {
+        if (version >= 4)
+            u64(salt);
+    }
     void u8(quint8 value)
     {
         const char byte = char(value);
@@ -202,9 +207,9 @@ private:
 class Writer
 {
 public:
-    Writer(char *out, int version)
+    Writer(char *out, int version, quint64 salt)
         : m_p(out)
-        , m_crc(version)
+        , m_crc(version, salt)
     {}
     void u8(quint8 value)
     {
@@ -327,9 +332,13 @@ quint32 crc32cOf(const char *data, qsizetype size)
     return crc32cPortable(data, size);
 }
 
-quint32 recordCrc(int version, const char *data, qsizetype size)
+quint32 recordCrc(int version, const char *data, qsizetype size, quint64 salt)
 {
-    return version >= 3 ? crc32cOf(data, size) : crcOf(data, size);
+    if (version < 3)
+        return crcOf(data, size);
+    RunningCrc crc(version, salt);
+    crc.bytes(data, size);
+    return crc.value();
 }
 
 int segmentVersion(const char *data, qsizetype size)
@@ -337,6 +346,8 @@ int segmentVersion(const char *data, qsizetype size)
     if (size < magicSize)
         return 0;
     if (std::memcmp(data, magic, magicSize) == 0)
+        return 4;
+    if (std::memcmp(data, magicV3, magicSize) == 0)
         return 3;
     if (std::memcmp(data, magicV2, magicSize) == 0)
         return 2;
@@ -373,9 +384,10 @@ qint64 entrySize(const LokiQueuedEntry &entry)
     return entrySize(entry.line, entry.metadata);
 }
 
-void writeStream(char *out, quint32 id, const QByteArray &key, const QByteArray &json, int version)
+void writeStream(char *out, quint32 id, const QByteArray &key, const QByteArray &json, int version,
+                 quint64 salt)
 {
-    Writer writer(out + recordHeaderSize, version);
+    Writer writer(out + recordHeaderSize, version, salt);
     writer.u8(quint8(RecordType::Stream));
     writer.u32(id);
     writer.bytes(key);
@@ -384,9 +396,9 @@ void writeStream(char *out, quint32 id, const QByteArray &key, const QByteArray 
 }
 
 void writeEntry(char *out, qint64 timestampNs, qint64 clockOffsetNs, quint32 streamId, const QByteArray &line,
-                const LokiMetadata &metadata, int version)
+                const LokiMetadata &metadata, int version, quint64 salt)
 {
-    Writer writer(out + recordHeaderSize, version);
+    Writer writer(out + recordHeaderSize, version, salt);
     writer.u8(quint8(RecordType::Entry));
     writer.i64(timestampNs);
     writer.i64(clockOffsetNs);
@@ -400,23 +412,24 @@ void writeEntry(char *out, qint64 timestampNs, qint64 clockOffsetNs, quint32 str
     finishRecord(out, writer);
 }
 
-void appendStream(QByteArray &out, quint32 id, const QByteArray &key, const QByteArray &json, int version)
+void appendStream(QByteArray &out, quint32 id, const QByteArray &key, const QByteArray &json, int version,
+                  quint64 salt)
 {
     const qsizetype start = out.size();
     out.resize(start + qsizetype(streamSize(key, json)));
-    writeStream(out.data() + start, id, key, json, version);
+    writeStream(out.data() + start, id, key, json, version, salt);
 }
 
 void appendEntry(QByteArray &out, qint64 timestampNs, qint64 clockOffsetNs, quint32 streamId,
-                 const QByteArray &line, const LokiMetadata &metadata, int version)
+                 const QByteArray &line, const LokiMetadata &metadata, int version, quint64 salt)
 {
     const qsizetype start = out.size();
     out.resize(start + qsizetype(entrySize(line, metadata)));
-    writeEntry(out.data() + start, timestampNs, clockOffsetNs, streamId, line, metadata, version);
+    writeEntry(out.data() + start, timestampNs, clockOffsetNs, streamId, line, metadata, version, salt);
 }
 
 ReadStatus readRecord(const char *data, qsizetype size, Record *out, qsizetype *consumed, int version,
-                      LineCopy line)
+                      LineCopy line, quint64 salt)
 {
     if (size < recordHeaderSize)
         return ReadStatus::NeedMore;
@@ -427,7 +440,7 @@ ReadStatus readRecord(const char *data, qsizetype size, Record *out, qsizetype *
     if (size - recordHeaderSize < qsizetype(length))
         return ReadStatus::NeedMore;
     const char *payload = data + recordHeaderSize;
-    if (recordCrc(version, payload, length) != crc)
+    if (recordCrc(version, payload, length, salt) != crc)
         return ReadStatus::Corrupt;
 
     Reader reader(payload, length);

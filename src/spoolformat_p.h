@@ -16,7 +16,7 @@
  *
  *     u32 payload length | u32 CRC-32 of the payload | payload
  *
- * Three versions, with the same records:
+ * Four versions, with the same records:
  *   - "LOKIQTS1" (lokiqt before issue 10): the records fill the file; anything after the last whole record
  *     is damage (a torn tail); the CRC is zlib's CRC-32;
  *   - "LOKIQTS2": the writer may reserve the file's space ahead of its records (it writes them into a
@@ -24,10 +24,15 @@
  *     zeros from a record boundary to the end of the file is where the records end, not damage; a writer
  *     killed while it wrote a record leaves that record's length zero (it is written last), so the
  *     torn record reads as that end too. CRC-32 as in version 1;
- *   - "LOKIQTS3" (what new segments are): as version 2, with CRC-32C (Castagnoli, the checksum of iSCSI,
+ *   - "LOKIQTS3": as version 2, with CRC-32C (Castagnoli, the checksum of iSCSI,
  *     ext4 and SSE 4.2's crc32 instruction) instead of zlib's CRC-32: the same detection of torn and
- *     damaged records (a 32-bit CRC either way), at a fifth of the cost where the processor computes it
- *     (x86-64 with SSE 4.2, ARMv8 with its CRC extension); elsewhere a table-driven one.
+ *     damaged records (a 32-bit CRC either way), at a fraction of the cost where the processor computes
+ *     it (x86-64 with SSE 4.2, ARMv8 with its CRC extension); elsewhere a table-driven one;
+ *   - "LOKIQTS4" (what new segments are): as version 3, and the CRC covers the segment's number (u64
+ * little-endian, the number in its file name) before the payload, and a zero length where a record would
+ * start ends the records, whatever follows: the writer reuses the file of an acknowledged segment for a later
+ * one (its blocks and page cache), keeping the 4 bytes after its last record zero, and a record left there by
+ * the file's earlier use never checks.
  *
  * all integers little-endian. A payload starts with its type:
  *   - 1, stream: u32 id | u32 n | n bytes key (Prometheus form) | u32 n | n bytes labels as JSON;
@@ -36,14 +41,16 @@
  *     u32 n | n bytes line | u32 count | count × (u32 n | name | u32 n | value) structured metadata.
  */
 namespace LokiSpoolFormat {
-/** What new segments start with (version 3). */
-constexpr char magic[] = "LOKIQTS3";
+/** What new segments start with (version 4). */
+constexpr char magic[] = "LOKIQTS4";
 /** Segments of lokiqt before issue 10: still read. */
 constexpr char magicV1[] = "LOKIQTS1";
 /** Segments of lokiqt from issue 10 until CRC-32C: still read. */
 constexpr char magicV2[] = "LOKIQTS2";
+/** Segments of lokiqt with CRC-32C before segment files were reused (no salt): still read. */
+constexpr char magicV3[] = "LOKIQTS3";
 /** The version of the segments written now, the default of the functions below. */
-constexpr int currentVersion = 3;
+constexpr int currentVersion = 4;
 constexpr qsizetype magicSize = 8;
 constexpr qsizetype recordHeaderSize = 8;
 /** No record is larger: a length beyond it can only be damage. */
@@ -65,11 +72,13 @@ struct Record
     LokiMetadata metadata;
 };
 
-// @p version (1 to 3) says which CRC the record carries; versions 1 and 2 only for tests and the fuzzer.
+// @p version (1 to 4) says which CRC the record carries (versions 1 to 3 only for tests and the fuzzer);
+// @p salt is the number of the segment it goes into, which a version 4 CRC covers.
 void appendStream(QByteArray &out, quint32 id, const QByteArray &key, const QByteArray &json,
-                  int version = currentVersion);
+                  int version = currentVersion, quint64 salt = 0);
 void appendEntry(QByteArray &out, qint64 timestampNs, qint64 clockOffsetNs, quint32 streamId,
-                 const QByteArray &line, const LokiMetadata &metadata, int version = currentVersion);
+                 const QByteArray &line, const LokiMetadata &metadata, int version = currentVersion,
+                 quint64 salt = 0);
 /** The bytes appendEntry() adds for @p entry. */
 qint64 entrySize(const LokiQueuedEntry &entry);
 /** The bytes appendStream() adds. */
@@ -79,10 +88,10 @@ qint64 entrySize(const QByteArray &line, const LokiMetadata &metadata);
 
 /** As appendStream(), into @p out, which has room for streamSize() bytes. The length is written last. */
 void writeStream(char *out, quint32 id, const QByteArray &key, const QByteArray &json,
-                 int version = currentVersion);
+                 int version = currentVersion, quint64 salt = 0);
 /** As appendEntry(), into @p out, which has room for entrySize() bytes. The length is written last. */
 void writeEntry(char *out, qint64 timestampNs, qint64 clockOffsetNs, quint32 streamId, const QByteArray &line,
-                const LokiMetadata &metadata, int version = currentVersion);
+                const LokiMetadata &metadata, int version = currentVersion, quint64 salt = 0);
 
 enum class ReadStatus {
     Ok,       ///< one record read into @p out; @p consumed says how many bytes it took
@@ -94,10 +103,10 @@ enum class LineCopy {
     Copy, ///< Record::line owns a copy
     View, ///< Record::line is QByteArray::fromRawData() into @p data: valid only as long as it is
 };
-/** Reads the record at the start of @p data (@p size bytes), of a segment of @p version. Never reads outside
- *  them. */
+/** Reads the record at the start of @p data (@p size bytes), of segment number @p salt of @p version. Never
+ *  reads outside them. */
 ReadStatus readRecord(const char *data, qsizetype size, Record *out, qsizetype *consumed,
-                      int version = currentVersion, LineCopy line = LineCopy::Copy);
+                      int version = currentVersion, LineCopy line = LineCopy::Copy, quint64 salt = 0);
 
 /** CRC-32 (zlib's) of @p size bytes, as records of versions 1 and 2 and the acknowledgement file carry it.
  */
@@ -110,11 +119,11 @@ quint32 crc32cPortable(const char *data, qsizetype size);
 /** For tests: makes crc32cOf() and the writers use the table-driven code even where the processor has an
  *  instruction (@p portable), or the instruction again. Returns whether it took effect. */
 bool setPortableCrc32c(bool portable);
-/** The CRC a record of a segment of @p version carries. */
-quint32 recordCrc(int version, const char *data, qsizetype size);
+/** The CRC a record of segment number @p salt of @p version carries (of its payload, @p size bytes). */
+quint32 recordCrc(int version, const char *data, qsizetype size, quint64 salt = 0);
 /** Whether @p data starts with a magic this reader knows (any version). */
 bool hasMagic(const char *data, qsizetype size);
-/** The segment version @p data starts with: 1, 2, 3, or 0 for none. */
+/** The segment version @p data starts with: 1 to 4, or 0 for none. */
 int segmentVersion(const char *data, qsizetype size);
 /** Whether all @p size bytes at @p data are zero: in a version 2 or 3 segment, the space reserved past the
  * records. */

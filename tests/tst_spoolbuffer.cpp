@@ -14,11 +14,13 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 #include <thread>
 
 #ifdef Q_OS_UNIX
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #endif
@@ -395,21 +397,88 @@ private Q_SLOTS:
         QCOMPARE(g.takeAll(), expectedLines(3, "again "));
     }
 
-    void aFullyAcknowledgedWriteSegmentIsFreed()
+    // An application that logs steadily has all of the segment being written delivered after each batch:
+    // the segment then goes on in the same file, renamed to the next number (no new file, reservation and
+    // deletion per batch). What it held is never taken again, in this run or the next.
+    void aFullyAcknowledgedWriteSegmentGoesOnInItsFile()
     {
         QTemporaryDir dir;
         SpoolFixture f;
         QVERIFY(f.open(dir.path(), 1 << 20)); // one segment that never reaches rotation size
         f.append("s", 50);
-        QCOMPARE(segmentFiles(dir.path()).size(), 1);
+        const QStringList first = segmentFiles(dir.path());
+        QCOMPARE(first.size(), 1);
         QCOMPARE(f.takeAll().size(), 50);
-        QCOMPARE(segmentFiles(dir.path()).size(), 0);
+        const QStringList second = segmentFiles(dir.path());
+        QCOMPARE(second.size(), 1);
+        QVERIFY2(second.first() > first.first(), qPrintable(second.first())); // the next number
         f.append("s", 5, "next ");
         QCOMPARE(f.takeAll(), expectedLines(5, "next "));
+        f.append("s", 7, "kept ");
         f.spool.reset();
         SpoolFixture g;
         QVERIFY(g.open(dir.path()));
-        QCOMPARE(g.spool->replayedCount(), 0); // delivered means delivered, also for the new segments
+        QCOMPARE(g.spool->replayedCount(), 7); // delivered means delivered, also for the new segments
+        QCOMPARE(g.takeAll(), expectedLines(7, "kept "));
+        QVERIFY2(g.reports.isEmpty(), qPrintable(g.reports.join(QLatin1String("; "))));
+    }
+
+    // The same, killed (no destructor trims the file): the records of the earlier batches are still in the
+    // file behind the new ones, and only what was not delivered comes back.
+    void aSegmentGoingOnInItsFileSurvivesSigkill()
+    {
+#ifndef Q_OS_LINUX
+        QSKIP("fork() and the mapped writer are Linux's");
+#else
+        QTemporaryDir dir;
+        constexpr int rounds = 30;
+        constexpr int tail = 77;
+        auto line = [](int i) { return "steady " + QByteArray::number(i) + ' ' + QByteArray(i % 150, 's'); };
+        const pid_t child = ::fork();
+        QVERIFY(child >= 0);
+        if (child == 0) {
+            SpoolFixture f;
+            if (!f.open(dir.path(), 1 << 20, 64 * 1024 * 1024, Mode::DropNew, 1000))
+                ::_exit(3);
+            int n = 0;
+            for (int round = 0; round < rounds; ++round) {
+                for (int i = 0; i < 200 + round * 7; ++i) {
+                    if (f.push("s", line(n++)) != LokiEntryBuffer::PushResult::Accepted)
+                        ::_exit(4);
+                }
+                std::vector<LokiQueuedEntry> batch;
+                f.spool->takeBatch(batch);
+                f.spool->acknowledge();
+                if (!f.spool->isEmpty() || segmentFiles(dir.path()).size() != 1)
+                    ::_exit(5); // every round ends with all delivered, in one file
+            }
+            for (int i = 0; i < tail; ++i) {
+                if (f.push("s", line(n + i)) != LokiEntryBuffer::PushResult::Accepted)
+                    ::_exit(6);
+            }
+            ::kill(::getpid(), SIGKILL);
+            ::_exit(7);
+        }
+        int status = 0;
+        QCOMPARE(::waitpid(child, &status, 0), child);
+        QVERIFY2(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, qPrintable(QString::number(status)));
+        const int first = rounds * 200 + 7 * rounds * (rounds - 1) / 2; // the first line not delivered
+        const QStringList files = segmentFiles(dir.path());
+        QCOMPARE(files.size(), 1);
+        QFile file(dir.filePath(files.first()));
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        // The last delivered batch's last record, behind the new ones.
+        QVERIFY(file.readAll().contains(line(first - 1)));
+        file.close();
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path(), 1 << 20, 64 * 1024 * 1024, Mode::DropNew, 1000));
+        QVERIFY2(g.reports.isEmpty(), qPrintable(g.reports.join(QLatin1String("; "))));
+        QCOMPARE(g.spool->replayedCount(), tail);
+        const QList<QByteArray> got = g.takeAll();
+        QCOMPARE(got.size(), tail);
+        for (int i = 0; i < tail; ++i)
+            QCOMPARE(got[i], line(first + i));
+#endif
     }
 
     void newSegmentsSortAfterTheAcknowledgedOne()
@@ -844,17 +913,24 @@ private Q_SLOTS:
     {
         QTemporaryDir dir;
         const qint64 base = SpoolFixture::now();
-        // Each version with its own CRC: zlib's CRC-32 in versions 1 and 2, CRC-32C in version 3.
-        auto records = [base](int version) {
+        // Each version with its own CRC: zlib's CRC-32 in versions 1 and 2, CRC-32C in versions 3 and 4.
+        // Version 4's CRC covers the segment's number too (salt): records of one segment do not check in
+        // another.
+        auto records = [base](int version, quint64 salt = 0) {
             QByteArray data;
-            LokiSpoolFormat::appendStream(data, 0, "{s=\"old\"}", "{\"s\":\"old\"}", version);
+            LokiSpoolFormat::appendStream(data, 0, "{s=\"old\"}", "{\"s\":\"old\"}", version, salt);
             for (int i = 0; i < 5; ++i)
                 LokiSpoolFormat::appendEntry(data, base + i, 0, 0, "old " + QByteArray::number(i),
-                                             i == 2 ? LokiMetadata{{"k", "v"}} : LokiMetadata{}, version);
+                                             i == 2 ? LokiMetadata{{"k", "v"}} : LokiMetadata{}, version,
+                                             salt);
             return data;
         };
         QVERIFY(records(1) == records(2));
+        QVERIFY(records(1, 6) == records(2)); // versions 1 to 3 have no salt
+        QVERIFY(records(3, 6) == records(3));
         QVERIFY(records(2) != records(3)); // the CRCs differ
+        QVERIFY(records(3) != records(4));
+        QVERIFY(records(4, 6) != records(4, 7));
         auto write = [&dir](const char *name, const QByteArray &data) {
             QFile file(dir.filePath(QLatin1String(name)));
             QVERIFY(file.open(QIODevice::WriteOnly));
@@ -862,35 +938,45 @@ private Q_SLOTS:
         };
         const QByteArray v1(LokiSpoolFormat::magicV1, LokiSpoolFormat::magicSize);
         const QByteArray v2(LokiSpoolFormat::magicV2, LokiSpoolFormat::magicSize);
-        const QByteArray v3(LokiSpoolFormat::magic, LokiSpoolFormat::magicSize);
+        const QByteArray v3(LokiSpoolFormat::magicV3, LokiSpoolFormat::magicSize);
+        const QByteArray v4(LokiSpoolFormat::magic, LokiSpoolFormat::magicSize);
         write("seg-0000000000000001.lqs", v1 + records(1));
         write("seg-0000000000000002.lqs", v1 + records(1) + QByteArray(100, '\0'));
         write("seg-0000000000000003.lqs", v2 + records(2) + QByteArray(5000, '\0'));
-        // A version 2 segment with version 3 records, and the other way round: every record is damage.
-        write("seg-0000000000000004.lqs", v2 + records(3));
+        // A version 2 segment with version 4 records, and a version 3 one with version 2 records: every
+        // record is damage.
+        write("seg-0000000000000004.lqs", v2 + records(4, 4));
         write("seg-0000000000000005.lqs", v3 + records(2));
-        write("seg-0000000000000006.lqs", v3 + records(3) + QByteArray(5000, '\0'));
+        // Version 4: a zero length ends the records; what follows (the rest of a reused file) is not read.
+        write("seg-0000000000000006.lqs", v4 + records(4, 6) + QByteArray(4, '\0') + records(4, 6));
+        write("seg-0000000000000007.lqs", v4 + records(4, 6)); // another segment's records: damage
+        // Version 3 (CRC-32C without the salt) with its reserved space.
+        write("seg-0000000000000008.lqs", v3 + records(3) + QByteArray(3000, '\0'));
         {
             SpoolFixture f;
             QVERIFY(f.open(dir.path(), 4096, 64 * 1024 * 1024, Mode::DropNew, 100));
-            QCOMPARE(f.spool->replayedCount(), 20);
+            QCOMPARE(f.spool->replayedCount(), 25);
             // The zeros in the version 1 segment (not those in the later ones), and the mixed-up CRCs.
-            QCOMPARE(f.reports.size(), 3);
+            QCOMPARE(f.reports.size(), 4);
             QVERIFY2(f.reports.at(0).contains(QLatin1String("seg-0000000000000002.lqs")),
                      qPrintable(f.reports.at(0)));
             QVERIFY2(f.reports.at(1).contains(QLatin1String("seg-0000000000000004.lqs: a damaged record")),
                      qPrintable(f.reports.at(1)));
             QVERIFY2(f.reports.at(2).contains(QLatin1String("seg-0000000000000005.lqs: a damaged record")),
                      qPrintable(f.reports.at(2)));
+            QVERIFY2(f.reports.at(3).contains(QLatin1String("seg-0000000000000007.lqs: a damaged record")),
+                     qPrintable(f.reports.at(3)));
             // The reserved space of the newer ones was given back at once.
             QCOMPARE(QFileInfo(dir.filePath(QStringLiteral("seg-0000000000000003.lqs"))).size(),
                      LokiSpoolFormat::magicSize + records(2).size());
             QCOMPARE(QFileInfo(dir.filePath(QStringLiteral("seg-0000000000000006.lqs"))).size(),
+                     LokiSpoolFormat::magicSize + records(4, 6).size());
+            QCOMPARE(QFileInfo(dir.filePath(QStringLiteral("seg-0000000000000008.lqs"))).size(),
                      LokiSpoolFormat::magicSize + records(3).size());
             std::vector<LokiQueuedEntry> all;
             while (!f.spool->isEmpty())
                 f.spool->takeBatch(all);
-            QCOMPARE(all.size(), size_t(20));
+            QCOMPARE(all.size(), size_t(25));
             for (size_t i = 0; i < all.size(); ++i) {
                 QCOMPARE(all[i].line, "old " + QByteArray::number(int(i % 5)));
                 QCOMPARE(all[i].timestampNs, base + qint64(i % 5));
@@ -1019,6 +1105,100 @@ private Q_SLOTS:
         QCOMPARE(got.size(), count);
         for (int i = 0; i < count; ++i)
             QCOMPARE(got[i], "killed " + QByteArray::number(i) + ' ' + QByteArray(i % 200, 'z'));
+#endif
+    }
+
+    // A delivered segment's file is reused for a later segment (its blocks and pages kept): the records of
+    // its earlier use are never read again, in this run or after a SIGKILL, and the spool keeps only a few
+    // files alive however many segments it writes.
+    void reusedSegmentFilesNeverReplayTheirEarlierRecords()
+    {
+#ifndef Q_OS_LINUX
+        QSKIP("fork() and the mapped writer are Linux's");
+#else
+        QTemporaryDir dir;
+        constexpr int rounds = 40;
+        constexpr int perRound = 300;
+        constexpr int tail = 100; // records into the segment written last
+        auto line = [](int i) {
+            return "reused " + QByteArray::number(i) + ' ' + QByteArray(50 + i % 120, 'r');
+        };
+        const pid_t child = ::fork();
+        QVERIFY(child >= 0);
+        if (child == 0) {
+            SpoolFixture f;
+            if (!f.open(dir.path(), 64 * 1024, 64 * 1024 * 1024, Mode::DropNew, 100))
+                ::_exit(3);
+            int n = 0;
+            qint64 acked = 0;
+            int reusedRounds = 0; // rounds that ended while a reused file was written
+            std::vector<LokiQueuedEntry> batch;
+            for (int round = 0; round < rounds; ++round) {
+                for (int i = 0; i < perRound; ++i) {
+                    if (f.push("s", line(n++)) != LokiEntryBuffer::PushResult::Accepted)
+                        ::_exit(4);
+                }
+                while (f.spool->size() > 150) { // a backlog stays, in the segment written
+                    batch.clear();
+                    f.spool->takeBatch(batch);
+                    for (const LokiQueuedEntry &e : batch) {
+                        if (e.line != line(int(acked++)))
+                            ::_exit(5); // in this run too, only what was written into each use
+                    }
+                    f.spool->acknowledge();
+                }
+                reusedRounds += f.spool->writesIntoReusedFile() ? 1 : 0;
+            }
+            // Killed in the middle of a segment written into a reused file, the earlier records behind it:
+            // on as before until the segment being written is a reused file, then a few more records.
+            for (int i = 0; i < 20000 && !f.spool->writesIntoReusedFile(); ++i) {
+                f.push("s", line(n++));
+                while (f.spool->size() > 150) {
+                    batch.clear();
+                    f.spool->takeBatch(batch);
+                    acked += qint64(batch.size());
+                    f.spool->acknowledge();
+                }
+            }
+            const bool reusedFile = f.spool->writesIntoReusedFile();
+            for (int i = 0; i < tail; ++i)
+                f.push("s", line(n++));
+            QFile out(dir.filePath(QStringLiteral("child.txt")));
+            if (!out.open(QIODevice::WriteOnly))
+                ::_exit(6);
+            out.write(QByteArray::number(acked) + ' ' + QByteArray::number(reusedRounds) + ' ' +
+                      QByteArray::number(f.spool->reusesSegmentFiles() ? 1 : 0) + ' ' +
+                      QByteArray::number(n) + ' ' + QByteArray::number(reusedFile ? 1 : 0));
+            out.close();
+            ::kill(::getpid(), SIGKILL);
+            ::_exit(7);
+        }
+        int status = 0;
+        QCOMPARE(::waitpid(child, &status, 0), child);
+        QVERIFY2(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, qPrintable(QString::number(status)));
+        QFile in(dir.filePath(QStringLiteral("child.txt")));
+        QVERIFY(in.open(QIODevice::ReadOnly));
+        const QList<QByteArray> fields = in.readAll().split(' ');
+        QCOMPARE(fields.size(), 5);
+        const int acked = fields[0].toInt();
+
+        const int reusedRounds = fields[1].toInt();
+        const int total = fields[3].toInt();
+        QVERIFY(acked > total / 2);
+        if (fields[2] == "1") { // about 30 segments written, most of them into reused files
+            QVERIFY2(reusedRounds > rounds / 4, qPrintable(QString::number(reusedRounds)));
+            QCOMPARE(fields[4], QByteArray("1")); // the segment written last is in a reused file
+        } else {
+            qInfo("segment files are not reused on this file system: only the replay is checked");
+        }
+        SpoolFixture g;
+        QVERIFY(g.open(dir.path(), 64 * 1024, 64 * 1024 * 1024, Mode::DropNew, 500));
+        QCOMPARE(g.spool->replayedCount(), qint64(total - acked));
+        QVERIFY2(g.reports.isEmpty(), qPrintable(g.reports.join(QLatin1String("; "))));
+        const QList<QByteArray> got = g.takeAll();
+        QCOMPARE(got.size(), total - acked);
+        for (int i = 0; i < got.size(); ++i)
+            QCOMPARE(got[i], line(acked + i));
 #endif
     }
 

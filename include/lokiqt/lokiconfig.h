@@ -211,12 +211,19 @@ public:
      * The disk spool (off unless a directory is set): the logs an offline device must not lose.
      *
      * Every entry send() accepts is first written to a segment file in the directory (each record with a
-     * CRC-32C); the worker reads its batches from there, and a segment is deleted only after Loki
-     * acknowledged all of it. Entries that a process left behind (Loki down, close() at its deadline, a
-     * crash, SIGKILL) are delivered by the next client that opens the directory, oldest first, before its
-     * own. The disk bound replaces queueCapacity: when the spool is full, the backpressure mode applies to
-     * it (DropOldest deletes the oldest segment file). Only one process at a time may use a directory; a
-     * second one reports a LokiError::Kind::Spool error and keeps its entries in memory only.
+     * CRC-32C); the worker reads its batches from there, and a segment is deleted (or its file reused for a
+     * later segment) only after Loki acknowledged all of it. Entries that a process left behind (Loki down,
+     * close() at its deadline, a crash, SIGKILL) are delivered by the next client that opens the directory,
+     * oldest first, before its own. The disk bound replaces queueCapacity: when the spool is full, the
+     * backpressure mode applies to it (DropOldest deletes the oldest segment file). Only one process at a
+     * time may use a directory; a second one reports a LokiError::Kind::Spool error and keeps its entries in
+     * memory only.
+     *
+     * On a disk with room for many segments, files are reused rather than made anew: when all of the segment
+     * being written is delivered (an application that logs steadily gets there after every batch), its file
+     * goes on as the next segment, renamed and emptied, so an idle spool keeps that one file (at most
+     * segmentBytes, what one burst reserved); and one delivered file may become a later segment while
+     * writing goes on. After a refused reservation (a full disk) a delivered file is deleted at once.
      */
     struct Spool
     {
