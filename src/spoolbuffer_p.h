@@ -37,11 +37,13 @@
  * faster than the worker keeps up). In DropOldest mode on a full bound or disk, the oldest segment is
  * truncated and unlinked there too: the room must exist before the sender writes (a segment the worker
  * reads through a mapping has its blocks punched out instead: truncating it would be a SIGBUS in the
- * worker). Never under it: fsync/fdatasync (sync() works on a shared handle of the file, outside the lock),
- * the worker's reads (its own handle or read-only mapping; only the bookkeeping of what it read is under
- * the lock, and which segment it maps), the deletion of acknowledged
- * segments, and the acknowledgement file's writes.
- * m_syncMutex orders sync() and the acknowledgement writes; senders never take it.
+ * worker). The worker renames the segment being written under it when all of it was delivered
+ * (rewindWriteFileLocked(): the file goes on as the next segment, and no sender may append between the
+ * rename and the bookkeeping), once per such acknowledgement. Never under it: fsync/fdatasync (sync() works
+ * on a shared handle of the file, outside the lock), the worker's reads (its own handle or read-only mapping;
+ * only the bookkeeping of what it read is under the lock, and which segment it maps), the deletion of
+ * acknowledged segments, and the acknowledgement file's writes. m_syncMutex orders sync() and the
+ * acknowledgement writes; senders never take it.
  *
  * Files it cannot use (a foreign or damaged header, unreadable) are left untouched and reported; they are
  * not replayed and do not count toward maxBytes (it bounds the spool's own segments).
