@@ -1173,6 +1173,8 @@ bool LokiSpoolBuffer::rewindWriteFileLocked()
     if (::rename(QFile::encodeName(file->path).constData(), QFile::encodeName(path).constData()) != 0)
         return false; // then it is retired and deleted as before (it holds no record now either way)
     ++m_nextNumber;
+    if (m_readMappedSegment == m_segments.front().number)
+        m_readMappedSegment = number; // the worker's mapping of it goes on (see acknowledge())
     file->path = path;
     file->used = magicSize;
     Segment &segment = m_segments.front();
@@ -1212,7 +1214,7 @@ void LokiSpoolBuffer::prepareSpare()
     QString why;
     std::shared_ptr<SegmentFile> file;
     if (!reuse.isEmpty()) {
-        if (m_readFileSegment != 0 && reuse == m_readFile.fileName())
+        if (m_readFileSegment != 0 && reuse == segmentPath(m_readFileSegment))
             closeReadFile();
         file = reuseSegmentFile(reuse, number, &why);
         if (!file) { // given up: deleted, and its disk given back
@@ -1251,6 +1253,7 @@ void LokiSpoolBuffer::acknowledge()
     QStringList remove;
     Position ack;
     quint64 rewound = 0; // a segment whose file goes on as the next one
+    quint64 rewoundAs = 0;
     {
         QMutexLocker lock(&m_mutex);
         cursorSegmentLocked();
@@ -1295,7 +1298,8 @@ void LokiSpoolBuffer::acknowledge()
             if (idle && rewindWriteFileLocked()) {
                 // The file goes on as the next segment, from its start (see rewindWriteFileLocked()).
                 rewound = ack.segment;
-                moveCursorLocked(m_segments.front().number);
+                rewoundAs = m_segments.front().number;
+                moveCursorLocked(rewoundAs);
                 if (m_taken.empty())
                     ack = m_cursor;
             } else if (idle) {
@@ -1343,8 +1347,13 @@ void LokiSpoolBuffer::acknowledge()
             }
         }
     }
-    if (rewound != 0 && m_readFileSegment == rewound)
-        closeReadFile(); // the worker's handle and mapping of it, under its earlier name
+    if (rewound != 0 && m_readFileSegment == rewound) {
+        // The worker's handle and mapping of that file go on under its next number (the same file; only
+        // what read() buffered of its earlier records is stale).
+        m_readFileSegment = rewoundAs;
+        m_readBuffer.clear();
+        m_readBufferStart = 0;
+    }
     removeFiles(remove);
     if (!remove.isEmpty()) {
         if (m_options.sync == LokiConfig::SpoolSync::PerBatch)
@@ -1359,7 +1368,7 @@ void LokiSpoolBuffer::acknowledge()
 void LokiSpoolBuffer::removeFiles(const QStringList &paths)
 {
     for (const QString &path : paths) {
-        if (m_readFileSegment != 0 && path == m_readFile.fileName())
+        if (m_readFileSegment != 0 && path == segmentPath(m_readFileSegment))
             closeReadFile();
         QFile::remove(path);
     }
