@@ -1371,7 +1371,11 @@ private:
             }
         }
         if (push.fault == ReceivedPush::Fault::Garbage || push.fault == ReceivedPush::Fault::FailNext) {
-            record(push, {});
+            {
+                QMutexLocker locker(&d->mutex);
+                listLocked(push);
+            }
+            notify(push, {});
             return answer;
         }
 
@@ -1384,10 +1388,10 @@ private:
         push.error = settings.groupErrors ? groupedErrors(errors) : errors.join(QLatin1Char('\n'));
         QList<ReceivedStream> stored;
         if (countOnly)
-            count(counted);
+            count(push, counted);
         else
             store(push, accepted, stored);
-        record(push, stored);
+        notify(push, stored);
 
         answer.status = status;
         if (!push.error.isEmpty())
@@ -1526,10 +1530,11 @@ private:
     }
 
     // Counts the entries of a push validated without building them (count-only mode without a callback).
-    void count(qint64 counted)
+    void count(const ReceivedPush &push, qint64 counted)
     {
         QMutexLocker locker(&d->mutex);
         d->entryCount += counted;
+        listLocked(push);
     }
 
     // Stores the entries of the accepted streams, dropping exact duplicates unless entries are only counted.
@@ -1540,6 +1545,7 @@ private:
             for (const ReceivedStream &stream : accepted)
                 d->entryCount += stream.entries.size();
             stored = accepted;
+            listLocked(push);
             return;
         }
         stored.reserve(accepted.size());
@@ -1562,17 +1568,24 @@ private:
             stored.append(std::move(kept));
         }
         d->duplicateCount += push.duplicates;
+        listLocked(push);
     }
 
-    void record(const ReceivedPush &push, const QList<ReceivedStream> &stored)
+    // Lists the push in pushes(), in the same critical section that counts its entries: a test that sees the
+    // entries sees the push that brought them (pushCount() read after entryCount() is never behind).
+    void listLocked(const ReceivedPush &push)
+    {
+        d->pushes.append(push);
+        if (!d->recordEntries)
+            d->pushes.last().streams.clear();
+    }
+
+    void notify(const ReceivedPush &push, const QList<ReceivedStream> &stored)
     {
         LokiTestReceiver::PushCallback callback;
         {
             QMutexLocker locker(&d->mutex);
             callback = d->callback;
-            d->pushes.append(push);
-            if (!d->recordEntries)
-                d->pushes.last().streams.clear();
         }
         // Outside the lock: the callback may call the receiver.
         if (callback)
