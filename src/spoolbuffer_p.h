@@ -240,8 +240,8 @@ private:
     /**
      * An acknowledged segment file kept (not deleted) to become the next spare: its blocks are allocated and
      * its pages in the page cache, so the segment written into it costs no reservation, no zeros written and
-     * no deletion. At most one; only while the spool is less than half full; version 3 files written through
-     * a mapping. Empty: none.
+     * no deletion. At most one; only while the spool is less than half full; files of the current version
+     * (4) written through a mapping. Empty: none.
      */
     QString m_reusable;
     qint64 m_reusableBytes = 0; ///< the disk of m_reusable, counted in m_diskBytes

@@ -111,8 +111,8 @@ ReadStatus readRecord(const char *data, qsizetype size, Record *out, qsizetype *
 /** CRC-32 (zlib's) of @p size bytes, as records of versions 1 and 2 and the acknowledgement file carry it.
  */
 quint32 crcOf(const char *data, qsizetype size);
-/** CRC-32C (Castagnoli) of @p size bytes, as records of version 3 carry it: with the processor's
- *  instruction where it has one, else table-driven (the same values). */
+/** CRC-32C (Castagnoli) of @p size bytes, as records of version 3 carry it (version 4 after the segment
+ * number): with the processor's instruction where it has one, else table-driven (the same values). */
 quint32 crc32cOf(const char *data, qsizetype size);
 /** The table-driven CRC-32C, whatever the processor has (for tests: it must agree with crc32cOf()). */
 quint32 crc32cPortable(const char *data, qsizetype size);
