@@ -186,6 +186,31 @@ private Q_SLOTS:
         QVERIFY(receiver->pushCount() >= 25);
     }
 
+    // `tail -f app.log | lokiqt-push`: a line is sent when it arrives, not when 64 KiB more input have come
+    // or the input ends (as with fread() of a pipe).
+    void linesFromAPipeGoAsTheyArrive()
+    {
+        QProcess process;
+        process.setProcessEnvironment(pushEnvironment({}));
+        process.start(QStringLiteral(LOKIQT_PUSH_PATH),
+                      {QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--batch-wait-ms"),
+                       QStringLiteral("20")});
+        QVERIFY(process.waitForStarted(longWait));
+        process.write("first\nsecond\n");
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 2, longWait); // stdin is still open
+        process.write("third\n");
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 3, longWait);
+        QCOMPARE(process.state(), QProcess::Running);
+        process.closeWriteChannel();
+        QVERIFY(process.waitForFinished(longWait));
+        QCOMPARE(process.exitCode(), 0);
+        QStringList lines;
+        for (const ReceivedEntry &e : receiver->entries())
+            lines << e.line;
+        QCOMPARE(lines,
+                 (QStringList{QStringLiteral("first"), QStringLiteral("second"), QStringLiteral("third")}));
+    }
+
     void tenantHeaderAndEnvironmentUrl()
     {
         const Run run = runPush({QStringLiteral("--tenant"), QStringLiteral("team-a"),

@@ -13,6 +13,7 @@
 #include <QtNetwork/QSslKey>
 #endif
 
+#include <cerrno>
 #include <cstdio>
 
 #ifdef Q_OS_UNIX
@@ -118,14 +119,34 @@ struct Pusher
             ++refused;
     }
 
+    // What @p file has now, up to @p size bytes: 0 at its end, -1 on an error. Not fread(), which waits
+    // until it has all @p size bytes: from a pipe (`tail -f app.log | lokiqt-push`) a line would then wait
+    // for the next 64 KiB of input, or for its end, before it is sent.
+    static qint64 readSome(std::FILE *file, char *data, qint64 size)
+    {
+#ifdef Q_OS_UNIX
+        for (;;) {
+            const ssize_t got = ::read(::fileno(file), data, size_t(size));
+            if (got >= 0 || errno != EINTR)
+                return qint64(got);
+        }
+#else
+        const size_t got = std::fread(data, 1, size_t(size), file);
+        return got > 0 || !std::ferror(file) ? qint64(got) : -1;
+#endif
+    }
+
     bool pushFile(std::FILE *file)
     {
         QByteArray pending;
         QByteArray block(1 << 16, Qt::Uninitialized);
+        bool ok = true;
         for (;;) {
-            const size_t got = std::fread(block.data(), 1, size_t(block.size()), file);
-            if (got == 0)
+            const qint64 got = readSome(file, block.data(), block.size());
+            if (got <= 0) {
+                ok = got == 0;
                 break;
+            }
             const char *begin = block.constData();
             const char *end = begin + got;
             const char *lineStart = begin;
@@ -145,7 +166,7 @@ struct Pusher
         }
         if (!pending.isEmpty())
             sendLine(pending.constData(), pending.size());
-        return !std::ferror(file);
+        return ok;
     }
 };
 } // namespace
