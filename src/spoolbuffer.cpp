@@ -1414,7 +1414,11 @@ void LokiSpoolBuffer::sync()
         syncFile(m_ackFile);
         m_ackDirty = false;
     }
-    if (directory && m_options.sync == LokiConfig::SpoolSync::PerBatch)
+    // Interval too: a segment file that went on under its next number (rewindWriteFileLocked(),
+    // reuseSegmentFile()) holds records whose CRCs carry that number. Synced without its new name, a power
+    // cut would leave them under the old one, where they read as damage; fdatasync() alone does not keep a
+    // rename.
+    if (directory)
         syncDirectory();
 }
 
