@@ -13,6 +13,7 @@
 #include <QtTest/QtTest>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <set>
 #include <thread>
@@ -173,6 +174,34 @@ struct SmallDisk
         return mountPoint.filePath(QStringLiteral("spool"));
     }
 };
+#ifdef Q_OS_LINUX
+/**
+ * Runs @p work in a forked child on a SpoolFixture of its own, then kills the child with SIGKILL while the
+ * fixture is still alive (no destructor trims, syncs or closes anything). @p work returns 0 to be killed,
+ * or an exit code that says where it went wrong. Returns an empty string when the child died of the
+ * SIGKILL, else what happened instead.
+ */
+QString runThenSigkill(const std::function<int(SpoolFixture &)> &work)
+{
+    const pid_t child = ::fork();
+    if (child < 0)
+        return QStringLiteral("fork() failed");
+    if (child == 0) {
+        SpoolFixture f;
+        const int code = work(f);
+        if (code == 0)
+            ::kill(::getpid(), SIGKILL);
+        ::_exit(code == 0 ? 100 : code);
+    }
+    int status = 0;
+    if (::waitpid(child, &status, 0) != child)
+        return QStringLiteral("waitpid() failed");
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        return QString();
+    return WIFEXITED(status) ? QStringLiteral("the child exited with %1").arg(WEXITSTATUS(status))
+                             : QStringLiteral("the child ended with status %1").arg(status);
+}
+#endif
 } // namespace
 
 class tst_SpoolBuffer : public QObject
@@ -434,34 +463,28 @@ private Q_SLOTS:
         constexpr int rounds = 30;
         constexpr int tail = 77;
         auto line = [](int i) { return "steady " + QByteArray::number(i) + ' ' + QByteArray(i % 150, 's'); };
-        const pid_t child = ::fork();
-        QVERIFY(child >= 0);
-        if (child == 0) {
-            SpoolFixture f;
+        const QString killed = runThenSigkill([&](SpoolFixture &f) {
             if (!f.open(dir.path(), 1 << 20, 64 * 1024 * 1024, Mode::DropNew, 1000))
-                ::_exit(3);
+                return 3;
             int n = 0;
             for (int round = 0; round < rounds; ++round) {
                 for (int i = 0; i < 200 + round * 7; ++i) {
                     if (f.push("s", line(n++)) != LokiEntryBuffer::PushResult::Accepted)
-                        ::_exit(4);
+                        return 4;
                 }
                 std::vector<LokiQueuedEntry> batch;
                 f.spool->takeBatch(batch);
                 f.spool->acknowledge();
                 if (!f.spool->isEmpty() || segmentFiles(dir.path()).size() != 1)
-                    ::_exit(5); // every round ends with all delivered, in one file
+                    return 5; // every round ends with all delivered, in one file
             }
             for (int i = 0; i < tail; ++i) {
                 if (f.push("s", line(n + i)) != LokiEntryBuffer::PushResult::Accepted)
-                    ::_exit(6);
+                    return 6;
             }
-            ::kill(::getpid(), SIGKILL);
-            ::_exit(7);
-        }
-        int status = 0;
-        QCOMPARE(::waitpid(child, &status, 0), child);
-        QVERIFY2(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, qPrintable(QString::number(status)));
+            return 0;
+        });
+        QVERIFY2(killed.isEmpty(), qPrintable(killed));
         const int first = rounds * 200 + 7 * rounds * (rounds - 1) / 2; // the first line not delivered
         const QStringList files = segmentFiles(dir.path());
         QCOMPARE(files.size(), 1);
@@ -1069,12 +1092,9 @@ private Q_SLOTS:
 #else
         QTemporaryDir dir;
         constexpr int count = 3000; // a few segments and reserved chunks
-        const pid_t child = ::fork();
-        QVERIFY(child >= 0);
-        if (child == 0) {
-            SpoolFixture f;
+        const QString killed = runThenSigkill([&](SpoolFixture &f) {
             if (!f.open(dir.path(), 128 * 1024, 64 * 1024 * 1024, Mode::DropNew, 100))
-                ::_exit(3);
+                return 3;
             const LokiStreamInfo *stream = f.streams.get("{s=\"k\"}", "{\"s\":\"k\"}");
             for (int i = 0; i < count; ++i) {
                 LokiQueuedEntry e;
@@ -1082,14 +1102,11 @@ private Q_SLOTS:
                 e.line = "killed " + QByteArray::number(i) + ' ' + QByteArray(i % 200, 'z');
                 if (f.spool->push(std::move(e), LokiWait::until(QDeadlineTimer(0))) !=
                     LokiEntryBuffer::PushResult::Accepted)
-                    ::_exit(4);
+                    return 4;
             }
-            ::kill(::getpid(), SIGKILL);
-            ::_exit(5);
-        }
-        int status = 0;
-        QCOMPARE(::waitpid(child, &status, 0), child);
-        QVERIFY2(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, qPrintable(QString::number(status)));
+            return 0;
+        });
+        QVERIFY2(killed.isEmpty(), qPrintable(killed));
         bool reservedTail = false;
         for (const QString &name : segmentFiles(dir.path())) {
             QFile file(dir.filePath(name));
@@ -1123,12 +1140,9 @@ private Q_SLOTS:
         auto line = [](int i) {
             return "reused " + QByteArray::number(i) + ' ' + QByteArray(50 + i % 120, 'r');
         };
-        const pid_t child = ::fork();
-        QVERIFY(child >= 0);
-        if (child == 0) {
-            SpoolFixture f;
+        const QString killed = runThenSigkill([&](SpoolFixture &f) {
             if (!f.open(dir.path(), 64 * 1024, 64 * 1024 * 1024, Mode::DropNew, 100))
-                ::_exit(3);
+                return 3;
             int n = 0;
             qint64 acked = 0;
             int reusedRounds = 0; // rounds that ended while a reused file was written
@@ -1136,14 +1150,14 @@ private Q_SLOTS:
             for (int round = 0; round < rounds; ++round) {
                 for (int i = 0; i < perRound; ++i) {
                     if (f.push("s", line(n++)) != LokiEntryBuffer::PushResult::Accepted)
-                        ::_exit(4);
+                        return 4;
                 }
                 while (f.spool->size() > 150) { // a backlog stays, in the segment written
                     batch.clear();
                     f.spool->takeBatch(batch);
                     for (const LokiQueuedEntry &e : batch) {
                         if (e.line != line(int(acked++)))
-                            ::_exit(5); // in this run too, only what was written into each use
+                            return 5; // in this run too, only what was written into each use
                     }
                     f.spool->acknowledge();
                 }
@@ -1165,17 +1179,14 @@ private Q_SLOTS:
                 f.push("s", line(n++));
             QFile out(dir.filePath(QStringLiteral("child.txt")));
             if (!out.open(QIODevice::WriteOnly))
-                ::_exit(6);
+                return 6;
             out.write(QByteArray::number(acked) + ' ' + QByteArray::number(reusedRounds) + ' ' +
                       QByteArray::number(f.spool->reusesSegmentFiles() ? 1 : 0) + ' ' +
                       QByteArray::number(n) + ' ' + QByteArray::number(reusedFile ? 1 : 0));
             out.close();
-            ::kill(::getpid(), SIGKILL);
-            ::_exit(7);
-        }
-        int status = 0;
-        QCOMPARE(::waitpid(child, &status, 0), child);
-        QVERIFY2(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, qPrintable(QString::number(status)));
+            return 0;
+        });
+        QVERIFY2(killed.isEmpty(), qPrintable(killed));
         QFile in(dir.filePath(QStringLiteral("child.txt")));
         QVERIFY(in.open(QIODevice::ReadOnly));
         const QList<QByteArray> fields = in.readAll().split(' ');
