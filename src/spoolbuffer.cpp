@@ -714,9 +714,9 @@ LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry
             return WriteResult::Failed;
         }
     }
-    auto id = m_writeStreams.constFind(entry.stream);
-    const bool newStream = id == m_writeStreams.constEnd();
-    const quint32 streamId = newStream ? quint32(m_writeStreams.size()) : id.value();
+    const qint64 id = m_writeStreams.find(entry.stream);
+    const bool newStream = id < 0;
+    const quint32 streamId = newStream ? m_writeStreams.next() : quint32(id);
     const qint64 clockOffsetNs = m_clockOffsetNs.load(std::memory_order_relaxed);
     const qint64 streamBytes = newStream ? streamSize(entry.stream->key, entry.stream->jsonLabels) : 0;
     const qint64 recordBytes = streamBytes + entrySize(entry);
@@ -770,8 +770,8 @@ LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry
     }
     file.used = at + recordBytes;
     m_writeFailed = false;
-    if (id == m_writeStreams.constEnd())
-        m_writeStreams.insert(entry.stream, streamId);
+    if (newStream)
+        m_writeStreams.add(entry.stream, streamId);
     segment.size += recordBytes;
     ++segment.entries;
     segment.lineBytes += entry.line.size();

@@ -230,7 +230,9 @@ private:
     bool m_mapSegments = false;      ///< set by open(): the file system allows writing through a mapping
     bool m_reuseFiles = false;       ///< set by open(): delivered segment files may be reused (m_reusable)
     quint64 m_readMappedSegment = 0; ///< the segment the worker reads through a mapping (0: none)
-    mutable QMutex m_mutex;
+    // On cache lines of their own: the mutex and what the senders write under it per entry (the settings
+    // above, which the worker reads per record, would otherwise share the mutex's line).
+    alignas(64) mutable QMutex m_mutex;
     QWaitCondition m_notFull;
     std::deque<Segment> m_segments; ///< oldest first; the last is the one written when m_writeFile is set
     std::shared_ptr<SegmentFile> m_writeFile;
@@ -246,8 +248,42 @@ private:
     QString m_reusable;
     qint64 m_reusableBytes = 0; ///< the disk of m_reusable, counted in m_diskBytes
     qint64 m_spareBytes = 0;    ///< the disk of the spare when it was made from m_reusable, counted too
-    std::vector<std::shared_ptr<SegmentFile>> m_retired;   ///< rotated out, still to be synced by sync()
-    QHash<const LokiStreamInfo *, quint32> m_writeStreams; ///< ids defined in the segment written
+    std::vector<std::shared_ptr<SegmentFile>> m_retired; ///< rotated out, still to be synced by sync()
+    /** The stream ids defined in the segment being written, the one used last at hand (entries in a row
+     * mostly share a stream: one comparison instead of a hash lookup per record). */
+    struct WriteStreams
+    {
+        /** The id of @p stream in the segment, or -1 when its record must define it first. */
+        qint64 find(const LokiStreamInfo *stream)
+        {
+            if (stream == last)
+                return lastId;
+            const auto it = ids.constFind(stream);
+            if (it == ids.constEnd())
+                return -1;
+            last = stream;
+            lastId = it.value();
+            return lastId;
+        }
+        quint32 next() const { return quint32(ids.size()); }
+        void add(const LokiStreamInfo *stream, quint32 id)
+        {
+            ids.insert(stream, id);
+            last = stream;
+            lastId = id;
+        }
+        void clear()
+        {
+            ids.clear();
+            last = nullptr;
+        }
+
+    private:
+        QHash<const LokiStreamInfo *, quint32> ids;
+        const LokiStreamInfo *last = nullptr;
+        quint32 lastId = 0;
+    };
+    WriteStreams m_writeStreams;
     QByteArray m_writeBuffer;
     quint64 m_nextNumber = 1;
     int m_unsyncedEntries = 0;
@@ -284,8 +320,8 @@ private:
     QString m_lastWriteError;
     QStringList m_reports;
 
-    // Worker only.
-    QFile m_readFile;
+    // Worker only (from a cache line of its own, apart from what the senders write).
+    alignas(64) QFile m_readFile;
     quint64 m_readFileSegment = 0;
     QByteArray m_readBuffer;
     qint64 m_readBufferStart = 0;    ///< file offset of m_readBuffer's first byte
