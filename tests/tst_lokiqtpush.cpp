@@ -13,6 +13,10 @@
 
 #include <memory>
 
+#ifdef Q_OS_UNIX
+#include <signal.h>
+#endif
+
 namespace {
 constexpr int longWait = 60000;
 
@@ -209,6 +213,43 @@ private Q_SLOTS:
             lines << e.line;
         QCOMPARE(lines,
                  (QStringList{QStringLiteral("first"), QStringLiteral("second"), QStringLiteral("third")}));
+    }
+
+    // Ctrl-C on `journalctl -f | lokiqt-push`, or a service stopped: what was read is delivered (a batch that
+    // would wait 10 minutes goes at once), the summary is printed, and the exit status says it was delivered.
+    void aStopSignalDeliversWhatWasRead_data()
+    {
+        QTest::addColumn<int>("signal");
+#ifdef Q_OS_UNIX
+        QTest::newRow("SIGINT") << int(SIGINT);
+        QTest::newRow("SIGTERM") << int(SIGTERM);
+#endif
+    }
+    void aStopSignalDeliversWhatWasRead()
+    {
+#ifndef Q_OS_UNIX
+        QSKIP("signals are Unix's");
+#else
+        QFETCH(int, signal);
+        QProcess process;
+        process.setProcessEnvironment(pushEnvironment({}));
+        process.start(QStringLiteral(LOKIQT_PUSH_PATH),
+                      {QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--batch-entries"),
+                       QStringLiteral("2"), QStringLiteral("--batch-wait-ms"), QStringLiteral("600000")});
+        QVERIFY(process.waitForStarted(longWait));
+        process.write("one\ntwo\nthree\n");
+        // A full batch went, so all three were read (one write()); the third waits for a batch of its own.
+        QTRY_VERIFY_WITH_TIMEOUT(receiver->entryCount() >= 2, longWait);
+        QCOMPARE(process.state(), QProcess::Running); // stdin is still open
+        QCOMPARE(::kill(pid_t(process.processId()), signal), 0);
+        QVERIFY(process.waitForFinished(longWait));
+        QCOMPARE(process.exitStatus(), QProcess::NormalExit);
+        const QString err = QString::fromUtf8(process.readAllStandardError());
+        QCOMPARE(process.exitCode(), 0);
+        QCOMPARE(err.split(QLatin1Char('\n'), Qt::SkipEmptyParts).last(),
+                 QStringLiteral("sent=3 dropped=0 failed=0 retries=0"));
+        QCOMPARE(receiver->entryCount(), 3);
+#endif
     }
 
     void tenantHeaderAndEnvironmentUrl()

@@ -18,7 +18,10 @@
 
 #ifdef Q_OS_UNIX
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
+
+#include <csignal>
 #elif defined(Q_OS_WIN)
 #include <io.h>
 #endif
@@ -56,6 +59,68 @@ bool standardInputIsOpen()
     return true;
 #endif
 }
+
+#ifdef Q_OS_UNIX
+// SIGINT or SIGTERM (Ctrl-C on `journalctl -f | lokiqt-push`, a service stopped): reading stops, and what was
+// read is delivered as at the end of the input, within --timeout-ms; a second signal ends the program at
+// once.
+volatile std::sig_atomic_t g_stopSignal = 0;
+volatile std::sig_atomic_t g_inputFd = -1; ///< the descriptor being read, or -1
+int g_devNull = -1;
+
+extern "C" void onStopSignal(int signal)
+{
+    g_stopSignal = signal;
+    struct sigaction action = {};
+    action.sa_handler = SIG_DFL; // the second one: the default action
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+    // A read() begun after the check of g_stopSignal finds the end of its input at once (a blocked one
+    // returns with EINTR): the descriptor now reads /dev/null.
+    if (g_inputFd >= 0 && g_devNull >= 0)
+        ::dup2(g_devNull, g_inputFd);
+}
+
+// Before QCoreApplication and the client start threads: those threads keep SIGINT and SIGTERM blocked, so the
+// signals reach the main thread, whose read() they interrupt.
+void blockStopSignals()
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+// Once the client's threads run: the main thread takes the signals (not restarting read()).
+void catchStopSignals()
+{
+    g_devNull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    struct sigaction action = {};
+    action.sa_handler = onStopSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0; // no SA_RESTART
+    ::sigaction(SIGINT, &action, nullptr);
+    ::sigaction(SIGTERM, &action, nullptr);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+bool stopRequested()
+{
+    return g_stopSignal != 0;
+}
+#else
+void blockStopSignals() {}
+void catchStopSignals() {}
+bool stopRequested()
+{
+    return false;
+}
+#endif
 
 bool parsePositive(const QString &text, qint64 *out)
 {
@@ -125,11 +190,19 @@ struct Pusher
     static qint64 readSome(std::FILE *file, char *data, qint64 size)
     {
 #ifdef Q_OS_UNIX
+        const int fd = ::fileno(file);
+        g_inputFd = fd;
         for (;;) {
-            const ssize_t got = ::read(::fileno(file), data, size_t(size));
-            if (got >= 0 || errno != EINTR)
+            if (stopRequested())
+                break; // as at the end of the input
+            const ssize_t got = ::read(fd, data, size_t(size));
+            if (got >= 0 || errno != EINTR) {
+                g_inputFd = -1;
                 return qint64(got);
+            }
         }
+        g_inputFd = -1;
+        return 0;
 #else
         const size_t got = std::fread(data, 1, size_t(size), file);
         return got > 0 || !std::ferror(file) ? qint64(got) : -1;
@@ -174,6 +247,7 @@ struct Pusher
 int main(int argc, char *argv[])
 {
     const bool haveStdin = standardInputIsOpen(); // first: before Qt opens any descriptor
+    blockStopSignals();                           // before any thread starts
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lokiqt-push"));
 
@@ -184,6 +258,8 @@ int main(int argc, char *argv[])
         "LOKI_PASSWORD, LOKI_ORG_ID, LOKI_BEARER_TOKEN, LOKI_BEARER_TOKEN_FILE, "
         "LOKI_CA_CERT_PATH, LOKI_CLIENT_CERT_PATH, LOKI_CLIENT_KEY_PATH, LOKI_TLS_SKIP_VERIFY) "
         "and LOKI_URL; the options below override it.\n"
+        "SIGINT or SIGTERM stops reading and delivers what was read, as at the end of the input "
+        "(within --timeout-ms); a second one ends it at once.\n"
         "Exit status: 0 when every line was delivered, 1 when any was dropped or failed, "
         "2 for a usage error."));
     parser.addHelpOption();
@@ -464,6 +540,7 @@ int main(int argc, char *argv[])
     if (!config.spool.directory.isEmpty() && !client.isSpooling())
         return usageError(client.lastError().message());
     Pusher pusher{&client, finalTimeout};
+    catchStopSignals();
     const QStringList files = parser.positionalArguments();
     bool readOk = true;
     if (files.isEmpty()) {
@@ -471,6 +548,8 @@ int main(int argc, char *argv[])
             readOk = pusher.pushFile(stdin);
     } else {
         for (const QString &name : files) {
+            if (stopRequested())
+                break;
             std::FILE *file = std::fopen(QFile::encodeName(name).constData(), "rb");
             if (!file) {
                 QTextStream(stderr) << "lokiqt-push: cannot open " << name << '\n';
