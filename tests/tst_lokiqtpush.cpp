@@ -252,6 +252,21 @@ private Q_SLOTS:
 #endif
     }
 
+    // A file that cannot be read (here a directory) is named with the reason, and the others are still sent.
+    void anUnreadableFileIsNamedAndTheOthersGo()
+    {
+        QTemporaryDir dir;
+        const QString good = writeFile(dir, QStringLiteral("good.log"), "kept\n");
+        QVERIFY(!good.isEmpty());
+        const Run run =
+            runPush({QStringLiteral("--url"), receiver->url().toString(), dir.path(), good}, QByteArray());
+        QCOMPARE(run.exitCode, 1);
+        QVERIFY2(run.stderrText.contains(QStringLiteral("cannot read ") + dir.path() + QStringLiteral(": ")),
+                 qPrintable(run.stderrText));
+        QCOMPARE(summaryOf(run), QStringLiteral("sent=1 dropped=0 failed=0 retries=0"));
+        QCOMPARE(receiver->entryCount(), 1);
+    }
+
     void tenantHeaderAndEnvironmentUrl()
     {
         const Run run = runPush({QStringLiteral("--tenant"), QStringLiteral("team-a"),

@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #ifdef Q_OS_UNIX
 #include <fcntl.h>
@@ -163,6 +164,7 @@ struct Pusher
     qint64 lines = 0;
     qint64 refused = 0;
     bool stalled = false; // a line timed out: the next ones take room only when there is some at once
+    QString readError;    // why the last pushFile() could not read on
 
     void sendLine(const char *data, qsizetype size)
     {
@@ -218,6 +220,8 @@ struct Pusher
             const qint64 got = readSome(file, block.data(), block.size());
             if (got <= 0) {
                 ok = got == 0;
+                if (!ok)
+                    readError = QString::fromLocal8Bit(std::strerror(errno));
                 break;
             }
             const char *begin = block.constData();
@@ -539,24 +543,32 @@ int main(int argc, char *argv[])
     LokiClient client(config);
     if (!config.spool.directory.isEmpty() && !client.isSpooling())
         return usageError(client.lastError().message());
-    Pusher pusher{&client, finalTimeout};
+    Pusher pusher{&client, finalTimeout, 0, 0, false, QString()};
     catchStopSignals();
     const QStringList files = parser.positionalArguments();
     bool readOk = true;
     if (files.isEmpty()) {
-        if (haveStdin) // a closed stdin (`<&-`) is no input
+        if (haveStdin) { // a closed stdin (`<&-`) is no input
             readOk = pusher.pushFile(stdin);
+            if (!readOk)
+                QTextStream(stderr) << "lokiqt-push: cannot read stdin: " << pusher.readError << '\n';
+        }
     } else {
         for (const QString &name : files) {
             if (stopRequested())
                 break;
             std::FILE *file = std::fopen(QFile::encodeName(name).constData(), "rb");
             if (!file) {
-                QTextStream(stderr) << "lokiqt-push: cannot open " << name << '\n';
+                QTextStream(stderr) << "lokiqt-push: cannot open " << name << ": " << std::strerror(errno)
+                                    << '\n';
                 readOk = false;
                 continue;
             }
-            readOk = pusher.pushFile(file) && readOk;
+            if (!pusher.pushFile(file)) { // a directory, say: what was read before is sent
+                QTextStream(stderr) << "lokiqt-push: cannot read " << name << ": " << pusher.readError
+                                    << '\n';
+                readOk = false;
+            }
             std::fclose(file);
         }
     }
