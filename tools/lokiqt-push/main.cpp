@@ -84,13 +84,18 @@ extern "C" void onStopSignal(int signal)
 
 // Before QCoreApplication and the client start threads: those threads keep SIGINT and SIGTERM blocked, so the
 // signals reach the main thread, whose read() they interrupt.
-void blockStopSignals()
+void maskStopSignals(int how)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    ::pthread_sigmask(how, &set, nullptr);
+}
+
+void blockStopSignals()
+{
+    maskStopSignals(SIG_BLOCK);
 }
 
 // Once the client's threads run: the main thread takes the signals (not restarting read()).
@@ -103,11 +108,7 @@ void catchStopSignals()
     action.sa_flags = 0; // no SA_RESTART
     ::sigaction(SIGINT, &action, nullptr);
     ::sigaction(SIGTERM, &action, nullptr);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    maskStopSignals(SIG_UNBLOCK);
 }
 
 bool stopRequested()
