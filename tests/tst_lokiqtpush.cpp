@@ -539,6 +539,34 @@ private Q_SLOTS:
         QCOMPARE(lines(receiver->entries()), QStringList{QStringLiteral("from a file")});
     }
 
+    // A closed stdout and stderr (`lokiqt-push >&- 2>&-`, a daemon started without them): they are reserved
+    // on /dev/null, so nothing lokiqt-push writes there lands in what it opened next (Qt's eventfd took fd
+    // 2).
+    void closedOutputsAreReservedOnDevNull()
+    {
+#ifndef Q_OS_LINUX
+        QSKIP("reads the descriptors through Linux's /proc");
+#else
+        QProcess process;
+        process.setProcessEnvironment(pushEnvironment({}));
+        const QString script = QStringLiteral("exec \"$0\" \"$@\" >&- 2>&-");
+        process.start(QStringLiteral("/bin/sh"),
+                      {QStringLiteral("-c"), script, QStringLiteral(LOKIQT_PUSH_PATH),
+                       QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--batch-wait-ms"),
+                       QStringLiteral("20")});
+        QVERIFY(process.waitForStarted(longWait));
+        process.write("one line\n");
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait); // it runs (the shell exec'd it)
+        const QString fds = QStringLiteral("/proc/%1/fd/").arg(process.processId());
+        QCOMPARE(QFile::symLinkTarget(fds + QLatin1Char('1')), QStringLiteral("/dev/null"));
+        QCOMPARE(QFile::symLinkTarget(fds + QLatin1Char('2')), QStringLiteral("/dev/null"));
+        process.closeWriteChannel();
+        QVERIFY(process.waitForFinished(longWait));
+        QCOMPARE(process.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(process.exitCode(), 0);
+#endif
+    }
+
     // Failure 2.5: Loki answering 503 forever, more input than --spool-max-bytes, Block mode: send() waited
     // for room for ever (a spool frees room only on acknowledgement). Now lokiqt-push gives up within
     // --timeout-ms plus a margin and counts what it could not take as timed out.

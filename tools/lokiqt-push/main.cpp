@@ -61,6 +61,24 @@ bool standardInputIsOpen()
 #endif
 }
 
+// A closed stdout or stderr (`lokiqt-push 2>&-`, a daemon started without them) is reserved on /dev/null
+// before anything opens a descriptor: else the next one opened (Qt's eventfd, a socket to Loki, a spool file)
+// would become fd 1 or 2, and the summary or a warning would be written into it.
+void reserveClosedOutputs()
+{
+#ifdef Q_OS_UNIX
+    for (const int wanted : {STDOUT_FILENO, STDERR_FILENO}) {
+        if (::fcntl(wanted, F_GETFD) != -1)
+            continue;
+        const int fd = ::open("/dev/null", O_WRONLY);
+        if (fd > wanted) { // not the lowest free descriptor
+            ::dup2(fd, wanted);
+            ::close(fd);
+        }
+    }
+#endif
+}
+
 #ifdef Q_OS_UNIX
 // SIGINT or SIGTERM (Ctrl-C on `journalctl -f | lokiqt-push`, a service stopped): reading stops, and what was
 // read is delivered as at the end of the input, within --timeout-ms; a second signal ends the program at
@@ -252,7 +270,8 @@ struct Pusher
 int main(int argc, char *argv[])
 {
     const bool haveStdin = standardInputIsOpen(); // first: before Qt opens any descriptor
-    blockStopSignals();                           // before any thread starts
+    reserveClosedOutputs();
+    blockStopSignals(); // before any thread starts
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lokiqt-push"));
 
