@@ -15,6 +15,7 @@
 
 #ifdef Q_OS_UNIX
 #include <signal.h>
+#include <unistd.h>
 #endif
 
 namespace {
@@ -564,6 +565,48 @@ private Q_SLOTS:
         QVERIFY(process.waitForFinished(longWait));
         QCOMPARE(process.exitStatus(), QProcess::NormalExit);
         QCOMPARE(process.exitCode(), 0);
+#endif
+    }
+
+    // stderr a pipe whose reader went away (a logger that died): writing the summary there must not kill
+    // lokiqt-push with SIGPIPE; the exit status still says whether every line was delivered. (Qt ignores
+    // SIGPIPE once it made a socket; with no input there is none.)
+    void aBrokenStderrPipeDoesNotKillIt_data()
+    {
+        QTest::addColumn<QByteArray>("input");
+        QTest::addColumn<int>("lines");
+        QTest::newRow("lines") << QByteArray("first\nsecond\n") << 2;
+        QTest::newRow("no input") << QByteArray() << 0;
+    }
+    void aBrokenStderrPipeDoesNotKillIt()
+    {
+#ifndef Q_OS_UNIX
+        QSKIP("SIGPIPE is Unix's");
+#else
+        QFETCH(QByteArray, input);
+        QFETCH(int, lines);
+        QProcess process;
+        process.setProcessEnvironment(pushEnvironment({}));
+        // In the child: SIGPIPE as from a shell (this test process ignores it, as Qt does once it made a
+        // socket, and a child would inherit that), and stderr a pipe whose reading end is closed.
+        process.setChildProcessModifier([] {
+            ::signal(SIGPIPE, SIG_DFL);
+            int ends[2];
+            if (::pipe(ends) == 0) {
+                ::close(ends[0]);
+                ::dup2(ends[1], STDERR_FILENO);
+                ::close(ends[1]);
+            }
+        });
+        process.start(QStringLiteral(LOKIQT_PUSH_PATH),
+                      {QStringLiteral("--url"), receiver->url().toString()});
+        QVERIFY(process.waitForStarted(longWait));
+        process.write(input);
+        process.closeWriteChannel();
+        QVERIFY(process.waitForFinished(longWait));
+        QCOMPARE(process.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(process.exitCode(), 0);
+        QCOMPARE(receiver->entryCount(), lines);
 #endif
     }
 

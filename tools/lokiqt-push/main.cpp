@@ -114,6 +114,9 @@ void maskStopSignals(int how)
 void blockStopSignals()
 {
     maskStopSignals(SIG_BLOCK);
+    // A stderr whose reader went away (a logger that died) fails a write with EPIPE instead of ending the
+    // program before it delivered what it read. Qt ignores SIGPIPE too, but only once it made a socket.
+    ::signal(SIGPIPE, SIG_IGN);
 }
 
 // Once the client's threads run: the main thread takes the signals (not restarting read()).
