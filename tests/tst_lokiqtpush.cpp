@@ -610,6 +610,56 @@ private Q_SLOTS:
 #endif
     }
 
+    // Input with no newline for a long time (a binary file, minified JSON): lokiqt-push keeps only a little
+    // more of the line than the client would keep (it cuts it, with a marker), not all of it, and goes on
+    // after it.
+    void aLineWithoutEndCostsNoMoreThanTheLineLimit()
+    {
+#ifndef Q_OS_LINUX
+        QSKIP("reads the peak RSS from Linux's /proc");
+#else
+        QProcess process;
+        process.setProcessEnvironment(pushEnvironment({}));
+        process.start(QStringLiteral(LOKIQT_PUSH_PATH),
+                      {QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--batch-wait-ms"),
+                       QStringLiteral("20")});
+        QVERIFY(process.waitForStarted(longWait));
+        auto peakRssKiB = [&process] {
+            QFile status(QStringLiteral("/proc/%1/status").arg(process.processId()));
+            if (!status.open(QIODevice::ReadOnly))
+                return qint64(-1);
+            for (const QByteArray &line : status.readAll().split('\n')) {
+                if (line.startsWith("VmHWM:"))
+                    return line.mid(6).trimmed().split(' ').first().toLongLong();
+            }
+            return qint64(-1);
+        };
+        process.write("warm\n");
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 1, longWait);
+        const qint64 before = peakRssKiB();
+        QVERIFY(before > 0);
+        constexpr int mib = 64;
+        const QByteArray chunk(1 << 20, 'x');
+        for (int i = 0; i < mib; ++i) {
+            process.write(chunk);
+            while (process.bytesToWrite() > 0)
+                QVERIFY(process.waitForBytesWritten(longWait));
+        }
+        process.write("\nafter\n");
+        QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 3, longWait);
+        const qint64 grown = peakRssKiB() - before;
+        QVERIFY2(grown < 16 * 1024, qPrintable(QStringLiteral("peak RSS grew by %1 KiB").arg(grown)));
+        process.closeWriteChannel();
+        QVERIFY(process.waitForFinished(longWait));
+        QCOMPARE(process.exitCode(), 0);
+        const QList<ReceivedEntry> got = receiver->entries();
+        QCOMPARE(got.size(), 3);
+        QVERIFY(got[1].line.startsWith(QStringLiteral("xxxx")));
+        QVERIFY2(got[1].line.size() <= 256 * 1024 + 64, qPrintable(QString::number(got[1].line.size())));
+        QCOMPARE(got[2].line, QStringLiteral("after"));
+#endif
+    }
+
     // Failure 2.5: Loki answering 503 forever, more input than --spool-max-bytes, Block mode: send() waited
     // for room for ever (a spool frees room only on acknowledgement). Now lokiqt-push gives up within
     // --timeout-ms plus a margin and counts what it could not take as timed out.

@@ -13,6 +13,7 @@
 #include <QtNetwork/QSslKey>
 #endif
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -187,6 +188,14 @@ struct Pusher
     qint64 refused = 0;
     bool stalled = false; // a line timed out: the next ones take room only when there is some at once
     QString readError;    // why the last pushFile() could not read on
+    // The most of one line kept: a little more than the client keeps (it cuts longer lines, with a marker,
+    // and counts them), so input with no newline for gigabytes costs no more memory than this.
+    qsizetype maxKept = 0;
+
+    void keep(QByteArray &pending, const char *data, qsizetype size) const
+    {
+        pending.append(data, std::min(size, std::max<qsizetype>(0, maxKept - pending.size())));
+    }
 
     void sendLine(const char *data, qsizetype size)
     {
@@ -255,13 +264,13 @@ struct Pusher
                 if (pending.isEmpty()) {
                     sendLine(lineStart, p - lineStart);
                 } else {
-                    pending.append(lineStart, p - lineStart);
+                    keep(pending, lineStart, p - lineStart);
                     sendLine(pending.constData(), pending.size());
                     pending.clear();
                 }
                 lineStart = p + 1;
             }
-            pending.append(lineStart, end - lineStart);
+            keep(pending, lineStart, end - lineStart);
         }
         if (!pending.isEmpty())
             sendLine(pending.constData(), pending.size());
@@ -566,7 +575,7 @@ int main(int argc, char *argv[])
     LokiClient client(config);
     if (!config.spool.directory.isEmpty() && !client.isSpooling())
         return usageError(client.lastError().message());
-    Pusher pusher{&client, finalTimeout, 0, 0, false, QString()};
+    Pusher pusher{&client, finalTimeout, 0, 0, false, QString(), qsizetype(config.limits.maxLineBytes + 4)};
     catchStopSignals();
     const QStringList files = parser.positionalArguments();
     bool readOk = true;
