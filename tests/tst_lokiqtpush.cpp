@@ -115,6 +115,15 @@ class tst_LokiqtPush : public QObject
 private:
     std::unique_ptr<LokiTestReceiver> receiver;
 
+    // Starts lokiqt-push on this test's receiver with @p args, its stdin left open for the test to write.
+    bool startPush(QProcess &process, const QStringList &args = {})
+    {
+        process.setProcessEnvironment(pushEnvironment({}));
+        process.start(QStringLiteral(LOKIQT_PUSH_PATH),
+                      QStringList{QStringLiteral("--url"), receiver->url().toString()} + args);
+        return process.waitForStarted(longWait);
+    }
+
 private Q_SLOTS:
     void init()
     {
@@ -196,11 +205,7 @@ private Q_SLOTS:
     void linesFromAPipeGoAsTheyArrive()
     {
         QProcess process;
-        process.setProcessEnvironment(pushEnvironment({}));
-        process.start(QStringLiteral(LOKIQT_PUSH_PATH),
-                      {QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--batch-wait-ms"),
-                       QStringLiteral("20")});
-        QVERIFY(process.waitForStarted(longWait));
+        QVERIFY(startPush(process, {QStringLiteral("--batch-wait-ms"), QStringLiteral("20")}));
         process.write("first\nsecond\n");
         QTRY_COMPARE_WITH_TIMEOUT(receiver->entryCount(), 2, longWait); // stdin is still open
         process.write("third\n");
@@ -233,11 +238,8 @@ private Q_SLOTS:
 #else
         QFETCH(int, signal);
         QProcess process;
-        process.setProcessEnvironment(pushEnvironment({}));
-        process.start(QStringLiteral(LOKIQT_PUSH_PATH),
-                      {QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--batch-entries"),
-                       QStringLiteral("2"), QStringLiteral("--batch-wait-ms"), QStringLiteral("600000")});
-        QVERIFY(process.waitForStarted(longWait));
+        QVERIFY(startPush(process, {QStringLiteral("--batch-entries"), QStringLiteral("2"),
+                                    QStringLiteral("--batch-wait-ms"), QStringLiteral("600000")}));
         process.write("one\ntwo\nthree\n");
         // A full batch went, so all three were read (one write()); the third waits for a batch of its own.
         QTRY_VERIFY_WITH_TIMEOUT(receiver->entryCount() >= 2, longWait);
@@ -586,7 +588,6 @@ private Q_SLOTS:
         QFETCH(QByteArray, input);
         QFETCH(int, lines);
         QProcess process;
-        process.setProcessEnvironment(pushEnvironment({}));
         // In the child: SIGPIPE as from a shell (this test process ignores it, as Qt does once it made a
         // socket, and a child would inherit that), and stderr a pipe whose reading end is closed.
         process.setChildProcessModifier([] {
@@ -598,9 +599,7 @@ private Q_SLOTS:
                 ::close(ends[1]);
             }
         });
-        process.start(QStringLiteral(LOKIQT_PUSH_PATH),
-                      {QStringLiteral("--url"), receiver->url().toString()});
-        QVERIFY(process.waitForStarted(longWait));
+        QVERIFY(startPush(process));
         process.write(input);
         process.closeWriteChannel();
         QVERIFY(process.waitForFinished(longWait));
@@ -619,11 +618,7 @@ private Q_SLOTS:
         QSKIP("reads the peak RSS from Linux's /proc");
 #else
         QProcess process;
-        process.setProcessEnvironment(pushEnvironment({}));
-        process.start(QStringLiteral(LOKIQT_PUSH_PATH),
-                      {QStringLiteral("--url"), receiver->url().toString(), QStringLiteral("--batch-wait-ms"),
-                       QStringLiteral("20")});
-        QVERIFY(process.waitForStarted(longWait));
+        QVERIFY(startPush(process, {QStringLiteral("--batch-wait-ms"), QStringLiteral("20")}));
         auto peakRssKiB = [&process] {
             QFile status(QStringLiteral("/proc/%1/status").arg(process.processId()));
             if (!status.open(QIODevice::ReadOnly))
