@@ -214,10 +214,7 @@ private Q_SLOTS:
         process.closeWriteChannel();
         QVERIFY(process.waitForFinished(longWait));
         QCOMPARE(process.exitCode(), 0);
-        QStringList lines;
-        for (const ReceivedEntry &e : receiver->entries())
-            lines << e.line;
-        QCOMPARE(lines,
+        QCOMPARE(lines(receiver->entries()),
                  (QStringList{QStringLiteral("first"), QStringLiteral("second"), QStringLiteral("third")}));
     }
 

@@ -39,21 +39,30 @@ int usageError(const QString &message)
     return exitUsage;
 }
 
-// Whether the process was started with a standard input. When fd 0 is closed (`lokiqt-push <&-`), the
-// next descriptor anything opens would become fd 0 (Qt's event dispatcher opens an eventfd) and be read
-// as input: fd 0 is then reserved on /dev/null, which a program (not a library) may do, and stdin counts
-// as absent. Call it before anything opens a descriptor.
-bool standardInputIsOpen()
-{
 #ifdef Q_OS_UNIX
-    if (::fcntl(STDIN_FILENO, F_GETFD) != -1)
+// Whether standard descriptor @p wanted was open. A closed one is reserved on /dev/null (opened with @p
+// flags), which a program (not a library) may do: else the next descriptor anything opens (Qt's event
+// dispatcher opens an eventfd, then sockets to Loki, spool files) would become it, to be read as input (fd 0)
+// or to receive the summary and warnings (fds 1 and 2). Call it before anything opens a descriptor.
+bool reserveIfClosed(int wanted, int flags)
+{
+    if (::fcntl(wanted, F_GETFD) != -1)
         return true;
-    const int fd = ::open("/dev/null", O_RDONLY);
-    if (fd > STDIN_FILENO) { // not the lowest free descriptor: fd 0 is taken after all
-        ::dup2(fd, STDIN_FILENO);
+    const int fd = ::open("/dev/null", flags);
+    if (fd > wanted) { // not the lowest free descriptor: a lower one is closed too, or it is taken after all
+        ::dup2(fd, wanted);
         ::close(fd);
     }
     return false;
+}
+#endif
+
+// Whether the process was started with a standard input (`lokiqt-push <&-` has none: stdin counts as
+// absent, and fd 0 reads /dev/null).
+bool standardInputIsOpen()
+{
+#ifdef Q_OS_UNIX
+    return reserveIfClosed(STDIN_FILENO, O_RDONLY);
 #elif defined(Q_OS_WIN)
     const intptr_t handle = ::_get_osfhandle(0); // -1: not open; -2: not associated with a stream
     return handle != -1 && handle != -2;
@@ -62,21 +71,12 @@ bool standardInputIsOpen()
 #endif
 }
 
-// A closed stdout or stderr (`lokiqt-push 2>&-`, a daemon started without them) is reserved on /dev/null
-// before anything opens a descriptor: else the next one opened (Qt's eventfd, a socket to Loki, a spool file)
-// would become fd 1 or 2, and the summary or a warning would be written into it.
+// A closed stdout or stderr (`lokiqt-push 2>&-`, a daemon started without them) writes to /dev/null.
 void reserveClosedOutputs()
 {
 #ifdef Q_OS_UNIX
-    for (const int wanted : {STDOUT_FILENO, STDERR_FILENO}) {
-        if (::fcntl(wanted, F_GETFD) != -1)
-            continue;
-        const int fd = ::open("/dev/null", O_WRONLY);
-        if (fd > wanted) { // not the lowest free descriptor
-            ::dup2(fd, wanted);
-            ::close(fd);
-        }
-    }
+    reserveIfClosed(STDOUT_FILENO, O_WRONLY);
+    reserveIfClosed(STDERR_FILENO, O_WRONLY);
 #endif
 }
 
@@ -112,7 +112,8 @@ void maskStopSignals(int how)
     ::pthread_sigmask(how, &set, nullptr);
 }
 
-void blockStopSignals()
+// Before any thread starts: SIGINT and SIGTERM blocked (see maskStopSignals()), SIGPIPE ignored.
+void prepareSignals()
 {
     maskStopSignals(SIG_BLOCK);
     // A stderr whose reader went away (a logger that died) fails a write with EPIPE instead of ending the
@@ -138,7 +139,7 @@ bool stopRequested()
     return g_stopSignal != 0;
 }
 #else
-void blockStopSignals() {}
+void prepareSignals() {}
 void catchStopSignals() {}
 bool stopRequested()
 {
@@ -184,13 +185,12 @@ struct Pusher
 {
     LokiClient *client;
     std::chrono::milliseconds lineTimeout; // the longest one line waits for room (Block mode)
+    // The most of one line kept: a little more than the client keeps (it cuts longer lines, with a marker,
+    // and counts them), so input with no newline for gigabytes costs no more memory than this.
+    qsizetype maxKept;
     qint64 lines = 0;
     qint64 refused = 0;
     bool stalled = false; // a line timed out: the next ones take room only when there is some at once
-    QString readError;    // why the last pushFile() could not read on
-    // The most of one line kept: a little more than the client keeps (it cuts longer lines, with a marker,
-    // and counts them), so input with no newline for gigabytes costs no more memory than this.
-    qsizetype maxKept = 0;
 
     void keep(QByteArray &pending, const char *data, qsizetype size) const
     {
@@ -242,7 +242,8 @@ struct Pusher
 #endif
     }
 
-    bool pushFile(std::FILE *file)
+    // Sends each line of @p file; false (reported on stderr, naming @p name) when it could not be read on.
+    bool pushFile(std::FILE *file, const QString &name)
     {
         QByteArray pending;
         QByteArray block(1 << 16, Qt::Uninitialized);
@@ -251,8 +252,9 @@ struct Pusher
             const qint64 got = readSome(file, block.data(), block.size());
             if (got <= 0) {
                 ok = got == 0;
-                if (!ok)
-                    readError = QString::fromLocal8Bit(std::strerror(errno));
+                if (!ok) // a directory, say: what was read before is sent
+                    QTextStream(stderr)
+                        << "lokiqt-push: cannot read " << name << ": " << std::strerror(errno) << '\n';
                 break;
             }
             const char *begin = block.constData();
@@ -283,7 +285,7 @@ int main(int argc, char *argv[])
 {
     const bool haveStdin = standardInputIsOpen(); // first: before Qt opens any descriptor
     reserveClosedOutputs();
-    blockStopSignals(); // before any thread starts
+    prepareSignals(); // before any thread starts
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lokiqt-push"));
 
@@ -575,16 +577,13 @@ int main(int argc, char *argv[])
     LokiClient client(config);
     if (!config.spool.directory.isEmpty() && !client.isSpooling())
         return usageError(client.lastError().message());
-    Pusher pusher{&client, finalTimeout, 0, 0, false, QString(), qsizetype(config.limits.maxLineBytes + 4)};
+    Pusher pusher{&client, finalTimeout, qsizetype(config.limits.maxLineBytes + 4)};
     catchStopSignals();
     const QStringList files = parser.positionalArguments();
     bool readOk = true;
     if (files.isEmpty()) {
-        if (haveStdin) { // a closed stdin (`<&-`) is no input
-            readOk = pusher.pushFile(stdin);
-            if (!readOk)
-                QTextStream(stderr) << "lokiqt-push: cannot read stdin: " << pusher.readError << '\n';
-        }
+        if (haveStdin) // a closed stdin (`<&-`) is no input
+            readOk = pusher.pushFile(stdin, QStringLiteral("stdin"));
     } else {
         for (const QString &name : files) {
             if (stopRequested())
@@ -596,11 +595,7 @@ int main(int argc, char *argv[])
                 readOk = false;
                 continue;
             }
-            if (!pusher.pushFile(file)) { // a directory, say: what was read before is sent
-                QTextStream(stderr) << "lokiqt-push: cannot read " << name << ": " << pusher.readError
-                                    << '\n';
-                readOk = false;
-            }
+            readOk = pusher.pushFile(file, name) && readOk;
             std::fclose(file);
         }
     }
