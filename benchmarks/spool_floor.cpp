@@ -2,7 +2,7 @@
 // lokiqt-spool-floor: what putting a spool's bytes through the page cache costs on a disk, whatever the
 // client does around it. It writes the records lokiqt's spool would write for the same lines (the record
 // sizes come from the spool's own format), reads them back and deletes the segment files, with no queue, no
-// thread, no CRC and no network, in three ways:
+// CRC and no network, in four ways (only map2 starts a thread):
 //   copy   the records copied into a reused buffer and out again: memory traffic only, no file at all;
 //   write  records gathered in a 64 KiB buffer, one pwrite() per 64 KiB into 4 MiB segment files, read back
 //          with pread(), each file deleted: the least page-cache work a spool can do (but it would lose the
@@ -10,8 +10,13 @@
 //   map    lokiqt's way: space reserved with posix_fallocate() and zeros written in 256 KiB steps, each
 //          record copied into a shared mapping of the segment (in the page cache at once: it survives
 //          SIGKILL), read back through the mapping, unmapped and deleted.
+//   map2   the same with the client's two threads: one writes the records into the mapping (as a sender does)
+//          and says so every 2,000 records (a batch: one wake of the worker), the other reads them as they
+//          come, through the same mapping, and unmaps and deletes each segment when it has read all of it
+//          (as lokiqt's worker does, which maps each segment a second time on top of this).
 // benchmarks/spool.sh prints these beside the client's figures: the spool's CPU over memory mode cannot go
-// below what "write" costs on that disk, and lokiqt's design below what "map" costs.
+// below what "write" costs on that disk, and lokiqt's design below what "map" costs, or below "map2" with a
+// worker thread that reads what the caller's thread writes.
 //
 //   lokiqt-spool-floor --dir DIR [--count 200000] [--line-bytes 100 | --input FILE] [--runs 5]
 // prints one line per way: floor way=... entries=... record_bytes=... cpu_s_per_100k=<median>
@@ -25,8 +30,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #ifdef Q_OS_UNIX
@@ -183,6 +192,123 @@ bool mapWay(const QString &dir, const Records &records, qint64 *sink)
     });
 }
 
+// map's work split as lokiqt's client splits it: the caller's thread writes, the worker's thread reads back
+// and deletes. The writer publishes how far it wrote every batchRecords records (and at a segment's end); the
+// reader waits for that on a condition variable, never spinning.
+bool mapTwoThreadsWay(const QString &dir, const Records &records, qint64 *sink)
+{
+    constexpr size_t batchRecords = 2000;
+    static char zeros[reserveStep];
+    struct Segment
+    {
+        int fd = -1;
+        QByteArray path;
+        char *map = nullptr;
+        qint64 mapSize = 0;
+        qint64 written = 0; // published under the mutex
+        bool complete = false;
+    };
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::deque<Segment> segments; // the reader's queue, oldest first
+    bool writerDone = false;
+    bool failed = false;
+
+    std::thread reader([&] {
+        std::vector<char> out(static_cast<size_t>(chunkBytes));
+        qint64 readSum = 0;
+        for (;;) {
+            // The oldest segment, read as it is written, then unmapped and deleted.
+            Segment segment;
+            qint64 from = 0;
+            for (;;) {
+                {
+                    std::unique_lock<std::mutex> lock(mutex);
+                    changed.wait(lock, [&] {
+                        return failed || (segments.empty() && writerDone) ||
+                               (!segments.empty() &&
+                                (segments.front().written > from || segments.front().complete));
+                    });
+                    if (failed || segments.empty()) {
+                        *sink += readSum;
+                        return;
+                    }
+                    segment = segments.front();
+                    if (segment.complete)
+                        segments.pop_front(); // what is left of it is read below, then it goes
+                }
+                for (qint64 off = from; off < segment.written; off += chunkBytes) {
+                    const qint64 n = std::min(chunkBytes, segment.written - off);
+                    std::memcpy(out.data(), segment.map + off, size_t(n));
+                    readSum += out[size_t(n - 1)];
+                }
+                from = segment.written;
+                if (segment.complete)
+                    break;
+            }
+            ::munmap(segment.map, size_t(segment.mapSize));
+            ::close(segment.fd);
+            ::unlink(segment.path.constData());
+        }
+    });
+
+    int serial = 0;
+    const bool ok = forEachSegment(records, [&](size_t first, size_t last) {
+        Segment segment;
+        segment.fd = openSegment(dir, serial++, &segment.path);
+        if (segment.fd < 0)
+            return fail("open");
+        qint64 size = 0;
+        for (size_t i = first; i < last; ++i)
+            size += records.bytes[i].size();
+        segment.mapSize = std::max(size, segmentBytes);
+        segment.map = static_cast<char *>(
+            ::mmap(nullptr, size_t(segment.mapSize), PROT_READ | PROT_WRITE, MAP_SHARED, segment.fd, 0));
+        if (segment.map == MAP_FAILED)
+            return fail("mmap");
+        char *const map = segment.map;
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            segments.push_back(segment);
+        }
+        Segment *const shared = &segments.back(); // a deque keeps its elements in place at push_back
+        qint64 reserved = 0, at = 0;
+        auto publish = [&](bool complete) {
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                shared->written = at;
+                shared->complete = complete;
+            }
+            changed.notify_one();
+        };
+        for (size_t i = first; i < last; ++i) {
+            const QByteArray &r = records.bytes[i];
+            while (at + r.size() > reserved) {
+                const qint64 step = std::min(reserveStep, segment.mapSize - reserved);
+                if (::posix_fallocate(segment.fd, off_t(reserved), off_t(step)) != 0)
+                    return fail("posix_fallocate");
+                if (::pwrite(segment.fd, zeros, size_t(step), off_t(reserved)) != step)
+                    return fail("pwrite");
+                reserved += step;
+            }
+            std::memcpy(map + at, r.constData(), size_t(r.size()));
+            at += r.size();
+            if ((i - first + 1) % batchRecords == 0)
+                publish(false);
+        }
+        publish(true);
+        return true;
+    });
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        writerDone = true;
+        failed = !ok;
+    }
+    changed.notify_one();
+    reader.join();
+    return ok;
+}
+
 } // namespace
 #endif
 
@@ -253,6 +379,7 @@ int main(int argc, char **argv)
         {"copy", [](const QString &, const Records &r, qint64 *s) { return copyWay(r, s); }},
         {"write", writeWay},
         {"map", mapWay},
+        {"map2", mapTwoThreadsWay},
     };
     for (const Way &way : ways) {
         std::vector<double> cpu;
