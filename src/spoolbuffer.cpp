@@ -15,6 +15,7 @@
 
 #ifdef Q_OS_UNIX
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 #ifdef Q_OS_LINUX
@@ -166,6 +167,18 @@ QIODevice::OpenMode segmentWriteMode()
     return QIODevice::ReadWrite | QIODevice::Truncate; // pwrite() at offsets, and mappable
 #else
     return QIODevice::WriteOnly | QIODevice::Append | QIODevice::Truncate;
+#endif
+}
+
+/** Whether the file open on @p fd still has a name (it was not removed while in use). */
+bool isLinked(int fd)
+{
+#ifdef Q_OS_UNIX
+    struct stat info;
+    return fd < 0 || ::fstat(fd, &info) != 0 || info.st_nlink > 0;
+#else
+    Q_UNUSED(fd);
+    return true; // (a file that is open cannot be removed there)
 #endif
 }
 
@@ -648,7 +661,10 @@ bool LokiSpoolBuffer::startSegmentLocked()
     retireWriteFileLocked(m_options.sync != LokiConfig::SpoolSync::Never);
     const quint64 number = m_nextNumber;
     QString why;
-    if (auto file = createSegmentFile(number, &why)) {
+    auto file = createSegmentFile(number, &why);
+    if (!file && restoreDirectoryLocked())
+        file = createSegmentFile(number, &why);
+    if (file) {
         ++m_nextNumber;
         m_writeFile = std::move(file);
         m_segments.push_back(Segment{number, magicSize, magicSize, 0, 0});
@@ -697,6 +713,8 @@ void LokiSpoolBuffer::retireWriteFileLocked(bool needsSync)
 LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry &entry)
 {
     if (!m_writeFile || m_segments.empty() || m_segments.back().size >= m_segmentLimit) {
+        if (m_spare && !isLinked(m_spare->file.handle()))
+            discardSpareLocked(); // removed while in use (with the directory, mostly): a new file instead
         if (m_spare) {
             // The worker made it beforehand (prepareSpare()): no file is created under the lock.
             retireWriteFileLocked(m_options.sync != LokiConfig::SpoolSync::Never);
@@ -795,15 +813,57 @@ bool LokiSpoolBuffer::dropReusableLocked()
         return true;
     }
     if (m_spare && m_spareBytes > 0) {
-        m_spare->unmap();
-        m_spare->file.close();
         QFile::remove(m_spare->path);
-        m_spare.reset();
-        m_diskBytes -= m_spareBytes;
-        m_spareBytes = 0;
+        discardSpareLocked();
         return true;
     }
     return false;
+}
+
+void LokiSpoolBuffer::discardSpareLocked()
+{
+    m_spare->unmap();
+    m_spare->file.close();
+    m_spare.reset();
+    m_diskBytes -= m_spareBytes;
+    m_spareBytes = 0;
+}
+
+bool LokiSpoolBuffer::restoreDirectoryLocked()
+{
+    if (QFileInfo::exists(m_options.directory) || !QDir().mkpath(m_options.directory))
+        return false;
+    QFile::setPermissions(m_options.directory,
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    const QString lockPath = QDir(m_options.directory).filePath(QStringLiteral("lock"));
+    if (m_lock) {
+        // The lock file went with the directory, and the old lock removes its file when it goes (warning when
+        // there is none): a placeholder under its name for it, then the lock again.
+        QFile placeholder(lockPath);
+        placeholder.open(QIODevice::WriteOnly);
+        placeholder.close();
+        m_lock.reset();
+    }
+    m_lock = std::make_unique<QLockFile>(lockPath);
+    m_lock->setStaleLockTime(0);
+    const bool locked = m_lock->tryLock(0);
+    // The files kept for reuse went too: their disk is given back.
+    if (!m_reusable.isEmpty()) {
+        m_diskBytes -= m_reusableBytes;
+        m_reusable.clear();
+        m_reusableBytes = 0;
+    }
+    if (m_spare)
+        discardSpareLocked();
+    m_ackGone = true;
+    m_directoryDirty = true;
+    reportLocked(
+        QStringLiteral("the spool directory %1 was removed while in use: made again%2; what its files "
+                       "held is delivered while the spool still has them open, the rest is counted "
+                       "as corrupted")
+            .arg(m_options.directory,
+                 locked ? QString() : QStringLiteral(" (but another process holds its lock now)")));
+    return true;
 }
 
 bool LokiSpoolBuffer::dropOldestLocked()
@@ -924,7 +984,31 @@ const char *LokiSpoolBuffer::fill(quint64 number, qint64 offset, qint64 end, qsi
     if (m_readFileSegment != number || !m_readFile.isOpen()) {
         closeReadFile();
         m_readFile.setFileName(segmentPath(number));
-        m_readFile.open(QIODevice::ReadOnly | QIODevice::Unbuffered);
+        const bool opened = m_readFile.open(QIODevice::ReadOnly | QIODevice::Unbuffered);
+#ifdef Q_OS_UNIX
+        if (!opened) {
+            // Removed while in use (see checkFilesStillThere()): read on through the spool's own handle of
+            // it while it has one (the file being written, or one not synced yet).
+            int fd = -1;
+            {
+                QMutexLocker lock(&m_mutex);
+                const QString path = segmentPath(number);
+                if (m_writeFile && m_writeFile->path == path && m_writeFile->file.isOpen())
+                    fd = m_writeFile->file.handle();
+                for (const auto &file : m_retired) {
+                    if (fd < 0 && file->path == path && file->file.isOpen())
+                        fd = file->file.handle();
+                }
+                if (fd >= 0)
+                    fd = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+            }
+            if (fd >= 0 && !m_readFile.open(fd, QIODevice::ReadOnly | QIODevice::Unbuffered,
+                                            QFileDevice::AutoCloseHandle))
+                ::close(fd);
+        }
+#else
+        Q_UNUSED(opened); // (an open file cannot be removed there)
+#endif
         m_readFileSegment = number;
         m_readBuffer.clear();
         m_readBufferStart = 0;
@@ -994,6 +1078,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
 {
     if (m_options.sync == LokiConfig::SpoolSync::PerBatch && hasUnsyncedEntries())
         sync(); // what is taken is on the storage (once all was synced, a batch costs no sync)
+    checkFilesStillThere();
     const qint64 clockOffsetNs = m_clockOffsetNs.load(std::memory_order_relaxed);
     const qint64 oldest = LokiBufferClock::nowNs() + clockOffsetNs -
                           std::chrono::duration_cast<std::chrono::nanoseconds>(m_options.maxAge).count();
@@ -1326,15 +1411,9 @@ void LokiSpoolBuffer::acknowledge()
         QMutexLocker syncLock(&m_syncMutex);
         if (ack.segment != m_acked.segment || ack.offset != m_acked.offset) {
             // The position first: a crash before the files go leaves them for the next start to delete.
-            char data[20];
-            qToLittleEndian(ack.segment, data);
-            qToLittleEndian(ack.offset, data + 8);
-            qToLittleEndian(crcOf(data, 16), data + 16);
             // Synced by the next sync() (PerBatch: with the next batch's worth of entries), not on its own: a
             // power cut before then can only make delivered entries go again, never lose one.
-            const bool ok = m_ackFile.seek(0) && m_ackFile.write(data, 20) == 20;
-            if (ok) {
-                m_ackDirty = true;
+            if (writeAckLocked(ack)) {
                 m_acked = ack;
                 m_ackFailed = false;
             } else if (!m_ackFailed) {
@@ -1363,6 +1442,67 @@ void LokiSpoolBuffer::acknowledge()
     }
     flushReports();
     prepareSpare();
+}
+
+bool LokiSpoolBuffer::writeAckLocked(const Position &ack)
+{
+    char data[20];
+    qToLittleEndian(ack.segment, data);
+    qToLittleEndian(ack.offset, data + 8);
+    qToLittleEndian(crcOf(data, 16), data + 16);
+    const bool ok = m_ackFile.seek(0) && m_ackFile.write(data, 20) == 20;
+    if (ok)
+        m_ackDirty = true;
+    return ok;
+}
+
+void LokiSpoolBuffer::rewriteAckFileLocked()
+{
+    m_ackFile.close();
+    if (openOwnerOnly(m_ackFile, m_ackPath, QIODevice::ReadWrite) && writeAckLocked(m_acked))
+        return;
+    if (!m_ackFailed) {
+        m_ackFailed = true;
+        if (m_report)
+            m_report(
+                QStringLiteral("cannot write the acknowledgement file %1 again: %2; delivered entries may "
+                               "be sent again after a restart (reported once)")
+                    .arg(m_ackPath, m_ackFile.errorString()));
+    }
+}
+
+void LokiSpoolBuffer::checkFilesStillThere()
+{
+    std::shared_ptr<SegmentFile> file;
+    bool ackGone = false;
+    {
+        QMutexLocker lock(&m_mutex);
+        if (m_pendingEntries == 0 && !m_ackGone)
+            return; // (an idle spool makes no system call)
+        file = m_writeFile;
+        ackGone = m_ackGone;
+    }
+    const bool writeGone = file && file->file.isOpen() && !isLinked(file->file.handle());
+    QMutexLocker syncLock(&m_syncMutex);
+    ackGone = ackGone || !isLinked(m_ackFile.isOpen() ? m_ackFile.handle() : -1);
+    if (!writeGone && !ackGone)
+        return;
+    {
+        QMutexLocker lock(&m_mutex);
+        if (writeGone && m_writeFile == file) {
+            // What follows goes into a new segment, with a name (in the directory made again if it went).
+            retireWriteFileLocked(m_options.sync != LokiConfig::SpoolSync::Never);
+            if (!restoreDirectoryLocked())
+                reportLocked(
+                    QStringLiteral("%1 was removed while in use; what it holds is delivered while the "
+                                   "spool still has it open, the rest is counted as corrupted")
+                        .arg(file->path));
+        } else {
+            restoreDirectoryLocked();
+        }
+        m_ackGone = false;
+    }
+    rewriteAckFileLocked();
 }
 
 void LokiSpoolBuffer::removeFiles(const QStringList &paths)

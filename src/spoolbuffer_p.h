@@ -187,6 +187,14 @@ private:
     quint64 firstUnusedNumberLocked() const;
     /** Drops the retired handle of @p path (a segment about to be deleted) without syncing it. */
     void forgetRetiredLocked(const QString &path);
+    /**
+     * Makes the spool directory again, with its lock file, when it was removed while in use (a cleanup job, a
+     * user clearing a cache); false when it is there (or cannot be made). Its acknowledgement file is made
+     * again by the worker (m_ackGone). Reported once per removal.
+     */
+    bool restoreDirectoryLocked();
+    /** Closes the spare (its file is left as it is) and gives back the disk counted for it. */
+    void discardSpareLocked();
     /** Makes room in DropOldest mode; false when nothing can be dropped. */
     bool dropOldestLocked();
     /** Deletes the acknowledged file kept for reuse, or the spare made from one, giving its disk back; false
@@ -215,6 +223,16 @@ private:
      * from the file kept for reuse when there is one. */
     void prepareSpare();
     void syncDirectory();
+    /**
+     * Once per batch: whether the file being written (or the acknowledgement file) was removed while in use,
+     * looked at on their handles. If so, the next entry goes into a new segment, in the directory made again
+     * (restoreDirectoryLocked()), and the acknowledgement file is written again.
+     */
+    void checkFilesStillThere();
+    /** Under m_syncMutex: writes @p ack into the acknowledgement file (synced by the next sync()). */
+    bool writeAckLocked(const Position &ack);
+    /** Under m_syncMutex: makes the acknowledgement file again and writes the acknowledged position to it. */
+    void rewriteAckFileLocked();
     /** Entries written and not synced yet (or retired files to sync). */
     bool hasUnsyncedEntries() const;
 
@@ -291,6 +309,7 @@ private:
     bool m_syncRequested = false; ///< PerBatch: a batch's worth is unsynced
     bool m_syncWakeSent = false;
     bool m_directoryDirty = false;
+    bool m_ackGone = false; ///< the directory was made again: so must the acknowledgement file (the worker)
     Position m_cursor;      ///< the next record to take
     qint64 m_skipBelow = 0; ///< in the cursor's segment, entries before this offset were delivered before
     qint64 m_takenInCursorSegment = 0; ///< entries of the cursor's segment taken (or dropped)

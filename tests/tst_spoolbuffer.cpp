@@ -636,6 +636,73 @@ private Q_SLOTS:
         QCOMPARE(f.takeAll(), expectedLines(3, "later "));
     }
 
+    // The spool directory removed while the client runs (a cleanup job, a user clearing a cache): it was
+    // never made again, so every entry after it was refused (Block: timed out) until the process restarted.
+    // Now the directory, its lock and its acknowledgement file are made again and writing goes on. What the
+    // removed files held is delivered while a handle of the spool's own still reaches them (a file not synced
+    // yet, with a sync policy), else counted as lost, with a report; nothing acknowledged comes back at the
+    // next start, and the directory is locked again.
+    void aRemovedSpoolDirectoryIsMadeAgain_data()
+    {
+        QTest::addColumn<LokiConfig::SpoolSync>("sync");
+        QTest::newRow("sync never") << LokiConfig::SpoolSync::Never;
+        QTest::newRow("sync interval") << LokiConfig::SpoolSync::Interval;
+    }
+    void aRemovedSpoolDirectoryIsMadeAgain()
+    {
+        QFETCH(LokiConfig::SpoolSync, sync);
+        QTemporaryDir base;
+        const QString dir = base.filePath(QStringLiteral("spool"));
+        SpoolFixture f;
+        QVERIFY(f.open(dir, 4096, 64 * 1024 * 1024, Mode::DropNew, 1000, sync));
+        f.append("s", 30, "delivered ");
+        QCOMPARE(f.takeAll().size(), 30);
+        f.append("s", 300, "gone "); // several segments ahead of the worker, which opened none of them
+        QVERIFY(segmentFiles(dir).size() > 2);
+        QVERIFY(QDir(dir).removeRecursively());
+
+        // Several segments' worth: each refused before (no file could be made).
+        f.append("s", 200, "after ");
+        QVERIFY(QFileInfo::exists(dir + QStringLiteral("/lock")));
+        QVERIFY(!segmentFiles(dir).isEmpty());
+        QVERIFY2(f.reports.join(QLatin1String("; ")).contains(QLatin1String("removed")),
+                 qPrintable(f.reports.join(QLatin1String("; "))));
+        const QList<QByteArray> all = expectedLines(300, "gone ") + expectedLines(200, "after ");
+        const QList<QByteArray> got = f.takeAll();
+        // In order, each once, and what is not delivered is counted: the removed segments the spool no longer
+        // had open (with sync never, those it had closed at rotation).
+        qsizetype at = 0;
+        for (const QByteArray &line : got) {
+            while (at < all.size() && all.at(at) != line)
+                ++at;
+            QVERIFY2(at < all.size(), line.constData());
+            ++at;
+        }
+        QCOMPARE(f.counters.corrupted.load(), all.size() - got.size());
+        QCOMPARE(got.mid(got.size() - 100), expectedLines(200, "after ", 100)); // the new directory's
+        if (sync == LokiConfig::SpoolSync::Never)
+            QVERIFY2(got.size() < all.size(), qPrintable(QString::number(got.size())));
+        else
+            QCOMPARE(got.size(), all.size()); // their files still open, not synced yet
+
+        // The directory is the spool's again: locked, and what is acknowledged in it stays delivered.
+        SpoolFixture other;
+        QVERIFY(!other.open(dir));
+        QVERIFY2(other.reports.join(QString()).contains(QLatin1String("in use")),
+                 qPrintable(other.reports.join(QString())));
+        f.append("s", 20, "kept ");
+        std::vector<LokiQueuedEntry> batch;
+        f.spool->takeBatch(batch);
+        QCOMPARE(batch.size(), size_t(20));
+        f.spool->acknowledge();
+        f.append("s", 6, "replayed ");
+        f.spool.reset();
+        SpoolFixture g;
+        QVERIFY(g.open(dir));
+        QCOMPARE(g.spool->replayedCount(), 6);
+        QCOMPARE(g.takeAll(), expectedLines(6, "replayed "));
+    }
+
     // Failure 2.14 of issue 9: a file named like a segment that is none was deleted, although reported
     // "skipped". It is left as it is, not replayed, and outside the bound.
     void filesThatAreNotSegmentsAreLeftUntouched()
