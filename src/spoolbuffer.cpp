@@ -319,19 +319,35 @@ QString LokiSpoolBuffer::segmentPath(quint64 number) const
     return m_options.directory + QLatin1Char('/') + segmentName(number);
 }
 
+QString LokiSpoolBuffer::lockPath() const
+{
+    return QDir(m_options.directory).filePath(QStringLiteral("lock"));
+}
+
+bool LokiSpoolBuffer::makeDirectory()
+{
+    if (!QDir().mkpath(m_options.directory))
+        return false;
+    QFile::setPermissions(m_options.directory,
+                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
+    return true;
+}
+
+bool LokiSpoolBuffer::lockDirectory()
+{
+    m_lock = std::make_unique<QLockFile>(lockPath());
+    m_lock->setStaleLockTime(0); // a lock is stale only when its process is gone, never for its age
+    return m_lock->tryLock(0);
+}
+
 bool LokiSpoolBuffer::open(QString *error)
 {
-    QDir dir(m_options.directory);
-    if (!dir.mkpath(QStringLiteral("."))) {
+    if (!makeDirectory()) {
         *error = QStringLiteral("cannot create the spool directory %1").arg(m_options.directory);
         return false;
     }
-    QFile::setPermissions(m_options.directory,
-                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
-
-    m_lock = std::make_unique<QLockFile>(dir.filePath(QStringLiteral("lock")));
-    m_lock->setStaleLockTime(0); // a lock is stale only when its process is gone, never for its age
-    if (!m_lock->tryLock(0)) {
+    const QDir dir(m_options.directory);
+    if (!lockDirectory()) {
         qint64 pid = 0;
         QString host, app;
         if (m_lock->error() == QLockFile::LockFailedError && m_lock->getLockInfo(&pid, &host, &app))
@@ -831,22 +847,17 @@ void LokiSpoolBuffer::discardSpareLocked()
 
 bool LokiSpoolBuffer::restoreDirectoryLocked()
 {
-    if (QFileInfo::exists(m_options.directory) || !QDir().mkpath(m_options.directory))
+    if (QFileInfo::exists(m_options.directory) || !makeDirectory())
         return false;
-    QFile::setPermissions(m_options.directory,
-                          QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner);
-    const QString lockPath = QDir(m_options.directory).filePath(QStringLiteral("lock"));
     if (m_lock) {
         // The lock file went with the directory, and the old lock removes its file when it goes (warning when
         // there is none): a placeholder under its name for it, then the lock again.
-        QFile placeholder(lockPath);
+        QFile placeholder(lockPath());
         placeholder.open(QIODevice::WriteOnly);
         placeholder.close();
         m_lock.reset();
     }
-    m_lock = std::make_unique<QLockFile>(lockPath);
-    m_lock->setStaleLockTime(0);
-    const bool locked = m_lock->tryLock(0);
+    const bool locked = lockDirectory();
     // The files kept for reuse went too: their disk is given back.
     if (!m_reusable.isEmpty()) {
         m_diskBytes -= m_reusableBytes;
@@ -1484,7 +1495,7 @@ void LokiSpoolBuffer::checkFilesStillThere()
     }
     const bool writeGone = file && file->file.isOpen() && !isLinked(file->file.handle());
     QMutexLocker syncLock(&m_syncMutex);
-    ackGone = ackGone || !isLinked(m_ackFile.isOpen() ? m_ackFile.handle() : -1);
+    ackGone = ackGone || !isLinked(m_ackFile.handle());
     if (!writeGone && !ackGone)
         return;
     {

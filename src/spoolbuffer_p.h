@@ -158,6 +158,12 @@ private:
     };
 
     QString segmentPath(quint64 number) const;
+    QString lockPath() const;
+    /** Makes the spool directory (and its parents), owner-only; false when it cannot be made. */
+    bool makeDirectory();
+    /** Locks the spool directory with a new m_lock, one that goes stale only with its process; false when
+     *  another holds it (m_lock says who) or it cannot be locked. */
+    bool lockDirectory();
     /** Checks @p segment from @p from on: counts its entries and finds where valid records end. False when
      *  the file is not a segment lokiqt can read (then it is left alone). */
     bool scan(Segment &segment, qint64 from);
