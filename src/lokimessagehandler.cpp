@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <lokiqt/lokimessagehandler.h>
 
+#include "literal_p.h"
 #include "lokiclient_p.h"
 #include "lokimessagehandler_p.h"
 
@@ -330,7 +331,7 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
         return;
     }
     const LokiMessageHandler::Options &options = s->context.options;
-    const bool ownCategory = context.category && qstrncmp(context.category, "lokiqt", 6) == 0;
+    const bool ownCategory = context.category && LokiLiteral::startsWith(context.category, "lokiqt");
     const QThread *const current = QThread::currentThread();
     const bool forward = !t_inHandler && !ownCategory &&
                          LokiIngest::severity(type) >= LokiIngest::severity(options.minimumLevel) &&

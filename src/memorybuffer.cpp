@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "memorybuffer_p.h"
 
+#include "literal_p.h"
+
 #include <QtCore/QThread>
 
 #if defined(Q_PROCESSOR_X86_64) && (defined(Q_CC_GNU) || defined(Q_CC_CLANG))
@@ -48,7 +50,8 @@ void LokiRawMessage::assign(const LokiMessageParts &parts)
     LokiRawCopy::assign(text, *parts.text);
     const bool context = parts.flags & LokiMessageParts::ContextFields;
     const bool categoryWanted = context || (parts.flags & LokiMessageParts::CategoryField);
-    const bool withCategory = categoryWanted && parts.category && std::strcmp(parts.category, "default") != 0;
+    const bool withCategory =
+        categoryWanted && parts.category && !LokiLiteral::equals(parts.category, "default");
     const bool withFile = context && parts.file;
     const bool withFunction = context && parts.function;
     LokiRawCopy::assign(category, withCategory ? parts.category : nullptr);
@@ -132,6 +135,7 @@ struct LokiMemoryBuffer::Lane
     qint64 unreportedBytes = 0;
     bool watching = false; ///< near a full batch: report every message, so the wake comes at the batch
     qint64 lastStamp = 0;  ///< distinct, increasing timestamps per thread
+    quint64 seenHead = 0;  ///< head as the producer read it last (at most head: room it may use)
     ThreadClock clock;     ///< the lane's thread's clock
     std::atomic<qint64> accepted{0};   ///< messages accepted (LokiCounterSet::acceptedTotal() adds them)
     std::atomic<bool> orphaned{false}; ///< its thread ended (or forgot it): freed once empty
@@ -376,7 +380,14 @@ LokiEntryBuffer::PushResult LokiMemoryBuffer::pushMessage(const LokiMessageParts
         return LokiEntryBuffer::pushMessage(parts, wait);
     }
     const quint64 index = lane->tail.load(std::memory_order_relaxed);
-    const bool laneFull = index - lane->head.load(std::memory_order_acquire) == lane->messages.size();
+    // The consumer's position is read again only when the lane is full by the one read last (or fuller: a
+    // slow path below may have drained it since). Its cache line is the mutex holder's, written while it
+    // renders: reading it per message cost a cache miss per message.
+    bool laneFull = index - lane->seenHead >= lane->messages.size();
+    if (laneFull) {
+        lane->seenHead = lane->head.load(std::memory_order_acquire);
+        laneFull = index - lane->seenHead == lane->messages.size();
+    }
     if (laneFull || !leaseRoom(lane)) {
         PushResult result;
         bool fullBatch = false;
