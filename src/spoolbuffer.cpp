@@ -939,11 +939,19 @@ namespace {
 /**
  * Where takeBatch() copies the lines it reads: chunks of 64 KiB, each line a QByteArray that shares its
  * chunk (a slice with a reference of its own), so reading back allocates once per chunk, not once per entry.
- * A chunk is freed with the last line in it (a batch's lines go together, when its push is resolved).
+ * A chunk is freed with the last line in it (a batch's lines go together, when its push is resolved). The
+ * lines' references are taken together, one atomic add per chunk for as many lines as it can hold; those
+ * not used are given back when the arena moves on to the next chunk or goes (the arena's own reference
+ * keeps the chunk until then).
  */
 class LineArena
 {
 public:
+    LineArena() = default;
+    LineArena(const LineArena &) = delete;
+    LineArena &operator=(const LineArena &) = delete;
+    ~LineArena() { giveBackUnused(); }
+
     QByteArray copy(const QByteArray &line)
     {
         const qsizetype size = line.size();
@@ -952,21 +960,33 @@ public:
         if (size > chunkBytes / 4)
             return QByteArray(line.constData(), size); // a long line: its own allocation
         if (m_chunk.isNull() || m_used + size > chunkBytes) {
+            giveBackUnused();
             m_chunk = QByteArray(chunkBytes, Qt::Uninitialized);
             m_used = 0;
+            m_chunk.data_ptr().d_ptr()->ref_.fetchAndAddRelaxed(maxLines);
+            m_unused = maxLines;
         }
         QByteArray::DataPointer &chunk = m_chunk.data_ptr();
         char *at = chunk.data() + m_used; // not m_chunk.data(): that would detach the shared chunk
         std::memcpy(at, line.constData(), size_t(size));
         m_used += size;
-        chunk.d_ptr()->ref();
-        return QByteArray(QByteArray::DataPointer(chunk.d_ptr(), at, size));
+        --m_unused;
+        return QByteArray(QByteArray::DataPointer(chunk.d_ptr(), at, size)); // one of the references taken
     }
 
 private:
+    void giveBackUnused()
+    {
+        if (m_unused > 0)
+            m_chunk.data_ptr().d_ptr()->ref_.fetchAndSubRelaxed(m_unused); // never the last: m_chunk's stays
+        m_unused = 0;
+    }
+
     static constexpr qsizetype chunkBytes = 64 * 1024;
+    static constexpr int maxLines = int(chunkBytes); // (a line has at least one byte)
     QByteArray m_chunk;
     qsizetype m_used = 0;
+    int m_unused = 0; ///< references taken for lines and not handed out yet
 };
 } // namespace
 
@@ -1131,6 +1151,8 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
             m_readStreams.clear();
             m_readStreamsSegment = number;
         }
+        const LokiStreamInfo *lastStream = nullptr; // the stream of the entry read last, and its id
+        quint32 lastStreamId = 0;
         // Read without the lock: senders go on writing meanwhile (behind end). Straight into out; taken
         // back if a sender dropped the segment meanwhile.
         const size_t outStart = out.size();
@@ -1156,7 +1178,14 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
                 status = readRecord(at, available, &record, &consumed, version, LineCopy::View, number);
             const LokiStreamInfo *stream = nullptr;
             if (status == ReadStatus::Ok && record.type == RecordType::Entry) {
-                stream = m_readStreams.value(record.streamId);
+                // Entries in a row mostly share a stream: one comparison instead of a hash lookup.
+                if (lastStream && record.streamId == lastStreamId) {
+                    stream = lastStream;
+                } else {
+                    stream = m_readStreams.value(record.streamId);
+                    lastStream = stream;
+                    lastStreamId = record.streamId;
+                }
                 if (!stream)
                     status = ReadStatus::Corrupt;
             }
@@ -1166,6 +1195,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
             }
             if (record.type == RecordType::Stream) {
                 m_readStreams.insert(record.streamId, m_resolve(record.key, record.json));
+                lastStream = nullptr;
                 offset += consumed;
                 continue;
             }
@@ -1185,13 +1215,10 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
                 ++expired;
                 continue;
             }
-            LokiQueuedEntry entry;
-            entry.timestampNs = timestamp;
-            entry.stream = stream;
-            entry.line = arena.copy(record.line); // record.line points into the file's mapping or buffer
-            entry.metadata = std::move(record.metadata);
-            bytes += entry.line.size();
-            out.push_back(std::move(entry));
+            // record.line points into the file's mapping or buffer.
+            out.push_back(
+                LokiQueuedEntry{timestamp, stream, arena.copy(record.line), std::move(record.metadata)});
+            bytes += out.back().line.size();
         }
         // Record what was read, unless a sender dropped that segment meanwhile (its entries were counted
         // as droppedOldest then).
