@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <lokiqt/lokimessagehandler.h>
 
-#include "literal_p.h"
 #include "lokiclient_p.h"
 #include "lokimessagehandler_p.h"
 
@@ -331,7 +330,7 @@ void LokiMessageHandler::handle(QtMsgType type, const QMessageLogContext &contex
         return;
     }
     const LokiMessageHandler::Options &options = s->context.options;
-    const bool ownCategory = context.category && LokiLiteral::startsWith(context.category, "lokiqt");
+    const bool ownCategory = context.category && qstrncmp(context.category, "lokiqt", 6) == 0;
     const QThread *const current = QThread::currentThread();
     const bool forward = !t_inHandler && !ownCategory &&
                          LokiIngest::severity(type) >= LokiIngest::severity(options.minimumLevel) &&

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "memorybuffer_p.h"
 
-#include "literal_p.h"
-
 #include <QtCore/QThread>
 
 #if defined(Q_PROCESSOR_X86_64) && (defined(Q_CC_GNU) || defined(Q_CC_CLANG))
@@ -50,8 +48,7 @@ void LokiRawMessage::assign(const LokiMessageParts &parts)
     LokiRawCopy::assign(text, *parts.text);
     const bool context = parts.flags & LokiMessageParts::ContextFields;
     const bool categoryWanted = context || (parts.flags & LokiMessageParts::CategoryField);
-    const bool withCategory =
-        categoryWanted && parts.category && !LokiLiteral::equals(parts.category, "default");
+    const bool withCategory = categoryWanted && parts.category && std::strcmp(parts.category, "default") != 0;
     const bool withFile = context && parts.file;
     const bool withFunction = context && parts.function;
     LokiRawCopy::assign(category, withCategory ? parts.category : nullptr);
