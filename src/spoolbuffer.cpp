@@ -1151,8 +1151,6 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
             m_readStreams.clear();
             m_readStreamsSegment = number;
         }
-        const LokiStreamInfo *lastStream = nullptr; // the stream of the entry read last, and its id
-        quint32 lastStreamId = 0;
         // Read without the lock: senders go on writing meanwhile (behind end). Straight into out; taken
         // back if a sender dropped the segment meanwhile.
         const size_t outStart = out.size();
@@ -1178,14 +1176,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
                 status = readRecord(at, available, &record, &consumed, version, LineCopy::View, number);
             const LokiStreamInfo *stream = nullptr;
             if (status == ReadStatus::Ok && record.type == RecordType::Entry) {
-                // Entries in a row mostly share a stream: one comparison instead of a hash lookup.
-                if (lastStream && record.streamId == lastStreamId) {
-                    stream = lastStream;
-                } else {
-                    stream = m_readStreams.value(record.streamId);
-                    lastStream = stream;
-                    lastStreamId = record.streamId;
-                }
+                stream = m_readStreams.find(record.streamId);
                 if (!stream)
                     status = ReadStatus::Corrupt;
             }
@@ -1194,8 +1185,7 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
                 break;
             }
             if (record.type == RecordType::Stream) {
-                m_readStreams.insert(record.streamId, m_resolve(record.key, record.json));
-                lastStream = nullptr;
+                m_readStreams.add(record.streamId, m_resolve(record.key, record.json));
                 offset += consumed;
                 continue;
             }

@@ -352,7 +352,36 @@ private:
     qint64 m_readBufferStart = 0;    ///< file offset of m_readBuffer's first byte
     const char *m_readMap = nullptr; ///< the read file mapped (read-only), or none: read() into m_readBuffer
     qint64 m_readMapSize = 0;
-    QHash<quint32, const LokiStreamInfo *> m_readStreams;
+    /** The streams defined in the segment being read, by id, the one found last at hand (as WriteStreams). */
+    struct ReadStreams
+    {
+        /** The stream of @p id, or null when the segment defined none under it (so far). */
+        const LokiStreamInfo *find(quint32 id)
+        {
+            if (last && id == lastId)
+                return last;
+            last = streams.value(id);
+            lastId = id;
+            return last;
+        }
+        void add(quint32 id, const LokiStreamInfo *stream)
+        {
+            streams.insert(id, stream);
+            last = stream;
+            lastId = id;
+        }
+        void clear()
+        {
+            streams.clear();
+            last = nullptr;
+        }
+
+    private:
+        QHash<quint32, const LokiStreamInfo *> streams;
+        const LokiStreamInfo *last = nullptr;
+        quint32 lastId = 0;
+    };
+    ReadStreams m_readStreams;
     quint64 m_readStreamsSegment = 0;
 
     // Under m_syncMutex.
