@@ -748,9 +748,9 @@ LokiSpoolBuffer::WriteResult LokiSpoolBuffer::appendLocked(const LokiQueuedEntry
             return WriteResult::Failed;
         }
     }
-    const qint64 id = m_writeStreams.find(entry.stream);
-    const bool newStream = id < 0;
-    const quint32 streamId = newStream ? m_writeStreams.next() : quint32(id);
+    const quint32 *const known = m_writeStreams.find(entry.stream);
+    const bool newStream = !known;
+    const quint32 streamId = newStream ? quint32(m_writeStreams.size()) : *known;
     const qint64 clockOffsetNs = m_clockOffsetNs.load(std::memory_order_relaxed);
     const qint64 streamBytes = newStream ? streamSize(entry.stream->key, entry.stream->jsonLabels) : 0;
     const qint64 recordBytes = streamBytes + entrySize(entry);
@@ -1176,7 +1176,8 @@ LokiEntryBuffer::TakeStats LokiSpoolBuffer::takeBatch(std::vector<LokiQueuedEntr
                 status = readRecord(at, available, &record, &consumed, version, LineCopy::View, number);
             const LokiStreamInfo *stream = nullptr;
             if (status == ReadStatus::Ok && record.type == RecordType::Entry) {
-                stream = m_readStreams.find(record.streamId);
+                const LokiStreamInfo *const *const known = m_readStreams.find(record.streamId);
+                stream = known ? *known : nullptr;
                 if (!stream)
                     status = ReadStatus::Corrupt;
             }

@@ -20,6 +20,51 @@
 #include <memory>
 
 /**
+ * A QHash with the entry found or added last at hand: the spool's records in a row mostly share a stream, so
+ * most lookups of a stream's id (writing) or of an id's stream (reading) are one comparison. @p None stands
+ * for "nothing at hand": a key never added (looked up, it finds a Value{}).
+ */
+template<typename Key, typename Value, Key None>
+class LokiRecentHash
+{
+public:
+    /** The value of @p key, or null when there is none. */
+    const Value *find(const Key &key)
+    {
+        if (key == m_lastKey)
+            return &m_lastValue;
+        const auto it = m_values.constFind(key);
+        if (it == m_values.constEnd())
+            return nullptr;
+        remember(key, it.value());
+        return &m_lastValue;
+    }
+    void add(const Key &key, const Value &value)
+    {
+        m_values.insert(key, value);
+        remember(key, value);
+    }
+    void clear()
+    {
+        m_values.clear();
+        m_lastKey = None;
+        m_lastValue = Value{};
+    }
+    qsizetype size() const { return m_values.size(); }
+
+private:
+    void remember(const Key &key, const Value &value)
+    {
+        m_lastKey = key;
+        m_lastValue = value;
+    }
+
+    QHash<Key, Value> m_values;
+    Key m_lastKey = None;
+    Value m_lastValue{};
+};
+
+/**
  * The spool directory of one client, as an entry buffer. Every accepted entry is in the segment file being
  * written (copied into its shared mapping, or one write()) before push() returns, so a killed process loses
  * nothing accepted; the worker reads batches back through a file handle of its own and acknowledges them,
@@ -273,41 +318,8 @@ private:
     qint64 m_reusableBytes = 0; ///< the disk of m_reusable, counted in m_diskBytes
     qint64 m_spareBytes = 0;    ///< the disk of the spare when it was made from m_reusable, counted too
     std::vector<std::shared_ptr<SegmentFile>> m_retired; ///< rotated out, still to be synced by sync()
-    /** The stream ids defined in the segment being written, the one used last at hand (entries in a row
-     * mostly share a stream: one comparison instead of a hash lookup per record). */
-    struct WriteStreams
-    {
-        /** The id of @p stream in the segment, or -1 when its record must define it first. */
-        qint64 find(const LokiStreamInfo *stream)
-        {
-            if (stream == last)
-                return lastId;
-            const auto it = ids.constFind(stream);
-            if (it == ids.constEnd())
-                return -1;
-            last = stream;
-            lastId = it.value();
-            return lastId;
-        }
-        quint32 next() const { return quint32(ids.size()); }
-        void add(const LokiStreamInfo *stream, quint32 id)
-        {
-            ids.insert(stream, id);
-            last = stream;
-            lastId = id;
-        }
-        void clear()
-        {
-            ids.clear();
-            last = nullptr;
-        }
-
-    private:
-        QHash<const LokiStreamInfo *, quint32> ids;
-        const LokiStreamInfo *last = nullptr;
-        quint32 lastId = 0;
-    };
-    WriteStreams m_writeStreams;
+    /** The stream ids defined in the segment being written. */
+    LokiRecentHash<const LokiStreamInfo *, quint32, nullptr> m_writeStreams;
     QByteArray m_writeBuffer;
     quint64 m_nextNumber = 1;
     int m_unsyncedEntries = 0;
@@ -352,36 +364,8 @@ private:
     qint64 m_readBufferStart = 0;    ///< file offset of m_readBuffer's first byte
     const char *m_readMap = nullptr; ///< the read file mapped (read-only), or none: read() into m_readBuffer
     qint64 m_readMapSize = 0;
-    /** The streams defined in the segment being read, by id, the one found last at hand (as WriteStreams). */
-    struct ReadStreams
-    {
-        /** The stream of @p id, or null when the segment defined none under it (so far). */
-        const LokiStreamInfo *find(quint32 id)
-        {
-            if (last && id == lastId)
-                return last;
-            last = streams.value(id);
-            lastId = id;
-            return last;
-        }
-        void add(quint32 id, const LokiStreamInfo *stream)
-        {
-            streams.insert(id, stream);
-            last = stream;
-            lastId = id;
-        }
-        void clear()
-        {
-            streams.clear();
-            last = nullptr;
-        }
-
-    private:
-        QHash<quint32, const LokiStreamInfo *> streams;
-        const LokiStreamInfo *last = nullptr;
-        quint32 lastId = 0;
-    };
-    ReadStreams m_readStreams;
+    /** The streams defined in the segment being read, by id. */
+    LokiRecentHash<quint32, const LokiStreamInfo *, ~quint32(0)> m_readStreams; ///< (ids count up from 0)
     quint64 m_readStreamsSegment = 0;
 
     // Under m_syncMutex.
